@@ -1,0 +1,40 @@
+//! `rfb` owns the RFB (VNC) protocol and nothing else: no sockets, no clocks, no DOM.
+//!
+//! Data flow of the client side:
+//!
+//! ```text
+//!  transport bytes ──► Client::receive ──► handshake states ──► server-message parser
+//!                                                               │
+//!                                     decoders ◄────────────────┘
+//!                                        │
+//!                                        ▼
+//!  Client::poll_transmit ◄── commands   Framebuffer (RGBA, dirty rectangle) + Client::poll_event
+//! ```
+//!
+//! Drive contract ([`Client`]): after every input — bytes from the transport given to
+//! [`Client::receive`], or a command such as [`Client::key_event`] — drain
+//! [`Client::poll_transmit`] into the transport and [`Client::poll_event`] into the
+//! application, then repaint [`Client::framebuffer`]'s dirty rectangle. The core never blocks,
+//! never allocates from a wire length before checking it against [`Limits`], and never panics
+//! on peer input: malformed input is an [`Error`], after which the connection is closed.
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod decode;
+pub mod error;
+pub mod framebuffer;
+pub mod handshake;
+pub mod keysym;
+pub mod limits;
+pub mod messages;
+pub mod pixel_format;
+pub mod security;
+pub mod wire;
+
+pub use client::{Client, ClientConfig, Event};
+pub use error::Error;
+pub use framebuffer::{Framebuffer, Rect};
+pub use limits::Limits;
+pub use pixel_format::PixelFormat;
+pub use security::Password;

@@ -1,0 +1,5 @@
+//! RFB messages of the normal phase: client→server encoding, server→client headers, encodings.
+
+pub mod client;
+pub mod encoding;
+pub mod server;

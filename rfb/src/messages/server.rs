@@ -1,0 +1,127 @@
+//! Server→client messages (RFC 6143 §7.6): message headers and rectangle headers. Rectangle
+//! payloads are read by [`crate::decode`].
+
+use crate::error::{Error, LimitKind, Stall};
+use crate::framebuffer::Rect;
+use crate::limits::Limits;
+use crate::messages::encoding::Encoding;
+use crate::wire::Reader;
+
+/// One server message, read whole — except FramebufferUpdate, whose rectangles follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// A FramebufferUpdate header. `rects == 0xFFFF` means "until a LastRect rectangle".
+    FramebufferUpdate {
+        rects: u16,
+    },
+    SetColourMapEntries {
+        first: u16,
+        colours: Vec<[u16; 3]>,
+    },
+    Bell,
+    /// Legacy cut text: Latin-1 bytes.
+    ServerCutText(Vec<u8>),
+}
+
+impl ServerMessage {
+    pub(crate) fn read(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, Stall> {
+        match r.u8()? {
+            0 => {
+                r.skip(1)?;
+                Ok(Self::FramebufferUpdate { rects: r.u16()? })
+            }
+            1 => {
+                r.skip(1)?;
+                let first = r.u16()?;
+                let n = r.u16()?;
+                // n ≤ 65535, so at most 393 KiB: bounded by the type itself.
+                let mut colours = Vec::with_capacity(usize::from(n).min(r.remaining() / 6 + 1));
+                for _ in 0..n {
+                    colours.push([r.u16()?, r.u16()?, r.u16()?]);
+                }
+                Ok(Self::SetColourMapEntries { first, colours })
+            }
+            2 => Ok(Self::Bell),
+            3 => {
+                r.skip(3)?;
+                let len = r.u32()?;
+                let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
+                if len_usize > limits.max_cut_text_bytes {
+                    return Err(Error::limit(
+                        LimitKind::CutTextBytes,
+                        len.into(),
+                        limits.max_cut_text_bytes,
+                    )
+                    .into());
+                }
+                Ok(Self::ServerCutText(r.bytes(len_usize)?.to_vec()))
+            }
+            other => Err(Error::UnknownMessage(other).into()),
+        }
+    }
+}
+
+/// The 12-byte header in front of every rectangle of a FramebufferUpdate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RectHeader {
+    pub rect: Rect,
+    pub encoding: Encoding,
+}
+
+impl RectHeader {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, Stall> {
+        let rect = Rect {
+            x: r.u16()?,
+            y: r.u16()?,
+            w: r.u16()?,
+            h: r.u16()?,
+        };
+        Ok(Self {
+            rect,
+            encoding: Encoding::from_i32(r.i32()?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<ServerMessage, Stall> {
+        ServerMessage::read(&mut Reader::new(bytes), &Limits::default())
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let msgs: [&[u8]; 4] = [
+            &[0, 0, 0, 3],
+            &[1, 0, 0, 1, 0, 1, 0xff, 0xff, 0, 0, 0x80, 0],
+            &[2],
+            &[3, 0, 0, 0, 0, 0, 0, 2, b'h', b'i'],
+        ];
+        for m in msgs {
+            for cut in 0..m.len() {
+                assert!(
+                    matches!(parse(&m[..cut]), Err(Stall::Incomplete(_))),
+                    "{m:?} cut at {cut}"
+                );
+            }
+            assert!(parse(m).is_ok());
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_types_and_huge_cut_text() {
+        assert!(matches!(
+            parse(&[7]),
+            Err(Stall::Invalid(Error::UnknownMessage(7)))
+        ));
+        assert!(matches!(
+            parse(&[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+            Err(Stall::Invalid(Error::LimitExceeded {
+                limit: LimitKind::CutTextBytes,
+                ..
+            }))
+        ));
+    }
+}

@@ -1,0 +1,92 @@
+//! The real `vncgate` binary, started on a free loopback port with a fresh state directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::proc::Proc;
+use crate::TempDir;
+
+pub struct Gateway {
+    pub port: u16,
+    pub state: TempDir,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _proc: Proc,
+}
+
+/// Where the vncgate binary is: `$VNCGATE_BIN`, else next to this test's target directory.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("VNCGATE_BIN") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .context("test binary has no target dir")?;
+    let p = dir.join("vncgate");
+    if !p.exists() {
+        bail!(
+            "{} not found: build it with `cargo build -p gateway` (cargo xtask test does)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+impl Gateway {
+    /// Starts `vncgate serve --listen 127.0.0.1:0 ARGS` and waits for its banner.
+    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        let state = TempDir::new("state")?;
+        let mut child = Command::new(binary()?)
+            .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start vncgate")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let proc = Proc::new("vncgate", child);
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[vncgate] {line}");
+                if let Some(rest) = line.strip_prefix("vncgate listening on https://127.0.0.1:") {
+                    let port: Option<u16> = rest.trim_end_matches('/').parse().ok();
+                    let _ = tx.send(port);
+                }
+                if let Ok(mut l) = log2.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .context("vncgate printed no 'listening on' line within 20 s")?
+            .context("vncgate's banner had no port")?;
+        Ok(Self {
+            port,
+            state,
+            log,
+            _proc: proc,
+        })
+    }
+
+    pub fn url(&self, fragment: &str) -> String {
+        format!("https://127.0.0.1:{}/{fragment}", self.port)
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log
+            .lock()
+            .map(|l| l.iter().any(|x| x.contains(needle)))
+            .unwrap_or(false)
+    }
+}

@@ -1,0 +1,126 @@
+//! `cargo xtask setup`: the wasm32 target, Debian packages, and wasm-bindgen-cli at exactly
+//! the version in Cargo.lock. Each step checks first, so a second run is quick.
+
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::{root, run_cmd};
+
+/// Debian packages, and why each is needed.
+pub const PACKAGES: &[(&str, &str)] = &[
+    ("clang", "ring builds for wasm32 with clang"),
+    ("binaryen", "wasm-opt shrinks the viewer"),
+    ("chromium", "browser tests and the demo"),
+    ("chromium-driver", "WebDriver for browser tests"),
+    (
+        "tigervnc-standalone-server",
+        "Xvnc: the demo desktop and test server",
+    ),
+    ("tigervnc-tools", "vncpasswd for password tests"),
+    ("xvfb", "X server for x11vnc tests"),
+    ("x11-xserver-utils", "xsetroot paints known colours"),
+    ("x11-apps", "xwd reads the X server's own pixels"),
+    ("xterm", "a terminal on the demo desktop"),
+    ("openbox", "a small window manager for the demo desktop"),
+    ("fonts-dejavu-core", "fonts for the desktop and the page"),
+];
+
+pub fn run() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    ensure_packages()?;
+    ensure_wasm_bindgen()?;
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(root())
+        .output()
+        .context("cannot run rustup; install Rust with rustup")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        return Ok(());
+    }
+    run_cmd(
+        Command::new("rustup")
+            .args(["target", "add", "wasm32-unknown-unknown"])
+            .current_dir(root()),
+    )
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn ensure_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages: {}", missing.join(" "));
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut c = if as_root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !as_root {
+            c.arg("apt-get");
+        }
+        c.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        c
+    };
+    run_cmd(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(&missing);
+    run_cmd(&mut install)
+}
+
+/// The wasm-bindgen version Cargo.lock resolved.
+pub fn locked_wasm_bindgen_version() -> anyhow::Result<String> {
+    let lock =
+        std::fs::read_to_string(root().join("Cargo.lock")).context("cannot read Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen package")
+}
+
+fn ensure_wasm_bindgen() -> anyhow::Result<()> {
+    let want = locked_wasm_bindgen_version()?;
+    let have = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if have.as_deref() == Some(&format!("wasm-bindgen {want}")) {
+        return Ok(());
+    }
+    eprintln!(
+        "installing wasm-bindgen-cli {want} (found {})",
+        have.as_deref().unwrap_or("none")
+    );
+    run_cmd(crate::cargo().args(["install", "wasm-bindgen-cli", "--version", &want]))
+}

@@ -1,0 +1,313 @@
+//! The build, run and test tasks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::{cargo, root, run_cmd, setup};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Builds the viewer in release mode into `web/pkg` (wasm-bindgen, then wasm-opt).
+pub fn build_web() -> anyhow::Result<()> {
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "viewer-wasm",
+        "--target",
+        WASM_TARGET,
+    ]))?;
+    let wasm = target_dir()
+        .join(WASM_TARGET)
+        .join("release/viewer_wasm.wasm");
+    let pkg = root().join("web/pkg");
+    run_cmd(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(&pkg)
+            .arg(&wasm),
+    )?;
+    let bg = pkg.join("viewer_wasm_bg.wasm");
+    if wasm_opt_usable() {
+        run_cmd(
+            Command::new("wasm-opt")
+                .args([
+                    "-Oz",
+                    "--enable-bulk-memory",
+                    "--enable-nontrapping-float-to-int",
+                    "--enable-sign-ext",
+                    "--enable-mutable-globals",
+                    "--enable-reference-types",
+                    "-o",
+                ])
+                .arg(&bg)
+                .arg(&bg),
+        )?;
+    }
+    let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    eprintln!("viewer: {} ({} KiB)", bg.display(), size / 1024);
+    Ok(())
+}
+
+/// wasm-opt before version 116 corrupts wasm-bindgen's externref table (the page then fails
+/// with "WebAssembly.Table.set(): Argument 1 is invalid"), so older ones are skipped.
+fn wasm_opt_usable() -> bool {
+    let version = Command::new("wasm-opt")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .find_map(|w| w.parse::<u32>().ok())
+        });
+    match version {
+        Some(v) if v >= 116 => true,
+        Some(v) => {
+            eprintln!("note: wasm-opt {v} is too old (needs 116+); the viewer is left unoptimised");
+            false
+        }
+        None => false,
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Kills the child processes it holds when dropped.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in self.0.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A display number with no X server on it.
+fn free_display() -> anyhow::Result<u16> {
+    (20..100)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        })
+        .context("no free X display number between :20 and :99")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not start listening on 127.0.0.1:{port} within 15 s")
+}
+
+/// `cargo xtask run [-- vncgate serve flags]`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let args: Vec<String> = args.iter().filter(|a| *a != "--").cloned().collect();
+    setup::run()?;
+    build_web()?;
+    run_cmd(cargo().args(["build", "--release", "-p", "gateway"]))?;
+    let mut children = Children(Vec::new());
+    let mut serve_args: Vec<String> = vec!["serve".into()];
+    if !args
+        .iter()
+        .any(|a| a == "--listen" || a.starts_with("--listen="))
+    {
+        serve_args.extend(["--listen".into(), "127.0.0.1:8443".into()]);
+    }
+    let has_target = args
+        .iter()
+        .any(|a| a == "--target" || a.starts_with("--target="));
+    if !has_target {
+        let display = free_display()?;
+        let port = free_port()?;
+        eprintln!("starting a demo desktop: Xvnc :{display} on 127.0.0.1:{port}");
+        children.0.push(
+            Command::new("Xvnc")
+                .arg(format!(":{display}"))
+                .args([
+                    "-geometry",
+                    "1280x800",
+                    "-depth",
+                    "24",
+                    "-localhost",
+                    "-SecurityTypes",
+                    "None",
+                    "-AlwaysShared",
+                    "-desktop",
+                    "vncgate demo",
+                ])
+                .args(["-rfbport", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start Xvnc (run cargo xtask setup)")?,
+        );
+        wait_for_port(port, "Xvnc")?;
+        let disp = format!(":{display}");
+        for cmd in [
+            vec!["openbox"],
+            vec![
+                "xterm",
+                "-geometry",
+                "100x30+40+40",
+                "-title",
+                "vncgate demo",
+            ],
+        ] {
+            children.0.push(
+                Command::new(cmd[0])
+                    .args(&cmd[1..])
+                    .env("DISPLAY", &disp)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", cmd[0]))?,
+            );
+        }
+        let _ = Command::new("xsetroot")
+            .args(["-solid", "#2f4f6f"])
+            .env("DISPLAY", &disp)
+            .status();
+        serve_args.extend([
+            "--target".into(),
+            format!("demo=127.0.0.1:{port}"),
+            "--danger-no-auth".into(),
+        ]);
+        eprintln!("open https://127.0.0.1:8443/#target=demo (the certificate is self-signed: accept it once)");
+    }
+    serve_args.extend(args);
+    let vncgate = target_dir().join("release/vncgate");
+    eprintln!("$ {} {}", vncgate.display(), serve_args.join(" "));
+    eprintln!("Ctrl-C stops everything this started.");
+    let mut gate = Command::new(&vncgate)
+        .args(&serve_args)
+        .spawn()
+        .context("cannot start vncgate")?;
+    let status = gate.wait()?;
+    drop(children);
+    if !status.success() {
+        bail!("vncgate exited with {status}");
+    }
+    Ok(())
+}
+
+/// One step of `cargo xtask test`.
+struct Outcome {
+    name: &'static str,
+    ok: bool,
+    secs: f64,
+}
+
+/// `cargo xtask test`: every check, continuing past failures, then a summary.
+pub fn test() -> anyhow::Result<()> {
+    setup::run()?;
+    let mut outcomes = Vec::new();
+    let mut step = |name: &'static str, f: &dyn Fn() -> anyhow::Result<()>| {
+        eprintln!("\n=== {name}");
+        let t = Instant::now();
+        let ok = match f() {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("{name}: {e:#}");
+                false
+            }
+        };
+        outcomes.push(Outcome {
+            name,
+            ok,
+            secs: t.elapsed().as_secs_f64(),
+        });
+    };
+    step("rustfmt", &|| {
+        run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))
+    });
+    step("clippy (native)", &|| {
+        run_cmd(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    });
+    step("clippy (wasm32)", &|| {
+        run_cmd(cargo().args([
+            "clippy",
+            "-p",
+            "viewer-wasm",
+            "-p",
+            "rfb",
+            "--all-targets",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    });
+    step("build viewer (wasm32, release)", &build_web);
+    step("build vncgate", &|| {
+        run_cmd(cargo().args(["build", "-p", "gateway", "--bins"]))
+    });
+    step("workspace tests (unit, integration, end-to-end)", &|| {
+        run_cmd(
+            cargo()
+                .args(["test", "--workspace"])
+                .env("VNCGATE_BIN", target_dir().join("debug/vncgate")),
+        )
+    });
+    step("wasm tests in headless Chromium", &|| {
+        run_cmd(
+            cargo()
+                .args([
+                    "test",
+                    "-p",
+                    "viewer-wasm",
+                    "--target",
+                    WASM_TARGET,
+                    "--tests",
+                ])
+                .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "60"),
+        )
+    });
+    eprintln!("\n=== summary");
+    for o in &outcomes {
+        eprintln!(
+            "{:>7}  {:6.1} s  {}",
+            if o.ok { "ok" } else { "FAILED" },
+            o.secs,
+            o.name
+        );
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    println!(
+        "xtask: {} passed, {} failed",
+        outcomes.len() - failed,
+        failed
+    );
+    if failed > 0 {
+        bail!("{failed} step(s) failed");
+    }
+    Ok(())
+}
