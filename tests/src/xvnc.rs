@@ -5,7 +5,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::proc::{free_port, wait_for_port, Proc};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use crate::proc::{free_port, wait_until, Proc};
 
 pub struct Xvnc {
     pub display: u16,
@@ -14,47 +17,61 @@ pub struct Xvnc {
     clients: Vec<Proc>,
 }
 
-fn free_display() -> anyhow::Result<u16> {
-    // Start high and spread by pid so parallel test binaries rarely race for a number.
-    let base = 30 + (std::process::id() % 50) as u16;
-    (0..200)
-        .map(|i| 30 + (base - 30 + i) % 200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .context("no free X display number")
+/// Display numbers handed out by this process, so parallel tests never pick the same one.
+static NEXT_DISPLAY: AtomicU16 = AtomicU16::new(0);
+
+fn candidate_display() -> u16 {
+    // Spread by pid so several test binaries rarely race for a number.
+    let base = 30 + (std::process::id() % 40) as u16 * 5;
+    loop {
+        let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::Relaxed) % 300;
+        if !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        {
+            return n;
+        }
+    }
 }
 
 impl Xvnc {
     /// Starts `Xvnc` with `extra` arguments (e.g. `-SecurityTypes None`).
     pub fn start(width: u16, height: u16, extra: &[&str]) -> anyhow::Result<Self> {
-        let display = free_display()?;
-        let port = free_port()?;
-        let child = Command::new("Xvnc")
-            .arg(format!(":{display}"))
-            .args([
-                "-geometry",
-                &format!("{width}x{height}"),
-                "-depth",
-                "24",
-                "-localhost",
-                "-AlwaysShared",
-            ])
-            .args(["-rfbport", &port.to_string(), "-desktop", "vncgate-test"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start Xvnc; run `cargo xtask setup`")?;
-        let server = Proc::new("Xvnc", child);
-        wait_for_port(port, "Xvnc to listen")?;
-        Ok(Self {
-            display,
-            port,
-            _server: server,
-            clients: Vec::new(),
-        })
+        // Another process may take the display or port between the check and the start: then
+        // Xvnc exits at once, and the next candidate is tried.
+        let mut last_err = None;
+        for _ in 0..5 {
+            let display = candidate_display();
+            let port = free_port()?;
+            let child = Command::new("Xvnc")
+                .arg(format!(":{display}"))
+                .args(["-geometry", &format!("{width}x{height}"), "-depth", "24"])
+                .args(["-localhost", "-AlwaysShared", "-desktop", "vncgate-test"])
+                .args(["-rfbport", &port.to_string()])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start Xvnc; run `cargo xtask setup`")?;
+            let mut server = Proc::new("Xvnc", child);
+            let ready = wait_until(Duration::from_secs(15), "Xvnc to listen", || {
+                server.check_alive()?;
+                Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| ()))
+            });
+            match ready {
+                Ok(()) => {
+                    return Ok(Self {
+                        display,
+                        port,
+                        _server: server,
+                        clients: Vec::new(),
+                    });
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("Xvnc did not start")))
     }
 
     pub fn display_env(&self) -> String {

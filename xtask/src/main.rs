@@ -14,6 +14,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 
 fn main() -> std::process::ExitCode {
+    put_cargo_bin_on_path();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
@@ -38,6 +39,27 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("xtask: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Tools that `cargo install` puts in `$CARGO_HOME/bin` (wasm-bindgen) must be found by the
+/// steps after it, even when that folder is not on the caller's PATH.
+fn put_cargo_bin_on_path() {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(bin) = cargo_home.map(|h| h.join("bin")) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if !paths.contains(&bin) {
+        paths.insert(0, bin);
+        if let Ok(joined) = std::env::join_paths(paths) {
+            // Single-threaded here, before any child process starts.
+            std::env::set_var("PATH", joined);
         }
     }
 }
