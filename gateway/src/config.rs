@@ -1,147 +1,135 @@
-//! The one validated configuration of `vncgate serve`: typed values only, no sockets opened.
+//! The one validated configuration of `vncgate serve`: flags and the TOML file are each parsed
+//! into a [`Layer`] (typed, every value remembering where it came from), the flag layer is laid
+//! over the file layer, and [`Layer::into_config`] checks how the values fit together.
+//! Nothing here opens a socket.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+pub mod auth;
+pub mod backend;
+pub mod cidr;
+pub mod file;
+pub mod limits;
+pub mod targets;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
-/// A configuration value that could not be used, and why.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("--target {given:?}: expected NAME=HOST:PORT, for example desk=127.0.0.1:5901")]
-    TargetSyntax { given: String },
-    #[error("--target {given:?}: the name may use only letters, digits, '-', '_' and '.', at most 64 of them")]
-    TargetName { given: String },
-    #[error("--target {given:?}: the port must be a number from 1 to 65535")]
-    TargetPort { given: String },
-    #[error("--target {name:?} is given twice")]
-    TargetDuplicate { name: String },
-}
+pub use auth::{Access, AclProblem, AclSection};
+pub use backend::{BackendLogin, BackendProblem, BackendTrust, Secret};
+pub use cidr::{Cidr, CidrError, CidrSet};
+pub use limits::{Limits, LimitsLayer};
+pub use targets::{parse_target, TargetAddr, TargetProblem, Targets};
 
-/// Where a named target lives.
+/// The default listening address.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8443);
+
+/// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetAddr {
-    pub host: String,
-    pub port: u16,
+pub enum Origin {
+    Flag(&'static str),
+    File { path: PathBuf, key: String },
 }
 
-impl std::fmt::Display for TargetAddr {
+impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
+        match self {
+            Self::Flag(flag) => f.write_str(flag),
+            Self::File { path, key } => write!(f, "{}: key {key}", path.display()),
         }
     }
 }
 
-/// Parses `NAME=HOST:PORT` (HOST may be `[v6]`).
-pub fn parse_target(given: &str) -> Result<(String, TargetAddr), ConfigError> {
-    let syntax = || ConfigError::TargetSyntax {
-        given: given.to_owned(),
-    };
-    let (name, addr) = given.split_once('=').ok_or_else(syntax)?;
-    let valid_name = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !valid_name {
-        return Err(ConfigError::TargetName {
-            given: given.to_owned(),
-        });
-    }
-    let (host, port) = addr.rsplit_once(':').ok_or_else(syntax)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if host.is_empty() || host.contains(['/', ' ', '?', '#', '@']) {
-        return Err(syntax());
-    }
-    let port: u16 = match port.parse() {
-        Ok(p) if p > 0 => p,
-        _ => {
-            return Err(ConfigError::TargetPort {
-                given: given.to_owned(),
-            })
-        }
-    };
-    Ok((
-        name.to_owned(),
-        TargetAddr {
-            host: host.to_owned(),
-            port,
-        },
-    ))
+/// What is wrong with one value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error(transparent)]
+    Target(#[from] TargetProblem),
+    #[error(transparent)]
+    Cidr(#[from] CidrError),
+    #[error(transparent)]
+    Limit(#[from] limits::LimitFlagProblem),
+    #[error("expected ADDR:PORT, for example 0.0.0.0:8443 or [::]:443")]
+    ListenSyntax,
+    #[error("expected \"required\" or \"optional\"")]
+    ClientAuth,
+    #[error(transparent)]
+    Backend(#[from] BackendProblem),
 }
 
-/// The VNC servers the gateway may relay to, by name. Nothing else is ever dialled.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Targets(BTreeMap<String, TargetAddr>);
-
-impl Targets {
-    pub fn from_specs<'a>(specs: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
-        let mut map = BTreeMap::new();
-        for spec in specs {
-            let (name, addr) = parse_target(spec)?;
-            if map.insert(name.clone(), addr).is_some() {
-                return Err(ConfigError::TargetDuplicate { name });
-            }
-        }
-        Ok(Self(map))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&TargetAddr> {
-        self.0.get(name)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+/// A configuration that cannot be used, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}: {given:?}: {problem}")]
+    Invalid {
+        origin: Origin,
+        given: String,
+        problem: Problem,
+    },
+    #[error("{origin}: {error}")]
+    LimitRange {
+        origin: Origin,
+        error: limits::LimitRange,
+    },
+    #[error("cannot read the config file {path}: {error}")]
+    FileRead {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: {detail}\n(the keys are described in docs/gateway.md)")]
+    FileSyntax { path: PathBuf, detail: String },
+    #[error("{origin}: target {name:?} is given twice; give each name once")]
+    TargetDuplicate { origin: Origin, name: String },
+    #[error("{origin}: there is no target named {name:?}; define it with --target {name}=HOST:PORT or under [targets]")]
+    UnknownTarget { origin: Origin, name: String },
+    #[error(
+        "{given} is given without {missing}: give both, or neither for the self-signed certificate"
+    )]
+    CertPair {
+        given: &'static str,
+        missing: &'static str,
+    },
+    #[error("--key-passphrase-file applies to --key: give --cert and --key too")]
+    PassphraseWithoutKey,
+    #[error("--name adds names to the self-signed certificate only; with --cert, put the names into your certificate")]
+    NamesWithCert,
+    #[error("{origin}: a plain (non-TLS) VNC client cannot authenticate to the gateway, so this also needs --danger-no-auth")]
+    PlainVncNeedsNoAuth { origin: Origin },
+    #[error("{origin}: {problem}")]
+    Acl { origin: Origin, problem: AclProblem },
+    #[error("{origin} applies to client certificates: give the CA that issues them with --client-ca FILE (or client_ca under [auth])")]
+    NeedsClientCa { origin: Origin },
 }
 
-/// How users are authenticated before a relay starts.
+/// Whether relays need authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
-    /// No method configured: every relay is refused.
-    Unconfigured,
+    /// Every relay needs a one-time key or a client certificate the client CA verified (the
+    /// default; without `--client-ca`, only one-time keys).
+    Required,
     /// `--danger-no-auth`: anyone who reaches the port may use every target.
     DangerNone,
 }
 
-/// Timeouts and sizes, each with a safe default.
+/// Where the TLS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// How long to wait for a client's first bytes before treating it as silent.
-    pub detect_timeout: Duration,
-    pub tls_handshake_timeout: Duration,
-    pub http_header_timeout: Duration,
-    pub backend_connect_timeout: Duration,
-    /// Largest WebSocket message accepted from a browser.
-    pub max_ws_message_bytes: usize,
-    /// Connections open at once, over all clients.
-    pub max_connections: usize,
-    /// How long sessions may drain after SIGTERM/Ctrl-C before they are cut.
-    pub shutdown_grace: Duration,
+pub enum TlsSource {
+    /// Made on first start and kept in the state directory; `names` are extra SANs.
+    SelfSigned { names: Vec<String> },
+    /// The operator's PEM files: chain (leaf first, then intermediates) and key.
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+        key_passphrase_file: Option<PathBuf>,
+    },
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            detect_timeout: Duration::from_millis(1000),
-            tls_handshake_timeout: Duration::from_secs(10),
-            http_header_timeout: Duration::from_secs(10),
-            backend_connect_timeout: Duration::from_secs(10),
-            max_ws_message_bytes: 4 << 20,
-            max_connections: 1024,
-            shutdown_grace: Duration::from_secs(5),
-        }
-    }
+/// Native VNC clients (which wait for the server to speak first) and where they may go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NativeVnc {
+    /// Inside TLS (stunnel, `ss_vncviewer`, `vncviewer` with an SSL wrapper): this target.
+    pub in_tls: Option<String>,
+    /// In clear: this target. Dangerous: nothing on the wire is protected.
+    pub danger_plain: Option<String>,
 }
 
 /// Everything `serve` needs, validated.
@@ -149,55 +137,325 @@ impl Default for Limits {
 pub struct Config {
     pub listen: SocketAddr,
     pub targets: Targets,
+    /// Targets the gateway logs in to itself, by name.
+    pub logins: std::collections::BTreeMap<String, BackendLogin>,
     pub state_dir: PathBuf,
-    /// Extra DNS names or addresses for the self-signed certificate.
-    pub names: Vec<String>,
+    pub tls: TlsSource,
     /// Serve assets from this folder instead of the embedded ones.
     pub web_root: Option<PathBuf>,
     pub auth: AuthMode,
+    /// Client certificates, access list, admins.
+    pub access: Access,
+    /// Where one JSON line per session goes; `None`: into the log.
+    pub audit_log: Option<PathBuf>,
+    pub native_vnc: NativeVnc,
+    /// Peers that must start with a PROXY protocol header (and only they may).
+    pub proxy_protocol_from: CidrSet,
+    /// Client addresses that may read `/metrics`.
+    pub metrics_from: CidrSet,
     pub limits: Limits,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: listen on `listen`, no targets, self-signed
+    /// certificate in `state_dir`, default limits, no client CA (one-time keys only).
+    pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            targets: Targets::default(),
+            logins: Default::default(),
+            state_dir,
+            tls: TlsSource::SelfSigned { names: Vec::new() },
+            web_root: None,
+            auth: AuthMode::Required,
+            access: Access::default(),
+            audit_log: None,
+            native_vnc: NativeVnc::default(),
+            proxy_protocol_from: CidrSet::default(),
+            metrics_from: CidrSet::loopback(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One source of settings (the file, or the flags), parsed but not yet combined.
+#[derive(Debug, Clone, Default)]
+pub struct Layer {
+    pub listen: Option<SocketAddr>,
+    pub targets: Vec<(String, TargetAddr, Origin)>,
+    /// Logins of targets (from the file's target tables).
+    pub logins: Vec<(String, BackendLogin)>,
+    pub state_dir: Option<PathBuf>,
+    pub names: Vec<String>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub key_passphrase_file: Option<PathBuf>,
+    pub web_root: Option<PathBuf>,
+    pub danger_no_auth: Option<bool>,
+    pub native_vnc_target: Option<(String, Origin)>,
+    pub danger_allow_plain_vnc: Option<(String, Origin)>,
+    pub proxy_protocol_from: Option<Vec<Cidr>>,
+    pub metrics_from: Option<Vec<Cidr>>,
+    pub limits: LimitsLayer,
+    /// Where `limits` came from (the file's `[limits]`, or `--limit`).
+    pub limits_origin: Option<Origin>,
+    pub client_ca: Option<(PathBuf, Origin)>,
+    pub crls: Option<(Vec<PathBuf>, Origin)>,
+    pub client_auth: Option<(auth_client_auth::ClientAuth, Origin)>,
+    pub acl: Option<(AclSection, Origin)>,
+    pub admins: Option<(Vec<String>, Origin)>,
+    pub admin_token_file: Option<PathBuf>,
+    pub anonymous_target_list: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+}
+
+use crate::auth::client_ca as auth_client_auth;
+
+impl Layer {
+    /// `self` (the file) with every value given in `over` (the flags) taking precedence.
+    /// Targets of the same name are replaced; lists given in `over` replace whole lists.
+    pub fn overridden_by(self, over: Layer) -> Layer {
+        let mut targets = self.targets;
+        targets.retain(|(n, _, _)| !over.targets.iter().any(|(o, _, _)| o == n));
+        // A target given again replaces its login too.
+        let mut logins = self.logins;
+        logins.retain(|(n, _)| !over.targets.iter().any(|(o, _, _)| o == n));
+        logins.extend(over.logins);
+        targets.extend(over.targets);
+        let limits_origin = if over.limits == LimitsLayer::default() {
+            self.limits_origin
+        } else {
+            over.limits_origin
+        };
+        Layer {
+            listen: over.listen.or(self.listen),
+            targets,
+            logins,
+            state_dir: over.state_dir.or(self.state_dir),
+            names: if over.names.is_empty() {
+                self.names
+            } else {
+                over.names
+            },
+            // The certificate files go together: a pair from the flags replaces the file's.
+            cert: over
+                .cert
+                .clone()
+                .or(if over.key.is_some() { None } else { self.cert }),
+            key: over
+                .key
+                .clone()
+                .or(if over.cert.is_some() { None } else { self.key }),
+            key_passphrase_file: over.key_passphrase_file.or(
+                if over.cert.is_some() || over.key.is_some() {
+                    None
+                } else {
+                    self.key_passphrase_file
+                },
+            ),
+            web_root: over.web_root.or(self.web_root),
+            danger_no_auth: over.danger_no_auth.or(self.danger_no_auth),
+            native_vnc_target: over.native_vnc_target.or(self.native_vnc_target),
+            danger_allow_plain_vnc: over.danger_allow_plain_vnc.or(self.danger_allow_plain_vnc),
+            proxy_protocol_from: over.proxy_protocol_from.or(self.proxy_protocol_from),
+            metrics_from: over.metrics_from.or(self.metrics_from),
+            limits: self.limits.overridden_by(&over.limits),
+            limits_origin,
+            client_ca: over.client_ca.or(self.client_ca),
+            crls: over.crls.or(self.crls),
+            client_auth: over.client_auth.or(self.client_auth),
+            acl: over.acl.or(self.acl),
+            admins: over.admins.or(self.admins),
+            admin_token_file: over.admin_token_file.or(self.admin_token_file),
+            anonymous_target_list: over.anonymous_target_list.or(self.anonymous_target_list),
+            audit_log: over.audit_log.or(self.audit_log),
+        }
+    }
+
+    /// Checks how the values fit together; `default_state_dir` is used when none is given.
+    pub fn into_config(mut self, default_state_dir: PathBuf) -> Result<Config, ConfigError> {
+        let mut targets = Targets::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, addr, origin) in std::mem::take(&mut self.targets) {
+            if !seen.insert(name.clone()) {
+                return Err(ConfigError::TargetDuplicate { origin, name });
+            }
+            targets.insert(name, addr);
+        }
+        let access = self.access(&targets)?;
+        let logins = std::mem::take(&mut self.logins).into_iter().collect();
+        let tls = match (self.cert, self.key) {
+            (Some(cert), Some(key)) => {
+                if !self.names.is_empty() {
+                    return Err(ConfigError::NamesWithCert);
+                }
+                TlsSource::Files {
+                    cert,
+                    key,
+                    key_passphrase_file: self.key_passphrase_file,
+                }
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::CertPair {
+                    given: "--cert",
+                    missing: "--key",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::CertPair {
+                    given: "--key",
+                    missing: "--cert",
+                })
+            }
+            (None, None) if self.key_passphrase_file.is_some() => {
+                return Err(ConfigError::PassphraseWithoutKey)
+            }
+            (None, None) => TlsSource::SelfSigned { names: self.names },
+        };
+        let auth = if self.danger_no_auth == Some(true) {
+            AuthMode::DangerNone
+        } else {
+            AuthMode::Required
+        };
+        let known = |t: Option<(String, Origin)>| -> Result<Option<String>, ConfigError> {
+            match t {
+                Some((name, origin)) if targets.get(&name).is_none() => {
+                    Err(ConfigError::UnknownTarget { origin, name })
+                }
+                other => Ok(other.map(|(n, _)| n)),
+            }
+        };
+        if let Some((_, origin)) = &self.danger_allow_plain_vnc {
+            if auth != AuthMode::DangerNone {
+                return Err(ConfigError::PlainVncNeedsNoAuth {
+                    origin: origin.clone(),
+                });
+            }
+        }
+        let native_vnc = NativeVnc {
+            in_tls: known(self.native_vnc_target)?,
+            danger_plain: known(self.danger_allow_plain_vnc)?,
+        };
+        let limits = self
+            .limits
+            .resolve()
+            .map_err(|error| ConfigError::LimitRange {
+                origin: self.limits_origin.unwrap_or(Origin::Flag("--limit")),
+                error,
+            })?;
+        Ok(Config {
+            listen: self.listen.unwrap_or(DEFAULT_LISTEN),
+            targets,
+            logins,
+            state_dir: self.state_dir.unwrap_or(default_state_dir),
+            tls,
+            web_root: self.web_root,
+            auth,
+            access,
+            audit_log: self.audit_log,
+            native_vnc,
+            proxy_protocol_from: CidrSet(self.proxy_protocol_from.unwrap_or_default()),
+            metrics_from: self.metrics_from.map_or_else(CidrSet::loopback, CidrSet),
+            limits,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
-    #[test]
-    fn parses_targets() {
-        let (n, a) = parse_target("desk=127.0.0.1:5901").expect("valid");
-        assert_eq!(
-            (n.as_str(), a.host.as_str(), a.port),
-            ("desk", "127.0.0.1", 5901)
-        );
-        let (_, a) = parse_target("v6=[::1]:5900").expect("valid");
-        assert_eq!(a.to_string(), "[::1]:5900");
+    fn flags_target(spec: &str) -> (String, TargetAddr, Origin) {
+        let (n, a) = parse_target(spec).expect("valid target");
+        (n, a, Origin::Flag("--target"))
     }
 
     #[test]
-    fn rejects_bad_targets_with_the_reason() {
-        assert!(matches!(
-            parse_target("desk"),
-            Err(ConfigError::TargetSyntax { .. })
-        ));
-        assert!(matches!(
-            parse_target("de sk=h:1"),
-            Err(ConfigError::TargetName { .. })
-        ));
-        assert!(matches!(
-            parse_target("d=h:0"),
-            Err(ConfigError::TargetPort { .. })
-        ));
-        assert!(matches!(
-            parse_target("d=h:x"),
-            Err(ConfigError::TargetPort { .. })
-        ));
-        assert!(matches!(
-            parse_target("d=a/b:1"),
-            Err(ConfigError::TargetSyntax { .. })
-        ));
+    fn flags_override_the_file() {
+        let file = file::parse(
+            Path::new("/etc/v.toml"),
+            "listen = \"0.0.0.0:443\"\n[targets]\ndesk = \"10.0.0.1:5900\"\nlab = \"10.0.0.2:5900\"\n[limits]\nmax_connections = 5",
+        )
+        .expect("valid");
+        let flags = Layer {
+            targets: vec![flags_target("desk=127.0.0.1:5901")],
+            limits: LimitsLayer::parse_flag("max_connections=7").expect("valid"),
+            ..Layer::default()
+        };
+        let c = file
+            .overridden_by(flags)
+            .into_config("/state".into())
+            .expect("valid");
+        assert_eq!(c.listen.port(), 443);
+        assert_eq!(c.targets.get("desk").map(|t| t.port), Some(5901));
+        assert_eq!(c.targets.get("lab").map(|t| t.port), Some(5900));
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.state_dir, PathBuf::from("/state"));
+        assert_eq!(c.auth, AuthMode::Required);
+        assert_eq!(c.tls, TlsSource::SelfSigned { names: vec![] });
+        assert!(c.metrics_from.contains("127.0.0.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn cross_checks_say_what_to_do() {
+        let with = |l: Layer| l.into_config("/s".into()).expect_err("invalid").to_string();
+        let e = with(Layer {
+            cert: Some("c.pem".into()),
+            ..Layer::default()
+        });
+        assert!(e.contains("--cert is given without --key"), "{e}");
+        let e = with(Layer {
+            native_vnc_target: Some(("desk".into(), Origin::Flag("--native-vnc-target"))),
+            ..Layer::default()
+        });
+        assert!(
+            e.contains("--native-vnc-target") && e.contains("--target desk="),
+            "{e}"
+        );
+        let e = with(Layer {
+            targets: vec![flags_target("desk=h:1")],
+            danger_allow_plain_vnc: Some(("desk".into(), Origin::Flag("--danger-allow-plain-vnc"))),
+            ..Layer::default()
+        });
+        assert!(e.contains("--danger-no-auth"), "{e}");
+        let e = with(Layer {
+            targets: vec![flags_target("a=h:1"), flags_target("a=h:2")],
+            ..Layer::default()
+        });
+        assert!(e.contains("twice"), "{e}");
+        let e = with(Layer {
+            limits: LimitsLayer::parse_flag("max_connections=0").expect("parses"),
+            limits_origin: Some(Origin::Flag("--limit")),
+            ..Layer::default()
+        });
+        assert_eq!(e, "--limit: max_connections = 0: must be from 1 to 1048576");
+    }
+
+    #[test]
+    fn a_cert_pair_from_flags_replaces_the_files() {
+        let file = Layer {
+            cert: Some("/f/c.pem".into()),
+            key: Some("/f/k.pem".into()),
+            key_passphrase_file: Some("/f/pass".into()),
+            ..Layer::default()
+        };
+        let flags = Layer {
+            cert: Some("/x/c.pem".into()),
+            key: Some("/x/k.pem".into()),
+            ..Layer::default()
+        };
+        let c = file
+            .overridden_by(flags)
+            .into_config("/s".into())
+            .expect("valid");
         assert_eq!(
-            Targets::from_specs(["a=h:1", "a=h:2"]),
-            Err(ConfigError::TargetDuplicate { name: "a".into() })
+            c.tls,
+            TlsSource::Files {
+                cert: "/x/c.pem".into(),
+                key: "/x/k.pem".into(),
+                key_passphrase_file: None
+            }
         );
     }
 }

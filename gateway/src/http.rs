@@ -1,16 +1,32 @@
-//! HTTP inside TLS: the viewer's assets, `/healthz`, and the WebSocket upgrade at `/ws/NAME`.
+//! HTTP inside TLS: the viewer's files, `/healthz`, `/metrics`, the JSON API ([`api`]:
+//! targets, one-time keys) and the WebSocket upgrade at `/ws/NAME[?otk=KEY]` and
+//! `/websockify?token=NAME[&otk=KEY]`. Request URIs are never logged (their query may hold a
+//! one-time key).
+//!
+//! A WebSocket request is admitted or refused here ([`crate::admission::gate::Gate::admit`])
+//! and answered with 101 either way; the decision is parked in the connection's
+//! [`ConnContext`], and the connection task runs the relay once hyper hands the connection
+//! over. Refusals travel as WebSocket close reasons, which a page can read (an HTTP status it
+//! cannot).
 
-use std::sync::Arc;
+pub mod api;
+pub mod static_files;
+pub mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::assets::Assets;
-use crate::config::{AuthMode, Config};
-use crate::relay::{self, RelayRequest};
+use crate::admission::gate::Gate;
+use crate::admission::{Admission, PeerIdentity, Via};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use static_files::{Served, StaticFiles};
 
 pub type Body = Full<Bytes>;
 
@@ -18,18 +34,56 @@ pub type Body = Full<Bytes>;
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
-    pub assets: Assets,
+    pub files: Arc<StaticFiles>,
+    pub metrics: Arc<Metrics>,
+    pub gate: Arc<Gate>,
+}
+
+/// A WebSocket that was answered with 101 and waits for hyper to hand over the connection.
+#[derive(Debug)]
+pub struct PendingRelay {
+    pub on_upgrade: OnUpgrade,
+    pub admission: Admission,
+    /// The target name asked for (also when refused).
+    pub target: String,
+}
+
+/// What one TLS connection knows about its client; shared by its requests.
+#[derive(Debug)]
+pub struct ConnContext {
+    pub client: SocketAddr,
+    pub identity: PeerIdentity,
+    pending: Mutex<Option<PendingRelay>>,
+}
+
+impl ConnContext {
+    pub fn new(client: SocketAddr, identity: PeerIdentity) -> Self {
+        Self {
+            client,
+            identity,
+            pending: Mutex::new(None),
+        }
+    }
+
+    /// The upgraded WebSocket waiting for its relay, if a request asked for one.
+    pub fn take_pending(&self) -> Option<PendingRelay> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    fn park(&self, relay: PendingRelay) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(relay);
+    }
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; \
                    img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'none'";
 
-fn respond(status: StatusCode, mime: &'static str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
+fn with_security_headers(mut r: Response<Body>) -> Response<Body> {
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -50,150 +104,137 @@ fn respond(status: StatusCode, mime: &'static str, body: impl Into<Bytes>) -> Re
     r
 }
 
+fn respond(status: StatusCode, mime: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    with_security_headers(r)
+}
+
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     respond(status, "text/plain; charset=utf-8", body)
+}
+
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 impl App {
     pub async fn handle(
         self: Arc<Self>,
+        ctx: Arc<ConnContext>,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let path = req.uri().path().to_owned();
-        if let Some(target) = path.strip_prefix("/ws/") {
-            return Ok(self.websocket(req, target.to_owned()));
+        if let Some(target) = websocket::route(&path, req.uri().query()) {
+            return Ok(match target {
+                Ok(ws) => self.websocket(&ctx, req, ws).await,
+                Err(why) => text(StatusCode::BAD_REQUEST, why),
+            });
+        }
+        if path.starts_with("/api/") {
+            return Ok(api::handle(&self, &ctx, req).await);
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
         }
         Ok(match path.as_str() {
             "/healthz" => text(StatusCode::OK, "ok\n"),
-            _ => match self.assets.get(&path) {
-                Some(a) => {
-                    let mut r = respond(StatusCode::OK, a.mime, Bytes::from(a.body.into_owned()));
-                    r.headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                    r
-                }
-                None => text(StatusCode::NOT_FOUND, "not found\n"),
-            },
+            "/metrics" if self.config.metrics_from.contains(ctx.client.ip()) => {
+                let mut body = self.metrics.render();
+                self.gate.render_metrics(&mut body);
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    body,
+                )
+            }
+            _ => self.static_file(&req, path).await,
         })
     }
 
-    /// Validates a WebSocket upgrade and answers 101; the relay runs once hyper hands over
-    /// the connection. Refusals after the upgrade are sent as close frames with a reason, which
-    /// a browser can read (an HTTP error status it cannot).
-    fn websocket(self: Arc<Self>, req: Request<Incoming>, target: String) -> Response<Body> {
-        let h = req.headers();
-        let is_upgrade = h
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        let Some(key) = h.get(header::SEC_WEBSOCKET_KEY).filter(|_| is_upgrade) else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "expected a WebSocket upgrade request\n",
-            );
-        };
-        if h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "only WebSocket version 13 is supported\n",
-            );
-        }
-        if !origin_matches_host(h.get(header::ORIGIN), h.get(header::HOST)) {
-            tracing::warn!(origin = ?h.get(header::ORIGIN), "refused a WebSocket from a foreign origin");
-            return text(
-                StatusCode::FORBIDDEN,
-                "the page's origin differs from this gateway's; open the viewer from this gateway\n",
-            );
-        }
-        let offers_binary = h
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim() == "binary");
-        let accept = derive_accept_key(key.as_bytes());
-        let refusal = match (self.config.auth, self.config.targets.get(&target)) {
-            (_, None) => Some(format!(
-                "unknown target '{}': ask the administrator for a link",
-                truncate(&target, 40)
-            )),
-            (AuthMode::Unconfigured, _) => Some(
-                "this gateway has no authentication configured, so it relays nothing".to_owned(),
-            ),
-            (AuthMode::DangerNone, Some(_)) => None,
-        };
-        let relay_req = RelayRequest {
-            target_name: target.clone(),
-            target: self.config.targets.get(&target).cloned(),
-            refusal,
-            limits: self.config.limits.clone(),
-        };
-        tokio::spawn(async move {
-            match hyper::upgrade::on(req).await {
-                Ok(upgraded) => relay::run(upgraded, relay_req).await,
-                Err(e) => tracing::warn!(error = %e, "WebSocket upgrade failed"),
+    async fn static_file(&self, req: &Request<Incoming>, path: String) -> Response<Body> {
+        let accept = header_str(req, header::ACCEPT_ENCODING)
+            .unwrap_or_default()
+            .to_owned();
+        let inm = header_str(req, header::IF_NONE_MATCH).map(str::to_owned);
+        let files = self.files.clone();
+        let served =
+            tokio::task::spawn_blocking(move || files.serve(&path, &accept, inm.as_deref()))
+                .await
+                .unwrap_or(Served::NotFound);
+        let (mut r, etag, vary) = match served {
+            Served::NotFound => return text(StatusCode::NOT_FOUND, "not found\n"),
+            Served::NotModified { etag, vary } => {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+                (with_security_headers(r), etag, vary)
             }
-        });
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let rh = r.headers_mut();
-        rh.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        rh.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        if let Ok(v) = HeaderValue::from_str(&accept) {
-            rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+            Served::Found {
+                body,
+                mime,
+                etag,
+                gzip,
+                vary,
+            } => {
+                let mut r = respond(StatusCode::OK, mime, body);
+                if gzip {
+                    r.headers_mut()
+                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                (r, etag, vary)
+            }
+        };
+        let h = r.headers_mut();
+        // Revalidate every time: a new vncgate must never run with an old viewer.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
         }
-        if offers_binary {
-            rh.insert(
-                header::SEC_WEBSOCKET_PROTOCOL,
-                HeaderValue::from_static("binary"),
-            );
+        if vary {
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
         r
     }
-}
 
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-/// A browser's `Origin` must be `https://HOST` for the `Host` it connected to. Clients that
-/// send no Origin (not browsers) cannot be used for cross-site hijacking and are allowed.
-pub fn origin_matches_host(origin: Option<&HeaderValue>, host: Option<&HeaderValue>) -> bool {
-    let Some(origin) = origin else { return true };
-    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(|h| h.to_str())) else {
-        return false;
-    };
-    origin
-        .strip_prefix("https://")
-        .is_some_and(|o| o.eq_ignore_ascii_case(host))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origin_check() {
-        let hv = HeaderValue::from_static;
-        assert!(origin_matches_host(
-            Some(&hv("https://127.0.0.1:8443")),
-            Some(&hv("127.0.0.1:8443"))
-        ));
-        assert!(!origin_matches_host(
-            Some(&hv("https://evil.example")),
-            Some(&hv("127.0.0.1:8443"))
-        ));
-        assert!(!origin_matches_host(
-            Some(&hv("http://127.0.0.1:8443")),
-            Some(&hv("127.0.0.1:8443"))
-        ));
-        assert!(!origin_matches_host(Some(&hv("https://x")), None));
-        assert!(origin_matches_host(None, Some(&hv("x"))));
+    /// Validates a WebSocket upgrade, decides admission, parks the decision, answers 101.
+    async fn websocket(
+        &self,
+        ctx: &ConnContext,
+        mut req: Request<Incoming>,
+        ws: websocket::WsRequest,
+    ) -> Response<Body> {
+        let websocket::WsRequest { target, otk } = ws;
+        let accepted = match websocket::check_upgrade(req.method(), req.headers()) {
+            Ok(a) => a,
+            Err((status, why)) => {
+                if status == StatusCode::FORBIDDEN {
+                    tracing::warn!(origin = ?req.headers().get(header::ORIGIN), "refused a WebSocket from a foreign origin");
+                }
+                return text(status, why);
+            }
+        };
+        let admission = self
+            .gate
+            .admit(ctx.client, Via::WebSocket, &target, &ctx.identity, otk)
+            .await;
+        ctx.park(PendingRelay {
+            on_upgrade: hyper::upgrade::on(&mut req),
+            admission,
+            target,
+        });
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = r.headers_mut();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Ok(v) = HeaderValue::from_str(&accepted.accept_key) {
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        if let Some(p) = accepted.subprotocol {
+            h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
+        }
+        r
     }
 }

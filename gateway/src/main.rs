@@ -1,12 +1,9 @@
-//! The `vncgate` command line: flags are parsed into one validated [`gateway::Config`], then
-//! the chosen command runs.
+//! The `vncgate` command line: each subcommand parses its flags into typed values in its own
+//! module under `cli/`, then runs.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod cli;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gateway::config::{AuthMode, Config, Limits, Targets};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,52 +18,21 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size of the largest variant (serve's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the gateway.
-    Serve(ServeArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR:PORT")]
-    listen: SocketAddr,
-    /// A VNC server users may reach, as NAME=HOST:PORT (repeatable). Only these are ever dialled.
-    #[arg(long = "target", value_name = "NAME=HOST:PORT")]
-    targets: Vec<String>,
-    /// Where the certificate and other state are kept [default: $VNCGATE_STATE_DIR, else
-    /// $XDG_STATE_HOME/vncgate, else ~/.local/state/vncgate].
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// An extra DNS name or IP address for the self-signed certificate (repeatable).
-    #[arg(long = "name", value_name = "NAME")]
-    names: Vec<String>,
-    /// Serve the viewer's files from DIR instead of the ones built into the binary.
-    #[arg(long, value_name = "DIR")]
-    web_root: Option<PathBuf>,
-    /// DANGER: relay for anyone who can reach the port, without authentication.
-    #[arg(long)]
-    danger_no_auth: bool,
-}
-
-impl ServeArgs {
-    fn into_config(self) -> anyhow::Result<Config> {
-        let targets = Targets::from_specs(self.targets.iter().map(String::as_str))?;
-        Ok(Config {
-            listen: self.listen,
-            targets,
-            state_dir: gateway::state_dir::resolve(self.state_dir),
-            names: self.names,
-            web_root: self.web_root,
-            auth: if self.danger_no_auth {
-                AuthMode::DangerNone
-            } else {
-                AuthMode::Unconfigured
-            },
-            limits: Limits::default(),
-        })
-    }
+    Serve(cli::serve::ServeArgs),
+    /// Manage certificates: a CA, server and client certificates, CRLs, exports.
+    Certs(cli::certs::CertsArgs),
+    /// Write a session file (.vncgate) that opens one desktop in the viewer.
+    Session(cli::session::SessionArgs),
+    /// Connect to a VNC server and save its screen as PNG (like vncsnapshot).
+    Snapshot(cli::snapshot::SnapshotArgs),
+    /// Issue, list and revoke one-time keys (links that open one session).
+    Otk(cli::otk::OtkArgs),
+    Acme(cli::acme::AcmeCommandArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,7 +45,12 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args.into_config().and_then(serve),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Certs(args) => cli::certs::run(args),
+        Command::Session(args) => cli::session::run(args),
+        Command::Snapshot(args) => cli::snapshot::run(args),
+        Command::Otk(args) => cli::otk::run(args),
+        Command::Acme(args) => cli::acme::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -88,76 +59,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let names = gateway::tls::default_names(&config.names);
-        let identity = gateway::tls::load_or_create_self_signed(&config.state_dir, &names)?;
-        let tls = gateway::tls::server_config(&identity, &config.state_dir)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}; is another program using it?",
-                    config.listen
-                )
-            })?;
-        let local = listener.local_addr()?;
-        print_banner(&config, &identity, local);
-        gateway::serve(listener, config, tls, shutdown_signal()).await?;
-        Ok(())
-    })
-}
-
-fn print_banner(config: &Config, identity: &gateway::tls::Identity, local: SocketAddr) {
-    let fp = identity
-        .fingerprint()
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    let how = if identity.created {
-        "created"
-    } else {
-        "loaded"
-    };
-    tracing::info!(state_dir = %config.state_dir.display(), "self-signed certificate {how}");
-    eprintln!("vncgate listening on https://{local}/");
-    eprintln!("  certificate SHA-256 fingerprint: {fp}");
-    if config.targets.is_empty() {
-        eprintln!("  no --target given: there is nothing to relay to");
-    }
-    for name in config.targets.names() {
-        eprintln!("  target {name}: https://{local}/#target={name}");
-    }
-    match config.auth {
-        AuthMode::DangerNone => {
-            tracing::warn!("--danger-no-auth: ANYONE who can reach {local} can use every target");
-        }
-        AuthMode::Unconfigured => {
-            tracing::warn!("no authentication is configured, so no session will be relayed; pass --danger-no-auth to relay without it");
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
 }

@@ -1,180 +1,299 @@
-//! The WebSocket ↔ TCP byte mover between a browser and its target.
+//! Relays between a client and its target: WebSocket ↔ TCP for browsers (here), raw bytes
+//! for native VNC clients ([`tcp`]), and dialling the target of an admitted [`Route`].
 //!
-//! Invariants: every byte the target sends is delivered before the close frame; when the
-//! browser closes, the target sees a clean shutdown (FIN); memory per session is one read
-//! buffer each way, and a slow browser slows the target read (no unbounded queue).
+//! Invariants, relied on by the viewer and tested below:
+//! - every byte the target sends is delivered to the browser before the close frame;
+//! - when the browser closes (or fails), the target sees a clean shutdown (FIN);
+//! - memory per session is one read buffer each way: a slow browser slows the target read
+//!   (each send is awaited), a slow target slows the browser read — no unbounded queue;
+//! - every end says which side ended it and why.
 
+mod greet;
+pub mod session;
+pub mod tcp;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::config::{Limits, TargetAddr};
+use crate::admission::{truncate, Route};
+use crate::backend::view_only::{InputFilter, Segment};
+use crate::metrics::{Metrics, Side};
+use crate::shutdown::{Phase, Shutdown};
 
-/// What the HTTP layer decided before the upgrade.
-#[derive(Debug)]
-pub struct RelayRequest {
-    pub target_name: String,
-    pub target: Option<TargetAddr>,
-    /// Set when the session must be refused; sent as the close reason.
-    pub refusal: Option<String>,
-    pub limits: Limits,
-}
+/// Bytes read per turn from the target; also the most held per direction.
+pub const READ_BUF_BYTES: usize = 64 * 1024;
 
-/// Bytes moved in each direction, and why the session ended.
-#[derive(Debug, Default, Clone)]
+/// How long a relay waits for its close frame to be taken and answered.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Payload bytes moved in each direction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RelayStats {
     pub to_target: u64,
-    pub to_browser: u64,
-}
-
-const READ_BUF: usize = 64 * 1024;
-
-pub async fn run(upgraded: Upgraded, req: RelayRequest) {
-    let started = tokio::time::Instant::now();
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(req.limits.max_ws_message_bytes))
-        .max_frame_size(Some(req.limits.max_ws_message_bytes));
-    let mut ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config))
-            .await;
-    let target = match (&req.refusal, &req.target) {
-        (None, Some(t)) => t,
-        (refusal, _) => {
-            let reason = refusal.clone().unwrap_or_else(|| "refused".into());
-            tracing::warn!(target = %req.target_name, %reason, "session refused");
-            close(&mut ws, CloseCode::Policy, &reason).await;
-            return;
-        }
-    };
-    let addr = target.to_string();
-    let connect = tokio::time::timeout(
-        req.limits.backend_connect_timeout,
-        TcpStream::connect((target.host.as_str(), target.port)),
-    );
-    let backend = match connect.await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::warn!(target = %req.target_name, %addr, error = %e, "target unreachable");
-            close(
-                &mut ws,
-                CloseCode::Again,
-                &format!("target '{}' is not reachable: {e}", req.target_name),
-            )
-            .await;
-            return;
-        }
-        Err(_) => {
-            tracing::warn!(target = %req.target_name, %addr, "target connect timed out");
-            close(
-                &mut ws,
-                CloseCode::Again,
-                &format!("target '{}' did not answer in time", req.target_name),
-            )
-            .await;
-            return;
-        }
-    };
-    let _ = backend.set_nodelay(true);
-    tracing::info!(target = %req.target_name, %addr, "relay started");
-    let (stats, end) = pump(ws, backend).await;
-    tracing::info!(
-        target = %req.target_name,
-        duration_ms = started.elapsed().as_millis() as u64,
-        bytes_to_target = stats.to_target,
-        bytes_to_browser = stats.to_browser,
-        end = %end,
-        "relay ended"
-    );
+    pub to_client: u64,
 }
 
 /// Why a relay ended, and which side ended it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayEnd {
     TargetClosed,
-    BrowserClosed,
-    TargetError(String),
-    BrowserError(String),
+    ClientClosed,
+    Failed {
+        side: Side,
+        detail: String,
+    },
+    /// The browser answered no ping for this long.
+    ClientUnresponsive {
+        after: Duration,
+    },
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+impl RelayEnd {
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Self::TargetClosed => Some(Side::Target),
+            Self::ClientClosed | Self::ClientUnresponsive { .. } => Some(Side::Client),
+            Self::Failed { side, .. } => Some(*side),
+            Self::Shutdown => None,
+        }
+    }
+
+    fn failed(side: Side, e: impl std::fmt::Display) -> Self {
+        Self::Failed {
+            side,
+            detail: e.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for RelayEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::TargetClosed => f.write_str("target closed"),
-            Self::BrowserClosed => f.write_str("browser closed"),
-            Self::TargetError(e) => write!(f, "target error: {e}"),
-            Self::BrowserError(e) => write!(f, "browser error: {e}"),
+            Self::TargetClosed => f.write_str("the VNC server closed the connection"),
+            Self::ClientClosed => f.write_str("the client closed the connection"),
+            Self::Failed {
+                side: Side::Target,
+                detail,
+            } => {
+                write!(f, "the connection to the VNC server failed: {detail}")
+            }
+            Self::Failed {
+                side: Side::Client,
+                detail,
+            } => {
+                write!(f, "the connection to the client failed: {detail}")
+            }
+            Self::ClientUnresponsive { after } => {
+                write!(f, "the client answered no ping for {} s", after.as_secs())
+            }
+            Self::Shutdown => f.write_str("the gateway is shutting down"),
         }
     }
 }
 
-async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+/// Dialling a target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("VNC server '{name}' ({addr}) is not reachable: {error}")]
+    Unreachable {
+        name: String,
+        addr: String,
+        error: std::io::Error,
+    },
+    #[error("VNC server '{name}' ({addr}) did not answer within {} s", after.as_secs())]
+    Timeout {
+        name: String,
+        addr: String,
+        after: Duration,
+    },
+}
+
+impl ConnectError {
+    /// What the person is shown: the target's name, not its internal address.
+    pub fn user_reason(&self) -> String {
+        match self {
+            Self::Unreachable { name, error, .. } => {
+                format!("target '{}' is not reachable: {error}", truncate(name, 40))
+            }
+            Self::Timeout { name, .. } => {
+                format!("target '{}' did not answer in time", truncate(name, 40))
+            }
+        }
+    }
+}
+
+/// Dials an admitted route.
+pub async fn connect(route: &Route, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let addr = route.addr.to_string();
+    let dial = TcpStream::connect((route.addr.host.as_str(), route.addr.port));
+    match tokio::time::timeout(timeout, dial).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(error)) => Err(ConnectError::Unreachable {
+            name: route.name.clone(),
+            addr,
+            error,
+        }),
+        Err(_) => Err(ConnectError::Timeout {
+            name: route.name.clone(),
+            addr,
+            after: timeout,
+        }),
+    }
+}
+
+/// How a pump runs.
+#[derive(Debug, Clone)]
+pub struct PumpOptions<'a> {
+    /// Ping the browser this often (WebSocket only); `None`: never.
+    pub ping_interval: Option<Duration>,
+    /// Where the live byte counts go.
+    pub metrics: &'a Metrics,
+    pub shutdown: Shutdown,
+    /// View-only: the client's input is dropped on its way to the target (see
+    /// [`crate::backend::view_only`]); the limits bound what is followed.
+    pub view_only: Option<rfb::Limits>,
+    /// The client's first session bytes, read with its handshake (gateway login only).
+    pub client_prefix: Vec<u8>,
+}
+
+/// Writes a client's bytes to the target: all of them, or — view-only — all but its input.
+pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    data: &[u8],
+    filter: &mut Option<InputFilter>,
+    segments: &mut Vec<Segment>,
+    metrics: &Metrics,
+) -> Result<(), RelayEnd> {
+    let Some(f) = filter else {
+        return w
+            .write_all(data)
+            .await
+            .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")));
+    };
+    let before = f.dropped;
+    segments.clear();
+    f.filter(data, segments)
+        .map_err(|e| RelayEnd::failed(Side::Client, e))?;
+    metrics
+        .view_only_dropped
+        .fetch_add(f.dropped - before, Ordering::Relaxed);
+    for s in segments.iter() {
+        w.write_all(s.of(data))
+            .await
+            .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))?;
+    }
+    w.flush()
+        .await
+        .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))
+}
+
+/// Sends a close frame (reason cut to the 123 bytes a frame holds), then waits briefly for
+/// the browser's reply so the frame is not lost to a reset.
+pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
     code: CloseCode,
     reason: &str,
 ) {
-    // A close reason is at most 123 bytes.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
     let frame = CloseFrame {
         code,
-        reason: reason[..end].to_owned().into(),
+        reason: truncate(reason, 123).to_owned().into(),
     };
-    let _ = ws.send(Message::Close(Some(frame))).await;
-    // Wait briefly for the browser's close reply so the frame is not lost to a reset.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        let _ = ws.send(Message::Close(Some(frame))).await;
         while ws.next().await.is_some() {}
     })
     .await;
 }
 
-/// Moves bytes both ways until one side ends. Generic over the streams so tests can use
-/// in-memory pipes.
-pub async fn pump<S, B>(ws: WebSocketStream<S>, backend: B) -> (RelayStats, RelayEnd)
+async fn tick(ping: &mut Option<tokio::time::Interval>) {
+    match ping {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves bytes between a browser's WebSocket and the target until one side ends.
+pub async fn pump_websocket<S, B>(
+    ws: WebSocketStream<S>,
+    backend: B,
+    mut opts: PumpOptions<'_>,
+) -> (RelayStats, RelayEnd)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
-    let mut stats = RelayStats::default();
-    // Shared by reference, so the pending browser→target future and the code after it can
-    // both see it (an atomic only because the future must be Send).
-    let to_target = std::sync::atomic::AtomicU64::new(0);
+    let metrics = opts.metrics;
+    let mut filter = opts.view_only.map(InputFilter::new);
+    let mut segments = Vec::new();
+    // Shared by reference with the browser→target future (atomics only because it is Send).
+    let to_target = AtomicU64::new(0);
+    let heard = AtomicBool::new(true);
 
+    let prefix = std::mem::take(&mut opts.client_prefix);
     let browser_to_target = async {
-        loop {
+        let first = if prefix.is_empty() {
+            Ok(())
+        } else {
+            write_to_target(&mut backend_w, &prefix, &mut filter, &mut segments, metrics).await
+        };
+        let end = loop {
+            if let Err(end) = &first {
+                break end.clone();
+            }
             match stream.next().await {
                 Some(Ok(Message::Binary(data))) => {
-                    if let Err(e) = backend_w.write_all(&data).await {
-                        return RelayEnd::TargetError(e.to_string());
+                    heard.store(true, Ordering::Relaxed);
+                    if let Err(end) =
+                        write_to_target(&mut backend_w, &data, &mut filter, &mut segments, metrics)
+                            .await
+                    {
+                        break end;
                     }
-                    to_target.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    to_target.fetch_add(n, Ordering::Relaxed);
+                    metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
                 }
-                Some(Ok(Message::Close(_))) | None => {
-                    let _ = backend_w.shutdown().await;
-                    return RelayEnd::BrowserClosed;
-                }
+                Some(Ok(Message::Close(_))) | None => break RelayEnd::ClientClosed,
                 Some(Ok(Message::Text(_))) => {
-                    return RelayEnd::BrowserError("sent a text message; RFB needs binary".into());
+                    break RelayEnd::failed(Side::Client, "sent a text message; VNC needs binary")
                 }
-                Some(Ok(_)) => {} // ping/pong: answered by tungstenite
-                Some(Err(e)) => return RelayEnd::BrowserError(e.to_string()),
+                // Ping, pong (pings are answered by tungstenite) and raw frames.
+                Some(Ok(_)) => heard.store(true, Ordering::Relaxed),
+                Some(Err(e)) => break RelayEnd::failed(Side::Client, e),
             }
-        }
+        };
+        // Whatever ended the browser side, the target gets a clean end of stream.
+        let _ = backend_w.shutdown().await;
+        end
     };
     tokio::pin!(browser_to_target);
 
-    let mut buf = vec![0u8; READ_BUF];
+    let every = opts.ping_interval;
+    let mut ping_timer = every.map(|every| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    let mut unanswered = 0u32;
+    let mut to_client = 0u64;
+    let mut buf = vec![0u8; READ_BUF_BYTES];
     let end = loop {
         tokio::select! {
             end = &mut browser_to_target => break end,
@@ -183,38 +302,79 @@ where
                 Ok(n) => {
                     let chunk = Message::Binary(buf[..n].to_vec().into());
                     // Awaiting the send is the backpressure: no read until the browser took it.
-                    if let Err(e) = sink.send(chunk).await {
-                        break RelayEnd::BrowserError(e.to_string());
+                    // While it waits no ping goes out, so a browser that takes nothing for two
+                    // ping intervals is as gone as one that answers no ping.
+                    let sent = match every {
+                        Some(every) => match tokio::time::timeout(every * 2, sink.send(chunk)).await {
+                            Ok(sent) => sent,
+                            Err(_) => break RelayEnd::ClientUnresponsive { after: every * 2 },
+                        },
+                        None => sink.send(chunk).await,
+                    };
+                    if let Err(e) = sent {
+                        break RelayEnd::failed(Side::Client, e);
                     }
-                    stats.to_browser += n as u64;
+                    let n = u64::try_from(n).unwrap_or(u64::MAX);
+                    to_client += n;
+                    metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
                 }
-                Err(e) => break RelayEnd::TargetError(e.to_string()),
+                Err(e) => break RelayEnd::failed(Side::Target, format!("read: {e}")),
+            },
+            () = tick(&mut ping_timer) => {
+                if heard.swap(false, Ordering::Relaxed) {
+                    unanswered = 0;
+                } else {
+                    unanswered += 1;
+                    if unanswered >= 2 {
+                        break RelayEnd::ClientUnresponsive { after: every.unwrap_or_default() * unanswered };
+                    }
+                }
+                let interval = every.unwrap_or_default();
+                let ping = sink.send(Message::Ping(Vec::new().into()));
+                match tokio::time::timeout(interval, ping).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
+                    Err(_) => break RelayEnd::ClientUnresponsive { after: interval * (unanswered + 1) },
+                }
             }
+            () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
         }
     };
-    match &end {
-        RelayEnd::TargetClosed | RelayEnd::TargetError(_) => {
-            let reason = match &end {
-                RelayEnd::TargetClosed => "the VNC server closed the connection".to_owned(),
-                other => other.to_string(),
-            };
-            let code = if end == RelayEnd::TargetClosed {
-                CloseCode::Normal
-            } else {
-                CloseCode::Error
-            };
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+    // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
+    let goodbye = async {
+        let (code, wait) = match &end {
+            RelayEnd::TargetClosed => (CloseCode::Normal, true),
+            RelayEnd::Failed {
+                side: Side::Target, ..
+            } => (CloseCode::Error, true),
+            RelayEnd::Shutdown => (CloseCode::Away, true),
+            RelayEnd::ClientUnresponsive { .. } => (CloseCode::Away, false),
+            RelayEnd::ClientClosed
+            | RelayEnd::Failed {
+                side: Side::Client, ..
+            } => {
+                // A received close was answered by tungstenite; flush it and finish.
+                let _ = sink.close().await;
+                return;
+            }
+        };
+        let frame = CloseFrame {
+            code,
+            reason: truncate(&end.to_string(), 123).to_owned().into(),
+        };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        if wait {
             // Let the browser acknowledge; its remaining bytes still go to the target.
-            let _ = tokio::time::timeout(Duration::from_secs(2), &mut browser_to_target).await;
+            let _ = (&mut browser_to_target).await;
         }
-        RelayEnd::BrowserClosed | RelayEnd::BrowserError(_) => {
-            let _ = sink.close().await;
-        }
-    }
-    stats.to_target = to_target.load(std::sync::atomic::Ordering::Relaxed);
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
+    let stats = RelayStats {
+        to_target: to_target.load(Ordering::Relaxed),
+        to_client,
+    };
     (stats, end)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,47 +1,111 @@
-//! The accept loop: one task per connection, detection, TLS, then HTTP; graceful shutdown.
+//! The accept loop: one task and tracing span per connection, the global connection limit,
+//! and graceful shutdown. What happens on a connection is in [`connection`].
 //!
 //! `serve` takes an already-bound listener, so tests bind `127.0.0.1:0` and main binds the
-//! configured address.
+//! configured address. It also takes the rustls configuration, so the caller decides where
+//! the certificate comes from and how it is reloaded.
+
+pub mod clear;
+pub mod connection;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+use crate::admission::gate::Gate;
 use crate::assets::Assets;
+use crate::audit::Audit;
+use crate::auth::admin::AdminToken;
 use crate::config::Config;
-use crate::detect::{detect, Detected};
+use crate::conn_limit::AddressLimiter;
+use crate::http::static_files::StaticFiles;
 use crate::http::App;
+use crate::metrics::{Metrics, Refused};
+use crate::otk::sqlite::SqliteStore;
+use crate::otk::OtkStore;
+use crate::shutdown::{Phase, Shutdown};
 
-/// Runs the gateway on `listener` until `shutdown` completes, then lets open sessions drain
-/// for `limits.shutdown_grace` and cuts the rest.
+/// How long relays get, after the grace period, to send their close frames.
+const CLOSE_FRAME_GRACE: Duration = Duration::from_secs(2);
+
+/// What every connection task shares.
+pub struct Shared {
+    pub config: Config,
+    pub app: Arc<App>,
+    pub acceptor: TlsAcceptor,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<AddressLimiter>,
+    pub shutdown: Shutdown,
+}
+
+/// Opens what the gateway keeps besides its configuration: the one-time-key store in the
+/// state directory, the audit log, the admin token.
+pub fn open_gate(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Gate> {
+    let otk: Arc<dyn OtkStore> =
+        Arc::new(SqliteStore::open_in(&config.state_dir).map_err(std::io::Error::other)?);
+    let audit = match &config.audit_log {
+        Some(p) => Audit::to_file(p).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot open the audit log {}: {e}", p.display()),
+            )
+        })?,
+        None => Audit::to_log(),
+    };
+    let admin_token = match &config.access.admin_token_file {
+        Some(p) => Some(AdminToken::from_file(p).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let logins = crate::backend::Logins::load(config).map_err(std::io::Error::other)?;
+    Ok(Gate::new(
+        config.clone(),
+        otk,
+        audit,
+        admin_token,
+        logins,
+        metrics,
+    ))
+}
+
+/// Runs the gateway on `listener` until `shutdown` completes; then stops accepting, closes
+/// idle HTTP connections, lets relays drain for `limits.shutdown_grace`, asks the rest to
+/// close (WebSocket close 1001), and cuts whatever is left. The one-time-key store, audit log
+/// and admin token are opened first ([`open_gate`]); an error there is returned at once.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
-    let app = Arc::new(App {
-        assets: Assets::new(config.web_root.as_deref()),
-        config: config.clone(),
+    let (phase, shutdown_view) = Shutdown::channel();
+    let metrics = Arc::new(Metrics::default());
+    let gate = Arc::new(open_gate(&config, metrics.clone())?);
+    let shared = Arc::new(Shared {
+        app: Arc::new(App {
+            config: config.clone(),
+            files: Arc::new(StaticFiles::new(Assets::new(config.web_root.as_deref()))),
+            metrics: metrics.clone(),
+            gate,
+        }),
+        acceptor: TlsAcceptor::from(tls),
+        limiter: AddressLimiter::new(config.limits.max_connections_per_address),
+        metrics,
+        shutdown: shutdown_view,
+        config,
     });
+    let limits = shared.config.limits.clone();
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            () = &mut shutdown => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -53,102 +117,41 @@ pub async fn serve(
                         continue;
                     }
                 };
-                if tasks.len() >= config.limits.max_connections {
-                    tracing::warn!(%peer, max = config.limits.max_connections, "connection limit reached; refusing");
+                shared.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+                if tasks.len() >= limits.max_connections {
+                    shared.metrics.connections_refused.inc(Refused::MaxConnections);
+                    tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
                     continue;
                 }
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
-                let span = tracing::info_span!("conn", id, %peer);
-                let (app, acceptor) = (app.clone(), acceptor.clone());
-                tasks.spawn(handle(stream, peer, app, acceptor).instrument(span));
+                let span = tracing::info_span!("conn", id, %peer, client = tracing::field::Empty);
+                tasks.spawn(connection::handle(stream, peer, shared.clone()).instrument(span));
             }
         }
     }
     drop(listener);
+    phase.send_replace(Phase::Draining);
     tracing::info!(
         open = tasks.len(),
-        grace_s = config.limits.shutdown_grace.as_secs(),
-        "shutting down"
+        grace_s = limits.shutdown_grace.as_secs(),
+        "shutting down: no new connections; open sessions may finish"
     );
-    let drained = tokio::time::timeout(config.limits.shutdown_grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    if !join_within(&mut tasks, limits.shutdown_grace).await {
         tracing::info!(
-            cut = tasks.len(),
-            "grace period over; closing remaining sessions"
+            open = tasks.len(),
+            "grace period over; closing the remaining sessions"
         );
-        tasks.shutdown().await;
+        phase.send_replace(Phase::Closing);
+        if !join_within(&mut tasks, CLOSE_FRAME_GRACE).await {
+            tracing::info!(cut = tasks.len(), "cutting the sessions that did not close");
+            tasks.shutdown().await;
+        }
     }
     Ok(())
 }
 
-/// Waits up to `timeout` for enough bytes to classify the connection, without consuming them.
-async fn sniff(stream: &TcpStream, timeout: Duration) -> Detected {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = [0u8; 16];
-    loop {
-        let peeked = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await;
-        let n = match peeked {
-            Err(_) => return Detected::NeedMore, // silent: a VNC client waiting for us
-            Ok(Err(_)) | Ok(Ok(0)) => return Detected::Unknown,
-            Ok(Ok(n)) => n,
-        };
-        match detect(&buf[..n]) {
-            Detected::NeedMore if n < buf.len() => {
-                // peek returns at once while the bytes are unchanged: wait a little for more.
-                if tokio::time::Instant::now() + Duration::from_millis(5) > deadline {
-                    return Detected::NeedMore;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn handle(mut stream: TcpStream, peer: SocketAddr, app: Arc<App>, acceptor: TlsAcceptor) {
-    let limits = app.config.limits.clone();
-    match sniff(&stream, limits.detect_timeout).await {
-        Detected::Tls => {
-            let tls =
-                match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream))
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::info!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!("TLS handshake timed out");
-                        return;
-                    }
-                };
-            let svc = service_fn(move |req| app.clone().handle(req));
-            let conn = http1::Builder::new()
-                .header_read_timeout(limits.http_header_timeout)
-                .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "HTTP connection ended with an error");
-            }
-        }
-        Detected::Http => {
-            // Plain HTTP on the TLS port: point browsers at https, serve nothing in clear.
-            const BODY: &str = "This port speaks TLS: use https:// in the address.\r\n";
-            let reply = format!(
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
-                BODY.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-            tracing::info!(%peer, "plain HTTP on the TLS port; told to use https");
-        }
-        Detected::NeedMore => {
-            tracing::info!("client sent nothing: native VNC clients are not enabled on this port");
-        }
-        other => tracing::info!(detected = ?other, "unrecognised protocol; closing"),
-    }
+/// Whether every task ended within `within`.
+async fn join_within(tasks: &mut JoinSet<()>, within: Duration) -> bool {
+    let all = async { while tasks.join_next().await.is_some() {} };
+    tokio::time::timeout(within, all).await.is_ok()
 }

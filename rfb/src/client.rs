@@ -6,18 +6,19 @@
 //! An `Err` from `receive` is final: close the transport and show the error.
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
 
-use crate::decode::{self, DecodeContext};
+use crate::decode;
 use crate::error::{Error, LimitKind, Stall};
-use crate::framebuffer::{ColourMap, Framebuffer, Rect};
+use crate::framebuffer::{Framebuffer, Rect};
 use crate::handshake::{Handshake, Step};
 use crate::limits::Limits;
 use crate::messages::client::ClientMessage;
 use crate::messages::encoding::Encoding;
-use crate::messages::server::{RectHeader, ServerMessage};
-use crate::pixel_format::PixelFormat;
 use crate::security::Password;
-use crate::wire::{decode_text, Reader};
+use crate::tls::{InputTime, Observed, TlsIdentity, TlsTrust};
+use crate::wire::Reader;
 
 /// How the client connects and what it asks for.
 #[derive(Debug, Clone)]
@@ -26,6 +27,15 @@ pub struct ClientConfig {
     pub shared: bool,
     /// Used for VNC authentication when the server asks for it.
     pub password: Option<Password>,
+    /// User name for VeNCrypt Plain / X509Plain.
+    pub username: Option<String>,
+    /// How a VeNCrypt X509 server certificate is verified; `None` disables the X509 subtypes.
+    pub tls_trust: Option<TlsTrust>,
+    /// A client certificate for servers that verify clients.
+    pub tls_identity: Option<TlsIdentity>,
+    /// Pause with [`Event::CredentialsRequired`] when the server wants credentials that were
+    /// not given, instead of failing.
+    pub prompt_for_credentials: bool,
     /// Encodings to request, in order of preference.
     pub encodings: Vec<Encoding>,
     pub limits: Limits,
@@ -36,7 +46,33 @@ impl Default for ClientConfig {
         Self {
             shared: true,
             password: None,
-            encodings: vec![Encoding::Raw, Encoding::DesktopSize, Encoding::LastRect],
+            username: None,
+            tls_trust: None,
+            tls_identity: None,
+            prompt_for_credentials: false,
+            // Best first. Tight (with JPEG at quality 6) and ZRLE are what Xvnc, x11vnc and
+            // QEMU compress best; Hextile, Zlib and RRE cover older servers; CopyRect is used
+            // whenever listed. Then the pseudo-encodings this client understands.
+            encodings: vec![
+                Encoding::Tight,
+                Encoding::Zrle,
+                Encoding::Hextile,
+                Encoding::Zlib,
+                Encoding::CopyRect,
+                Encoding::Rre,
+                Encoding::Raw,
+                Encoding::QualityLevel(6),
+                Encoding::CompressLevel(2),
+                Encoding::DesktopSize,
+                Encoding::LastRect,
+                Encoding::ExtendedDesktopSize,
+                Encoding::DesktopName,
+                Encoding::Cursor,
+                Encoding::QemuExtendedKeyEvent,
+                Encoding::Fence,
+                Encoding::ContinuousUpdates,
+                Encoding::ExtendedClipboard,
+            ],
             limits: Limits::default(),
         }
     }
@@ -61,29 +97,76 @@ pub enum Event {
     Bell,
     /// The server's clipboard changed.
     ServerCutText(String),
-}
-
-/// The normal phase: the framebuffer and where the message stream is.
-#[derive(Debug)]
-struct Session {
-    framebuffer: Framebuffer,
-    pixel_format: PixelFormat,
-    colour_map: ColourMap,
-    /// Rectangles left in the current FramebufferUpdate; `None` between messages.
-    rects_left: Option<RectsLeft>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum RectsLeft {
-    Count(u16),
-    UntilLastRect,
+    /// The server's cursor image (pseudo-encoding Cursor): draw it at the local pointer.
+    /// `rgba` is `width × height × 4` bytes, transparent outside the cursor's mask; an empty
+    /// image (0 wide or high) means no cursor.
+    CursorShape {
+        width: u16,
+        height: u16,
+        hotspot_x: u16,
+        hotspot_y: u16,
+        rgba: Vec<u8>,
+    },
+    /// The desktop's name changed (pseudo-encoding DesktopName).
+    DesktopName(String),
+    /// A fence sent by [`Client::ping`] came back after `millis`.
+    RoundTrip {
+        millis: u64,
+    },
+    /// The VeNCrypt TLS handshake finished; this certificate (leaf first, DER) was verified
+    /// against the configured trust. `sha256` is the leaf's fingerprint.
+    ServerCertificate {
+        chain: Vec<Vec<u8>>,
+        sha256: [u8; 32],
+    },
+    /// The server wants a password (and a user name if `username`); answer with
+    /// [`Client::provide_credentials`].
+    CredentialsRequired {
+        username: bool,
+    },
 }
 
 #[derive(Debug)]
 enum Phase {
     Handshake(Handshake),
     Session(Box<Session>),
+    /// Stopped after ServerInit (these are its bytes) for pass-through; see `passthrough`.
+    PassThrough(Vec<u8>),
     Closed,
+}
+
+/// What carries the RFB bytes: the raw stream, or TLS inside it (after VeNCrypt's ack).
+enum Transport {
+    Plain,
+    Tls(Box<TlsLayer>),
+}
+
+struct TlsLayer {
+    conn: rustls::ClientConnection,
+    observed: Arc<Mutex<Observed>>,
+    /// Whether the verified certificate was reported as an event yet.
+    reported: bool,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain => "Plain",
+            Self::Tls(_) => "Tls",
+        })
+    }
+}
+
+/// What one processing step did.
+enum Progress {
+    Consumed,
+    Wait,
+    /// The step completed and TLS starts; bytes queued from `inner_from` on belong inside it.
+    StartTls {
+        inner_from: usize,
+    },
+    /// ServerInit arrived and the client stops there (pass-through).
+    Held,
 }
 
 /// An RFB client connection, without I/O.
@@ -91,9 +174,18 @@ enum Phase {
 pub struct Client {
     config: ClientConfig,
     phase: Phase,
+    transport: Transport,
+    /// Protocol bytes received (decrypted when TLS is on), not yet processed.
     inbuf: Vec<u8>,
+    /// Protocol bytes queued to send (encrypted on the way out when TLS is on).
     outbuf: Vec<u8>,
+    /// Bytes ready for the wire.
+    wire_out: Vec<u8>,
     events: VecDeque<Event>,
+    time: Arc<InputTime>,
+    now_ms: u64,
+    /// Stop after ServerInit instead of starting the session (see `passthrough`).
+    pub(crate) hold_at_server_init: bool,
 }
 
 impl Client {
@@ -101,10 +193,37 @@ impl Client {
         Self {
             config,
             phase: Phase::Handshake(Handshake::default()),
+            transport: Transport::Plain,
             inbuf: Vec::new(),
             outbuf: Vec::new(),
+            wire_out: Vec::new(),
             events: VecDeque::new(),
+            time: Arc::new(InputTime::default()),
+            now_ms: 0,
+            hold_at_server_init: false,
         }
+    }
+
+    /// A client for a server wrapped in TLS from the first byte (x11vnc `-ssl`, stunnel): the
+    /// TLS ClientHello is queued at once and the whole RFB session runs inside it.
+    /// `config.tls_trust` says how the server certificate is verified; give the time first
+    /// with [`Client::set_time_ms`] on the returned client before feeding bytes.
+    pub fn new_tls_wrapped(config: ClientConfig) -> Result<Self, Error> {
+        let mut c = Self::new(config);
+        c.start_tls(0)?;
+        Ok(c)
+    }
+
+    /// The current time, seconds since the Unix epoch: the core has no clock. Give it before
+    /// feeding bytes; certificate validity is checked against it.
+    pub fn set_time(&mut self, unix_seconds: u64) {
+        self.set_time_ms(unix_seconds.saturating_mul(1000));
+    }
+
+    /// The current time in milliseconds since the Unix epoch (round-trip times use it).
+    pub fn set_time_ms(&mut self, unix_ms: u64) {
+        self.now_ms = unix_ms;
+        self.time.set(unix_ms / 1000);
     }
 
     /// Feeds bytes received from the server. On error the client is closed.
@@ -121,8 +240,7 @@ impl Client {
                 self.config.limits.max_buffered_bytes,
             ));
         }
-        self.inbuf.extend_from_slice(bytes);
-        let result = self.process();
+        let result = self.take_input(bytes).and_then(|()| self.process());
         if result.is_err() {
             self.phase = Phase::Closed;
         }
@@ -131,7 +249,119 @@ impl Client {
 
     /// Bytes to send to the server, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        (!self.outbuf.is_empty()).then(|| std::mem::take(&mut self.outbuf))
+        match &mut self.transport {
+            Transport::Plain => self.wire_out.append(&mut self.outbuf),
+            Transport::Tls(t) => {
+                if !self.outbuf.is_empty() && t.conn.writer().write_all(&self.outbuf).is_ok() {
+                    self.outbuf.clear();
+                }
+                while t.conn.wants_write() {
+                    if t.conn.write_tls(&mut self.wire_out).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        (!self.wire_out.is_empty()).then(|| std::mem::take(&mut self.wire_out))
+    }
+
+    /// Gives credentials after [`Event::CredentialsRequired`] (or before: they are kept for
+    /// when the server asks) and continues the handshake.
+    pub fn provide_credentials(
+        &mut self,
+        username: Option<String>,
+        password: Password,
+    ) -> Result<(), Error> {
+        self.config.username = username.or(self.config.username.take());
+        self.config.password = Some(password);
+        let Phase::Handshake(h @ Handshake::AwaitCredentials(_)) =
+            std::mem::replace(&mut self.phase, Phase::Closed)
+        else {
+            return Ok(());
+        };
+        let result = h.resume(&self.config, &mut self.outbuf).and_then(|next| {
+            self.phase = Phase::Handshake(next);
+            self.process()
+        });
+        if result.is_err() {
+            self.phase = Phase::Closed;
+        }
+        result
+    }
+
+    /// Appends received bytes to `inbuf`, through TLS when it is on.
+    fn take_input(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        let presented = self.config.tls_identity.is_some();
+        let Transport::Tls(t) = &mut self.transport else {
+            self.inbuf.extend_from_slice(bytes);
+            return Ok(());
+        };
+        while !bytes.is_empty() {
+            t.conn.read_tls(&mut bytes).map_err(|e| Error::Tls {
+                detail: e.to_string(),
+            })?;
+            let state = match t.conn.process_new_packets() {
+                Ok(state) => state,
+                Err(e) => {
+                    let observed = t.observed.lock().ok();
+                    let why = observed.as_ref().and_then(|o| o.rejection.clone());
+                    let leaf = observed
+                        .as_ref()
+                        .and_then(|o| o.chain.first().cloned())
+                        .unwrap_or_default();
+                    return Err(match why {
+                        Some(why) => Error::CertificateRejected {
+                            why,
+                            sha256: crate::tls::sha256(&leaf),
+                        },
+                        None => crate::tls::classify_alert(e, presented),
+                    });
+                }
+            };
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = self.inbuf.len();
+                self.inbuf.resize(start + n, 0);
+                let got = t.conn.reader().read(&mut self.inbuf[start..]).unwrap_or(0);
+                self.inbuf.truncate(start + got);
+            }
+        }
+        if !t.reported && !t.conn.is_handshaking() {
+            t.reported = true;
+            let chain: Vec<Vec<u8>> = t
+                .conn
+                .peer_certificates()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.to_vec())
+                .collect();
+            let sha256 = crate::tls::sha256(chain.first().map(Vec::as_slice).unwrap_or_default());
+            self.events
+                .push_back(Event::ServerCertificate { chain, sha256 });
+        }
+        Ok(())
+    }
+
+    /// Switches to TLS: what is queued so far goes out in clear, then the ClientHello.
+    fn start_tls(&mut self, inner_from: usize) -> Result<(), Error> {
+        let trust = self
+            .config
+            .tls_trust
+            .as_ref()
+            .ok_or(Error::TlsTrustMissing {
+                offered: Vec::new(),
+            })?;
+        let (mut conn, observed) = crate::tls::connect(trust, self.config.tls_identity.as_ref(), self.time.clone())?;
+        conn.set_buffer_limit(None);
+        let inner = self.outbuf.split_off(inner_from.min(self.outbuf.len()));
+        self.wire_out.append(&mut self.outbuf);
+        self.outbuf = inner;
+        self.transport = Transport::Tls(Box::new(TlsLayer {
+            conn,
+            observed,
+            reported: false,
+        }));
+        Ok(())
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -171,9 +401,44 @@ impl Client {
         self.send(ClientMessage::PointerEvent { buttons, x, y });
     }
 
-    /// Queues ClientCutText (Latin-1).
+    /// Puts `text` on the server's clipboard: UTF-8 through the extended clipboard when the
+    /// server has it, Latin-1 otherwise.
     pub fn cut_text(&mut self, text: &str) {
-        self.send(ClientMessage::ClientCutText(text.to_owned()));
+        if let Phase::Session(s) = &mut self.phase {
+            s.cut_text(text, &mut self.outbuf);
+        }
+    }
+
+    /// A key with its XT scancode: a QEMU extended key event when the server supports them
+    /// (and the scancode is known, non-zero), else a plain KeyEvent.
+    pub fn key_event_scancode(&mut self, down: bool, keysym: u32, scancode: u32) {
+        if scancode != 0 && self.supports_qemu_key_events() {
+            self.send(ClientMessage::QemuKeyEvent {
+                down,
+                keysym,
+                keycode: scancode,
+            });
+        } else {
+            self.key_event(down, keysym);
+        }
+    }
+
+    /// Asks the server to resize its desktop; false when it has not shown it can
+    /// (no ExtendedDesktopSize yet).
+    pub fn set_desktop_size(&mut self, width: u16, height: u16) -> bool {
+        match &self.phase {
+            Phase::Session(s) => s.set_desktop_size(width, height, &mut self.outbuf),
+            _ => false,
+        }
+    }
+
+    /// Sends a fence; its echo arrives as [`Event::RoundTrip`]. False when the server has no
+    /// fences (it never sent one).
+    pub fn ping(&mut self) -> bool {
+        match &self.phase {
+            Phase::Session(s) => s.ping(self.now_ms, &mut self.outbuf),
+            _ => false,
+        }
     }
 
     fn send(&mut self, msg: ClientMessage) {
@@ -183,165 +448,164 @@ impl Client {
     }
 
     fn process(&mut self) -> Result<(), Error> {
-        // Taken out so `step` can borrow `self` mutably; put back below with the rest.
-        let mut inbuf = std::mem::take(&mut self.inbuf);
-        let mut consumed = 0;
-        let result = loop {
-            let input = inbuf.get(consumed..).unwrap_or_default();
-            if input.is_empty() {
-                break Ok(());
-            }
-            let mut r = Reader::new(input);
-            match self.step(&mut r) {
-                Ok(true) => consumed += r.position(),
-                Ok(false) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        inbuf.drain(..consumed);
-        self.inbuf = inbuf;
-        result
+        loop {
+            // Taken out so `step` can borrow `self` mutably; put back below with the rest.
+            let mut inbuf = std::mem::take(&mut self.inbuf);
+            let mut consumed = 0;
+            let mut tls_from = None;
+            let result = loop {
+                let input = inbuf.get(consumed..).unwrap_or_default();
+                if input.is_empty() {
+                    break Ok(());
+                }
+                let mut r = Reader::new(input);
+                match self.step(&mut r) {
+                    Ok(Progress::Consumed) => consumed += r.position(),
+                    Ok(Progress::Wait) => break Ok(()),
+                    Ok(Progress::StartTls { inner_from }) => {
+                        consumed += r.position();
+                        tls_from = Some(inner_from);
+                        break Ok(());
+                    }
+                    Ok(Progress::Held) => {
+                        let init = input.get(..r.position()).unwrap_or_default().to_vec();
+                        self.phase = Phase::PassThrough(init);
+                        consumed += r.position();
+                        break Ok(());
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            inbuf.drain(..consumed);
+            self.inbuf = inbuf;
+            result?;
+            let Some(inner_from) = tls_from else {
+                return Ok(());
+            };
+            // Whatever followed the ack is already TLS: run it through the new layer.
+            let ciphertext = std::mem::take(&mut self.inbuf);
+            self.start_tls(inner_from)?;
+            self.take_input(&ciphertext)?;
+        }
     }
 
     /// Processes one unit (handshake step, message header or rectangle). `Ok(false)` means
     /// more bytes are needed and nothing was consumed.
-    fn step(&mut self, r: &mut Reader<'_>) -> Result<bool, Error> {
+    fn step(&mut self, r: &mut Reader<'_>) -> Result<Progress, Error> {
+        let outbuf_before = self.outbuf.len();
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Handshake(h) => match h.step(r, &self.config, &mut self.outbuf)? {
                 Step::Next(next) => {
+                    if let Handshake::AwaitCredentials(a) = &next {
+                        self.events.push_back(Event::CredentialsRequired {
+                            username: a.needs_username(),
+                        });
+                    }
                     self.phase = Phase::Handshake(next);
-                    Ok(true)
+                    Ok(Progress::Consumed)
                 }
                 Step::Wait(same) => {
                     self.phase = Phase::Handshake(same);
-                    Ok(false)
+                    Ok(Progress::Wait)
+                }
+                Step::StartTls(next) => {
+                    if let Handshake::AwaitCredentials(a) = &next {
+                        self.events.push_back(Event::CredentialsRequired {
+                            username: a.needs_username(),
+                        });
+                    }
+                    self.phase = Phase::Handshake(next);
+                    Ok(Progress::StartTls {
+                        inner_from: outbuf_before,
+                    })
+                }
+                Step::Done(_) if self.hold_at_server_init => {
+                    // The ServerInit bytes are recorded by `process`, which sees them.
+                    self.phase = Phase::PassThrough(Vec::new());
+                    Ok(Progress::Held)
                 }
                 Step::Done(init) => {
-                    let session = Session {
-                        framebuffer: Framebuffer::new(init.width, init.height),
-                        pixel_format: PixelFormat::RGBX_LE,
-                        colour_map: ColourMap::default(),
-                        rects_left: None,
-                    };
-                    let msgs = [
-                        ClientMessage::SetPixelFormat(PixelFormat::RGBX_LE),
-                        ClientMessage::SetEncodings(self.config.encodings.clone()),
-                        full_update_request(false, init.width, init.height),
-                    ];
-                    for m in msgs {
-                        m.write(&mut self.outbuf);
-                    }
+                    let session = Session::new(init.width, init.height);
+                    session.start(&self.config, &mut self.outbuf);
                     self.events.push_back(Event::Connected {
                         width: init.width,
                         height: init.height,
                         name: init.name,
                     });
                     self.phase = Phase::Session(Box::new(session));
-                    Ok(true)
+                    Ok(Progress::Consumed)
                 }
             },
             Phase::Session(mut s) => {
-                let result = s.step(r, &self.config, &mut self.outbuf, &mut self.events);
+                let io = Io {
+                    cfg: &self.config,
+                    out: &mut self.outbuf,
+                    events: &mut self.events,
+                    now_ms: self.now_ms,
+                };
+                let result = s.step(r, io);
                 self.phase = Phase::Session(s);
                 match result {
-                    Ok(()) => Ok(true),
-                    Err(Stall::Incomplete(_)) => Ok(false),
+                    Ok(()) => Ok(Progress::Consumed),
+                    Err(Stall::Incomplete(_)) => Ok(Progress::Wait),
                     Err(Stall::Invalid(e)) => Err(e),
                 }
+            }
+            // Everything after ServerInit stays in `inbuf` for the pass-through to take.
+            Phase::PassThrough(init) => {
+                self.phase = Phase::PassThrough(init);
+                Ok(Progress::Wait)
             }
             Phase::Closed => Err(Error::Closed),
         }
     }
 }
 
-fn full_update_request(incremental: bool, w: u16, h: u16) -> ClientMessage {
-    ClientMessage::FramebufferUpdateRequest {
-        incremental,
-        area: Rect { x: 0, y: 0, w, h },
-    }
-}
-
-impl Session {
-    /// Reads one message, or one rectangle of the current update. State changes only when the
-    /// unit is complete.
-    fn step(
-        &mut self,
-        r: &mut Reader<'_>,
-        cfg: &ClientConfig,
-        out: &mut Vec<u8>,
-        events: &mut VecDeque<Event>,
-    ) -> Result<(), Stall> {
-        let Some(left) = self.rects_left else {
-            return match ServerMessage::read(r, &cfg.limits)? {
-                ServerMessage::FramebufferUpdate { rects } => {
-                    self.rects_left = Some(match rects {
-                        0xffff => RectsLeft::UntilLastRect,
-                        n => RectsLeft::Count(n),
-                    });
-                    self.finish_update_if_done(out, events);
-                    Ok(())
-                }
-                ServerMessage::SetColourMapEntries { first, colours } => {
-                    self.colour_map.set(first, &colours);
-                    Ok(())
-                }
-                ServerMessage::Bell => {
-                    events.push_back(Event::Bell);
-                    Ok(())
-                }
-                ServerMessage::ServerCutText(bytes) => {
-                    events.push_back(Event::ServerCutText(decode_text(&bytes)));
-                    Ok(())
-                }
-            };
-        };
-        let header = RectHeader::read(r)?;
-        let rect = header.rect;
-        let ctx = DecodeContext {
-            pixel_format: &self.pixel_format,
-            colour_map: &self.colour_map,
-            limits: &cfg.limits,
-        };
-        let mut last = false;
-        match header.encoding {
-            Encoding::Raw => decode::raw::decode(rect, r, &mut self.framebuffer, &ctx)?,
-            Encoding::LastRect => last = true,
-            Encoding::DesktopSize => {
-                let max = cfg.limits.max_framebuffer_side;
-                if rect.w > max || rect.h > max {
-                    return Err(Error::limit(
-                        LimitKind::FramebufferSide,
-                        rect.w.max(rect.h).into(),
-                        max.into(),
-                    )
-                    .into());
-                }
-                self.framebuffer = Framebuffer::new(rect.w, rect.h);
-                events.push_back(Event::Resized {
-                    width: rect.w,
-                    height: rect.h,
-                });
-            }
-            other => return Err(Error::UnsupportedEncoding(other.to_i32()).into()),
-        }
-        self.rects_left = match (left, last) {
-            (_, true) => Some(RectsLeft::Count(0)),
-            (RectsLeft::Count(n), false) => Some(RectsLeft::Count(n.saturating_sub(1))),
-            (RectsLeft::UntilLastRect, false) => Some(RectsLeft::UntilLastRect),
-        };
-        self.finish_update_if_done(out, events);
-        Ok(())
+/// What the session learned from pseudo-encodings.
+impl Client {
+    /// Whether the server acknowledged QEMU Extended Key Events (pseudo-encoding −258), so
+    /// key events may carry XT scancodes.
+    pub fn supports_qemu_key_events(&self) -> bool {
+        matches!(&self.phase, Phase::Session(s) if s.qemu_key_events)
     }
 
-    fn finish_update_if_done(&mut self, out: &mut Vec<u8>, events: &mut VecDeque<Event>) {
-        if let Some(RectsLeft::Count(0)) = self.rects_left {
-            self.rects_left = None;
-            events.push_back(Event::UpdateComplete);
-            full_update_request(true, self.framebuffer.width(), self.framebuffer.height())
-                .write(out);
+    /// The screen layout from the server's last ExtendedDesktopSize (empty before one), the
+    /// basis of a SetDesktopSize request.
+    pub fn screens(&self) -> &[decode::Screen] {
+        match &self.phase {
+            Phase::Session(s) => &s.screens,
+            _ => &[],
         }
     }
 }
 
+mod session;
 #[cfg(test)]
 mod tests;
+
+/// For `crate::passthrough`: the parts of the client a pass-through relay needs.
+impl Client {
+    /// The raw ServerInit, once held there.
+    pub(crate) fn held_server_init(&self) -> Option<&[u8]> {
+        match &self.phase {
+            Phase::PassThrough(init) => Some(init),
+            _ => None,
+        }
+    }
+
+    /// Plaintext received after ServerInit, drained.
+    pub(crate) fn take_received(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.inbuf)
+    }
+
+    /// Queues plaintext for the server (through TLS when it is on).
+    pub(crate) fn queue_plaintext(&mut self, bytes: &[u8]) {
+        self.outbuf.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
+    }
+}
+
+use session::{Io, Session};

@@ -10,6 +10,9 @@ pub enum LimitKind {
     CutTextBytes,
     StringBytes,
     BufferedBytes,
+    CursorSide,
+    InflatedBytes,
+    JpegBytes,
 }
 
 impl std::fmt::Display for LimitKind {
@@ -20,6 +23,9 @@ impl std::fmt::Display for LimitKind {
             Self::CutTextBytes => "max_cut_text_bytes",
             Self::StringBytes => "max_string_bytes",
             Self::BufferedBytes => "max_buffered_bytes",
+            Self::CursorSide => "max_cursor_side",
+            Self::InflatedBytes => "max_inflated_bytes",
+            Self::JpegBytes => "max_jpeg_bytes",
         })
     }
 }
@@ -42,6 +48,38 @@ pub enum Error {
     NoSupportedSecurity { offered: Vec<u8> },
     #[error("the server requires a password and none was given")]
     PasswordRequired,
+    #[error("the server requires a user name and password (VeNCrypt Plain) and none were given")]
+    CredentialsRequired,
+    #[error(
+        "the server offers only anonymous TLS (VeNCrypt subtypes {offered:?}), which this viewer \
+         cannot verify; configure the server for X509None, X509Vnc or X509Plain with a certificate \
+         (e.g. Xvnc -SecurityTypes X509Vnc -X509Cert … -X509Key …), or VncAuth"
+    )]
+    AnonymousTlsOnly { offered: Vec<u32> },
+    #[error(
+        "the server offers VeNCrypt X509 (subtypes {offered:?}) but no CA data or fingerprint pin \
+         was given to verify its certificate; add the CA (ca=…) or a pin (fingerprint=…) to the link"
+    )]
+    TlsTrustMissing { offered: Vec<u32> },
+    #[error("the VeNCrypt server sent {what} = {got}, which means it refused to continue")]
+    VeNCryptRefused { what: &'static str, got: u32 },
+    #[error("TLS with the VNC server failed: {detail}")]
+    Tls { detail: String },
+    #[error(
+        "the VNC server requires a client certificate and none was given; \
+         present one issued by a CA the server trusts"
+    )]
+    ClientCertificateRequired,
+    #[error(
+        "the VNC server refused this client's certificate ({alert}): it must be issued by a CA \
+         the server trusts, be valid now, and not be revoked"
+    )]
+    ClientCertificateRefused { alert: String },
+    #[error("the VNC server's certificate was refused: {why}")]
+    CertificateRejected {
+        why: crate::tls::CertRejection,
+        sha256: [u8; 32],
+    },
     #[error("the server sent {field} = {got}, which is invalid: {why}")]
     Invalid {
         field: &'static str,
@@ -67,6 +105,44 @@ pub enum Error {
         got: u64,
         max: u64,
     },
+    #[error("CopyRect source {src_x},{src_y} {w}x{h} lies outside the {fb_w}x{fb_h} framebuffer")]
+    CopyRectSourceOutOfBounds {
+        src_x: u16,
+        src_y: u16,
+        w: u16,
+        h: u16,
+        fb_w: u16,
+        fb_h: u16,
+    },
+    #[error("the server's {encoding} zlib stream is corrupt; the session cannot continue")]
+    ZlibCorrupt { encoding: &'static str },
+    #[error("the server's {encoding} data inflated to {got} bytes where {expected} were expected")]
+    InflatedSize {
+        encoding: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    #[error("the server's {encoding} data inflated to more than {max} bytes")]
+    InflatedTooLong { encoding: &'static str, max: u64 },
+    #[error("a {format} image in a {encoding} rectangle could not be decoded: {detail}")]
+    ImageDecode {
+        encoding: &'static str,
+        format: &'static str,
+        detail: String,
+    },
+    #[error(
+        "a {format} image in a {encoding} rectangle is {got_w}x{got_h} but the rectangle is {w}x{h}"
+    )]
+    ImageSize {
+        encoding: &'static str,
+        format: &'static str,
+        w: u16,
+        h: u16,
+        got_w: u64,
+        got_h: u64,
+    },
+    #[error("a JPEG rectangle omits its {table} tables and no earlier JPEG supplied them")]
+    JpegTablesMissing { table: &'static str },
     #[error("the connection is closed")]
     Closed,
 }

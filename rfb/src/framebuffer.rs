@@ -127,6 +127,53 @@ impl Framebuffer {
         }
         self.mark_dirty(r);
     }
+
+    /// Copies the `dst.w × dst.h` block at (`src_x`, `src_y`) to `dst`, like `memmove`: the
+    /// result is as if the source were read whole before any pixel is written, so overlapping
+    /// blocks work. Returns `false`, changing nothing, unless both blocks lie inside.
+    pub fn copy_rect(&mut self, src_x: u16, src_y: u16, dst: Rect) -> bool {
+        let src = Rect {
+            x: src_x,
+            y: src_y,
+            ..dst
+        };
+        if !self.contains(&src) || !self.contains(&dst) {
+            return false;
+        }
+        let stride = usize::from(self.width) * 4;
+        let row_len = usize::from(dst.w) * 4;
+        let h = usize::from(dst.h);
+        // Moving down: copy the bottom row first so no source row is overwritten before it
+        // is read; otherwise top first. Within a row `copy_within` is a memmove.
+        let downward = dst.y > src_y;
+        for i in 0..h {
+            let dy = if downward { h - 1 - i } else { i };
+            let s = (usize::from(src_y) + dy) * stride + usize::from(src_x) * 4;
+            let d = (usize::from(dst.y) + dy) * stride + usize::from(dst.x) * 4;
+            if s + row_len <= self.data.len() && d + row_len <= self.data.len() {
+                self.data.copy_within(s..s + row_len, d);
+            }
+        }
+        self.mark_dirty(dst);
+        true
+    }
+
+    /// Writes `r` from `rgba`, which holds `r.w × r.h` RGBA pixels row by row. The caller has
+    /// checked bounds; rows beyond the framebuffer or the data are skipped, never a panic.
+    pub fn put_rgba(&mut self, r: Rect, rgba: &[u8]) {
+        let row_len = usize::from(r.w) * 4;
+        if row_len == 0 {
+            return;
+        }
+        for (dy, src) in (0..r.h).zip(rgba.chunks_exact(row_len)) {
+            let y = r.y.saturating_add(dy);
+            let dst = self.row_mut(r.x, y, r.w);
+            if dst.len() == src.len() {
+                dst.copy_from_slice(src);
+            }
+        }
+        self.mark_dirty(r);
+    }
 }
 
 /// Colour-map entries set by SetColourMapEntries, for formats that are not true colour.
@@ -222,6 +269,108 @@ mod tests {
             })
         );
         assert_eq!(fb.pixel(12, 12), Some([1, 2, 3, 255]));
+    }
+
+    fn numbered(w: u16, h: u16) -> Framebuffer {
+        let mut fb = Framebuffer::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                fb.fill(Rect { x, y, w: 1, h: 1 }, [x as u8, y as u8, 0, 255]);
+            }
+        }
+        fb
+    }
+
+    #[test]
+    fn copy_rect_overlaps_like_memmove() {
+        // Down-right by one, overlapping.
+        let mut fb = numbered(5, 5);
+        let dst = Rect {
+            x: 1,
+            y: 1,
+            w: 3,
+            h: 3,
+        };
+        assert!(fb.copy_rect(0, 0, dst));
+        for y in 0..3u16 {
+            for x in 0..3u16 {
+                assert_eq!(fb.pixel(x + 1, y + 1), Some([x as u8, y as u8, 0, 255]));
+            }
+        }
+        // Up-left by one, overlapping.
+        let mut fb = numbered(5, 5);
+        assert!(fb.copy_rect(
+            1,
+            1,
+            Rect {
+                x: 0,
+                y: 0,
+                w: 3,
+                h: 3
+            }
+        ));
+        for y in 0..3u16 {
+            for x in 0..3u16 {
+                assert_eq!(fb.pixel(x, y), Some([x as u8 + 1, y as u8 + 1, 0, 255]));
+            }
+        }
+        // Same row, moving right.
+        let mut fb = numbered(5, 1);
+        assert!(fb.copy_rect(
+            0,
+            0,
+            Rect {
+                x: 1,
+                y: 0,
+                w: 4,
+                h: 1
+            }
+        ));
+        let row: Vec<_> = (0..5).map(|x| fb.pixel(x, 0).map(|p| p[0])).collect();
+        assert_eq!(row, [Some(0), Some(0), Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn copy_rect_refuses_outside_blocks() {
+        let mut fb = numbered(4, 4);
+        let before = fb.rgba().to_vec();
+        let dst = Rect {
+            x: 0,
+            y: 0,
+            w: 2,
+            h: 2,
+        };
+        assert!(!fb.copy_rect(3, 0, dst));
+        assert!(!fb.copy_rect(u16::MAX, 0, dst));
+        assert!(!fb.copy_rect(
+            0,
+            0,
+            Rect {
+                x: 3,
+                y: 3,
+                w: 2,
+                h: 2
+            }
+        ));
+        assert_eq!(fb.rgba(), &before[..]);
+    }
+
+    #[test]
+    fn put_rgba_writes_rows() {
+        let mut fb = Framebuffer::new(3, 3);
+        let data: Vec<u8> = (0..16).collect();
+        fb.put_rgba(
+            Rect {
+                x: 1,
+                y: 1,
+                w: 2,
+                h: 2,
+            },
+            &data,
+        );
+        assert_eq!(fb.pixel(1, 1), Some([0, 1, 2, 3]));
+        assert_eq!(fb.pixel(2, 2), Some([12, 13, 14, 15]));
+        assert_eq!(fb.pixel(0, 0), Some([0, 0, 0, 255]));
     }
 
     #[test]

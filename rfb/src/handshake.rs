@@ -6,11 +6,16 @@
 //! - 3.7: the client picks; a SecurityResult follows every type except None; no reason on failure.
 //! - 3.8: a SecurityResult follows every type, and a failure carries a reason.
 
+pub mod vencrypt;
+#[cfg(test)]
+#[path = "handshake/vencrypt_tests.rs"]
+mod vencrypt_tests;
+
 use crate::client::ClientConfig;
 use crate::error::{Error, LimitKind, Stall};
 use crate::limits::Limits;
 use crate::pixel_format::PixelFormat;
-use crate::security::{vnc_auth_response, SecurityType};
+use crate::security::{vnc_auth_response, SecurityType, VeNCryptSubtype};
 use crate::wire::{decode_text, Reader};
 
 /// The protocol version both sides use after negotiation.
@@ -85,6 +90,31 @@ pub enum Handshake {
     SecurityResult(ExpectSecurityResult),
     FailureReason(ExpectFailureReason),
     ServerInit(ExpectServerInit),
+    VeNCryptVersion(vencrypt::ExpectVersion, Version),
+    VeNCryptVersionAck(vencrypt::ExpectVersionAck, Version),
+    VeNCryptSubtypes(vencrypt::ExpectSubtypes, Version),
+    VeNCryptTlsAck(vencrypt::ExpectTlsAck, Version),
+    /// Paused until the application gives credentials (`Client::provide_credentials`).
+    AwaitCredentials(AwaitCredentials),
+}
+
+/// What the handshake will do once it has credentials.
+#[derive(Debug)]
+pub enum AwaitCredentials {
+    /// Answer this VNC-authentication challenge.
+    Challenge {
+        challenge: [u8; 16],
+        version: Version,
+    },
+    /// Send VeNCrypt Plain credentials (inside TLS).
+    Plain { version: Version },
+}
+
+impl AwaitCredentials {
+    /// Whether a user name is asked for too.
+    pub fn needs_username(&self) -> bool {
+        matches!(self, Self::Plain { .. })
+    }
 }
 
 /// The outcome of feeding bytes to a step.
@@ -94,6 +124,8 @@ pub enum Step {
     Next(Handshake),
     /// More bytes are needed; nothing was consumed.
     Wait(Handshake),
+    /// The step completed and TLS starts now: every later byte, both ways, goes through it.
+    StartTls(Handshake),
     /// ServerInit arrived; the handshake is over.
     Done(ServerInit),
 }
@@ -161,6 +193,9 @@ impl Handshake {
                 let chosen = choose_security(&offered, cfg)?;
                 out.push(chosen.to_u8());
                 Ok(Step::Next(match (chosen, s.version) {
+                    (SecurityType::VeNCrypt, version) => {
+                        Self::VeNCryptVersion(vencrypt::ExpectVersion, version)
+                    }
                     (SecurityType::VncAuth, version) => {
                         Self::VncChallenge(ExpectVncChallenge { version })
                     }
@@ -180,6 +215,9 @@ impl Handshake {
                     2 if cfg.password.is_some() => Self::VncChallenge(ExpectVncChallenge {
                         version: Version::V3_3,
                     }),
+                    2 if cfg.prompt_for_credentials => Self::VncChallenge(ExpectVncChallenge {
+                        version: Version::V3_3,
+                    }),
                     2 => return Err(Error::PasswordRequired),
                     other => {
                         return Err(Error::Invalid {
@@ -194,11 +232,13 @@ impl Handshake {
                 let Some(challenge) = complete(r.array::<16>().map_err(Stall::from))? else {
                     return Ok(Step::Wait(Self::VncChallenge(s)));
                 };
-                let password = cfg.password.as_ref().ok_or(Error::PasswordRequired)?;
-                out.extend_from_slice(&vnc_auth_response(&challenge, password));
-                Ok(Step::Next(Self::SecurityResult(ExpectSecurityResult {
-                    version: s.version,
-                })))
+                Ok(Step::Next(
+                    Self::AwaitCredentials(AwaitCredentials::Challenge {
+                        challenge,
+                        version: s.version,
+                    })
+                    .resume(cfg, out)?,
+                ))
             }
             Self::SecurityResult(s) => {
                 let Some(status) = complete(r.u32().map_err(Stall::from))? else {
@@ -226,6 +266,77 @@ impl Handshake {
                     Error::ServerRefused { reason }
                 })
             }
+            Self::VeNCryptVersion(s, version) => {
+                let Some((major, minor)) = complete(s.read(r))? else {
+                    return Ok(Step::Wait(Self::VeNCryptVersion(s, version)));
+                };
+                if (major, minor) < (0, 2) {
+                    return Err(Error::Invalid {
+                        field: "VeNCrypt version",
+                        got: (u64::from(major) << 8) | u64::from(minor),
+                        why: "0.2 or later is required (0.1 is obsolete)",
+                    });
+                }
+                out.extend_from_slice(&[0, 2]);
+                Ok(Step::Next(Self::VeNCryptVersionAck(
+                    vencrypt::ExpectVersionAck,
+                    version,
+                )))
+            }
+            Self::VeNCryptVersionAck(s, version) => {
+                let Some(ack) = complete(s.read(r))? else {
+                    return Ok(Step::Wait(Self::VeNCryptVersionAck(s, version)));
+                };
+                if ack != 0 {
+                    return Err(Error::VeNCryptRefused {
+                        what: "version ack",
+                        got: ack.into(),
+                    });
+                }
+                Ok(Step::Next(Self::VeNCryptSubtypes(
+                    vencrypt::ExpectSubtypes,
+                    version,
+                )))
+            }
+            Self::VeNCryptSubtypes(s, version) => {
+                let Some(offered) = complete(s.read(r))? else {
+                    return Ok(Step::Wait(Self::VeNCryptSubtypes(s, version)));
+                };
+                let chosen = vencrypt::choose_subtype(&offered, cfg)?;
+                out.extend_from_slice(&chosen.to_u32().to_be_bytes());
+                Ok(Step::Next(match chosen {
+                    s if s.is_x509() => {
+                        Self::VeNCryptTlsAck(vencrypt::ExpectTlsAck { subtype: s }, version)
+                    }
+                    VeNCryptSubtype::Classic(SecurityType::VncAuth) => {
+                        Self::VncChallenge(ExpectVncChallenge { version })
+                    }
+                    // VeNCrypt always sends a SecurityResult, also after None.
+                    _ => Self::SecurityResult(ExpectSecurityResult { version }),
+                }))
+            }
+            Self::VeNCryptTlsAck(s, version) => {
+                let Some(ack) = complete(s.read(r))? else {
+                    return Ok(Step::Wait(Self::VeNCryptTlsAck(s, version)));
+                };
+                if ack != 1 {
+                    return Err(Error::VeNCryptRefused {
+                        what: "TLS ack",
+                        got: ack.into(),
+                    });
+                }
+                // What follows is sent inside TLS; the caller switches the transport first.
+                Ok(Step::StartTls(match s.subtype {
+                    VeNCryptSubtype::X509Vnc => Self::VncChallenge(ExpectVncChallenge { version }),
+                    VeNCryptSubtype::X509Plain => {
+                        Self::AwaitCredentials(AwaitCredentials::Plain { version })
+                            .resume(cfg, out)?
+                    }
+                    _ => Self::SecurityResult(ExpectSecurityResult { version }),
+                }))
+            }
+            // The server waits for us; anything it sends meanwhile stays buffered.
+            Self::AwaitCredentials(a) => Ok(Step::Wait(Self::AwaitCredentials(a))),
             Self::ServerInit(s) => match complete(s.read(r, &cfg.limits))? {
                 Some(init) => Ok(Step::Done(init)),
                 None => Ok(Step::Wait(Self::ServerInit(s))),
@@ -234,25 +345,67 @@ impl Handshake {
     }
 }
 
-/// Picks the first type in the server's order that this client can complete.
-fn choose_security(offered: &[u8], cfg: &ClientConfig) -> Result<SecurityType, Error> {
-    offered
-        .iter()
-        .map(|&t| SecurityType::from(t))
-        .find(|t| match t {
-            SecurityType::None => true,
-            SecurityType::VncAuth => cfg.password.is_some(),
-            SecurityType::Unknown(_) => false,
-        })
-        .ok_or_else(|| {
-            if offered.contains(&SecurityType::VncAuth.to_u8()) {
-                Error::PasswordRequired
-            } else {
-                Error::NoSupportedSecurity {
-                    offered: offered.to_vec(),
+impl Handshake {
+    /// Continues a paused handshake once `cfg` has credentials, returning the next step; stays
+    /// in `AwaitCredentials` while they are still missing and prompting is on.
+    pub fn resume(self, cfg: &ClientConfig, out: &mut Vec<u8>) -> Result<Handshake, Error> {
+        match self {
+            Self::AwaitCredentials(AwaitCredentials::Challenge { challenge, version }) => {
+                match &cfg.password {
+                    Some(pw) => {
+                        out.extend_from_slice(&vnc_auth_response(&challenge, pw));
+                        Ok(Self::SecurityResult(ExpectSecurityResult { version }))
+                    }
+                    None if cfg.prompt_for_credentials => {
+                        Ok(Self::AwaitCredentials(AwaitCredentials::Challenge {
+                            challenge,
+                            version,
+                        }))
+                    }
+                    None => Err(Error::PasswordRequired),
                 }
             }
-        })
+            Self::AwaitCredentials(AwaitCredentials::Plain { version }) => {
+                if cfg.username.is_some() && cfg.password.is_some() {
+                    vencrypt::write_plain(cfg, out)?;
+                    Ok(Self::SecurityResult(ExpectSecurityResult { version }))
+                } else if cfg.prompt_for_credentials {
+                    Ok(Self::AwaitCredentials(AwaitCredentials::Plain { version }))
+                } else {
+                    Err(Error::CredentialsRequired)
+                }
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+/// Picks a security type. With TLS trust configured, VeNCrypt comes first (it encrypts);
+/// otherwise the first type in the server's order that this client can complete, with
+/// VeNCrypt last (it may still hold None or VncAuth inside).
+fn choose_security(offered: &[u8], cfg: &ClientConfig) -> Result<SecurityType, Error> {
+    let types: Vec<SecurityType> = offered.iter().map(|&t| SecurityType::from(t)).collect();
+    if cfg.tls_trust.is_some() && types.contains(&SecurityType::VeNCrypt) {
+        return Ok(SecurityType::VeNCrypt);
+    }
+    let direct = types.iter().copied().find(|t| match t {
+        SecurityType::None => true,
+        SecurityType::VncAuth => cfg.password.is_some() || cfg.prompt_for_credentials,
+        SecurityType::VeNCrypt | SecurityType::Unknown(_) => false,
+    });
+    if let Some(t) = direct {
+        return Ok(t);
+    }
+    if types.contains(&SecurityType::VeNCrypt) {
+        return Ok(SecurityType::VeNCrypt);
+    }
+    Err(if types.contains(&SecurityType::VncAuth) {
+        Error::PasswordRequired
+    } else {
+        Error::NoSupportedSecurity {
+            offered: offered.to_vec(),
+        }
+    })
 }
 
 impl ExpectVersion {

@@ -28,13 +28,17 @@ pub mod handshake;
 pub mod keysym;
 pub mod limits;
 pub mod messages;
+pub mod passthrough;
 pub mod pixel_format;
 pub mod security;
+pub mod tls;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, Event};
+pub use passthrough::Passthrough;
 pub use error::Error;
 pub use framebuffer::{Framebuffer, Rect};
 pub use limits::Limits;
 pub use pixel_format::PixelFormat;
 pub use security::Password;
+pub use tls::{TlsIdentity, TlsTrust};

@@ -16,6 +16,15 @@ pub struct Limits {
     pub max_string_bytes: usize,
     /// Largest number of bytes buffered while waiting for a message to complete.
     pub max_buffered_bytes: usize,
+    /// Largest cursor width or height (pseudo-encoding Cursor). TigerVNC caps at 256,
+    /// libvncclient below 1024.
+    pub max_cursor_side: u16,
+    /// Largest output of one rectangle's zlib data (ZRLE, whose size is not known in advance;
+    /// Zlib and Tight must inflate to exactly their pixel size, held to `max_rect_bytes`).
+    pub max_inflated_bytes: usize,
+    /// Largest JPEG image in one rectangle (Tight JPEG, and JPEG encoding 21, which has no
+    /// length prefix and is scanned for its end marker).
+    pub max_jpeg_bytes: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +35,9 @@ impl Default for Limits {
             max_cut_text_bytes: 1 << 20,
             max_string_bytes: 64 << 10,
             max_buffered_bytes: 80 << 20,
+            max_cursor_side: 512,
+            max_inflated_bytes: 128 << 20,
+            max_jpeg_bytes: 16 << 20,
         }
     }
 }

@@ -7,6 +7,7 @@ use des::cipher::{BlockEncrypt, KeyInit};
 pub enum SecurityType {
     None,
     VncAuth,
+    VeNCrypt,
     Unknown(u8),
 }
 
@@ -15,6 +16,7 @@ impl From<u8> for SecurityType {
         match v {
             1 => Self::None,
             2 => Self::VncAuth,
+            19 => Self::VeNCrypt,
             other => Self::Unknown(other),
         }
     }
@@ -25,8 +27,75 @@ impl SecurityType {
         match self {
             Self::None => 1,
             Self::VncAuth => 2,
+            Self::VeNCrypt => 19,
             Self::Unknown(v) => v,
         }
+    }
+}
+
+/// VeNCrypt subtypes (U32 on the wire). 263/264 follow QEMU, libvncserver and gtk-vnc, which
+/// swap them relative to the community spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VeNCryptSubtype {
+    /// An ordinary security type (< 256) offered inside VeNCrypt.
+    Plain256,
+    TlsNone,
+    TlsVnc,
+    TlsPlain,
+    X509None,
+    X509Vnc,
+    X509Plain,
+    X509Sasl,
+    TlsSasl,
+    Classic(SecurityType),
+    Unknown(u32),
+}
+
+impl From<u32> for VeNCryptSubtype {
+    fn from(v: u32) -> Self {
+        match v {
+            256 => Self::Plain256,
+            257 => Self::TlsNone,
+            258 => Self::TlsVnc,
+            259 => Self::TlsPlain,
+            260 => Self::X509None,
+            261 => Self::X509Vnc,
+            262 => Self::X509Plain,
+            263 => Self::X509Sasl,
+            264 => Self::TlsSasl,
+            0..=255 => Self::Classic(SecurityType::from(v as u8)),
+            other => Self::Unknown(other),
+        }
+    }
+}
+
+impl VeNCryptSubtype {
+    pub fn to_u32(self) -> u32 {
+        match self {
+            Self::Plain256 => 256,
+            Self::TlsNone => 257,
+            Self::TlsVnc => 258,
+            Self::TlsPlain => 259,
+            Self::X509None => 260,
+            Self::X509Vnc => 261,
+            Self::X509Plain => 262,
+            Self::X509Sasl => 263,
+            Self::TlsSasl => 264,
+            Self::Classic(t) => u32::from(t.to_u8()),
+            Self::Unknown(v) => v,
+        }
+    }
+
+    /// Whether TLS with a certificate (X509*) wraps the rest of the handshake.
+    pub fn is_x509(self) -> bool {
+        matches!(self, Self::X509None | Self::X509Vnc | Self::X509Plain)
+    }
+
+    pub fn is_anonymous_tls(self) -> bool {
+        matches!(
+            self,
+            Self::TlsNone | Self::TlsVnc | Self::TlsPlain | Self::TlsSasl
+        )
     }
 }
 

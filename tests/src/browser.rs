@@ -17,10 +17,26 @@ pub struct Browser {
     _driver: Proc,
 }
 
+/// A client certificate for the browser: an NSS database in `home` (`$HOME/.pki/nssdb`, see
+/// [`crate::pki::nss_db`]) and the `AutoSelectCertificateForUrls` policy for `url_pattern`, so
+/// Chromium presents it without a dialog. The policy lives in a private mount namespace
+/// (a bind mount over `/etc/chromium`), so nothing outside this browser sees it.
+pub struct ClientCert {
+    pub home: std::path::PathBuf,
+    pub url_pattern: String,
+    /// Only certificates issued by this CN are chosen.
+    pub issuer_cn: String,
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium that accepts the gateway's self-signed
     /// certificate (as a user clicking through the warning once would).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`Browser::start`], presenting a client certificate when asked.
+    pub fn start_with(cert: Option<&ClientCert>) -> anyhow::Result<Self> {
         let port = free_port()?;
         let driver = Command::new(
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
@@ -33,6 +49,10 @@ impl Browser {
         let driver = Proc::new("chromedriver", driver);
         wait_for_port(port, "chromedriver")?;
         let profile = TempDir::new("chromium")?;
+        let binary = match cert {
+            None => "/usr/bin/chromium".to_owned(),
+            Some(c) => wrapper(profile.path(), c)?,
+        };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -43,7 +63,7 @@ impl Browser {
             "browserName": "chrome",
             "acceptInsecureCerts": true,
             "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
+                "binary": binary,
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -126,6 +146,39 @@ impl Browser {
             .map_err(|p| anyhow::anyhow!("bad pixel {p:?}"))
     }
 
+    /// The WebDriver reference of the first element matching a CSS selector.
+    pub fn find(&self, css: &str) -> anyhow::Result<String> {
+        let v = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        )?;
+        v["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no element reference for {css}"))
+    }
+
+    /// Types `text` into an element; for `input[type=file]` the text is a file's path.
+    pub fn send_keys(&self, element: &str, text: &str) -> anyhow::Result<()> {
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .map(|_| ())
+    }
+
+    /// Sets the browser window's size.
+    pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .map(|_| ())
+    }
+
     /// Saves a PNG screenshot of the page.
     pub fn screenshot(&self, path: &std::path::Path) -> anyhow::Result<()> {
         let v = self.cmd("GET", "/screenshot", None)?;
@@ -139,6 +192,35 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.cmd("DELETE", "", None);
     }
+}
+
+/// A script that runs Chromium with `HOME` = the NSS database's home and the auto-select
+/// policy bind-mounted over `/etc/chromium` in a private mount namespace.
+fn wrapper(dir: &std::path::Path, c: &ClientCert) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let etc = dir.join("etc-chromium");
+    let managed = etc.join("policies/managed");
+    std::fs::create_dir_all(&managed)?;
+    if let Ok(prefs) = std::fs::read("/etc/chromium/master_preferences") {
+        std::fs::write(etc.join("master_preferences"), prefs)?;
+    }
+    let rule = json!({"pattern": c.url_pattern, "filter": {"ISSUER": {"CN": c.issuer_cn}}}).to_string();
+    std::fs::write(
+        managed.join("autoselect.json"),
+        json!({ "AutoSelectCertificateForUrls": [rule] }).to_string(),
+    )?;
+    let script = dir.join("chromium-with-cert.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexport HOME='{home}'\nexec unshare -m --propagation private sh -c \
+             'mount --bind \"$0\" /etc/chromium && shift && exec /usr/bin/chromium \"$@\"' '{etc}' x \"$@\"\n",
+            home = c.home.display(),
+            etc = etc.display()
+        ),
+    )?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(script.display().to_string())
 }
 
 fn call(

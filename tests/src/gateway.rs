@@ -41,7 +41,11 @@ pub fn binary() -> anyhow::Result<PathBuf> {
 impl Gateway {
     /// Starts `vncgate serve --listen 127.0.0.1:0 ARGS` and waits for its banner.
     pub fn start(args: &[&str]) -> anyhow::Result<Self> {
-        let state = TempDir::new("state")?;
+        Self::start_in(TempDir::new("state")?, args)
+    }
+
+    /// [`Gateway::start`] with an existing state directory (as after a restart).
+    pub fn start_in(state: TempDir, args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(binary()?)
             .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state.path())
@@ -77,6 +81,18 @@ impl Gateway {
             log,
             _proc: proc,
         })
+    }
+
+    /// Kills the process (SIGKILL, as `kill -9`) and hands back its state directory.
+    pub fn kill(self) -> TempDir {
+        let Self { state, _proc, .. } = self;
+        drop(_proc);
+        state
+    }
+
+    /// The log lines so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
     pub fn url(&self, fragment: &str) -> String {

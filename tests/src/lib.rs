@@ -3,8 +3,14 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod pki;
 pub mod proc;
+pub mod qemu;
+pub mod record;
+pub mod vnc;
+pub mod x11vnc;
 pub mod xvnc;
+pub mod xwd;
 
 /// A fresh temporary directory, removed on drop.
 pub struct TempDir(pub std::path::PathBuf);

@@ -75,3 +75,21 @@ pub fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
             .map(|_| ()))
     })
 }
+
+/// Display numbers handed out by this process, so parallel tests never pick the same one.
+static NEXT_DISPLAY: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// An X display number with no server on it. Callers retry with another number if the
+/// server they start on it exits at once (another process took it meanwhile).
+pub fn candidate_display() -> u16 {
+    // Spread by pid so several test binaries rarely race for a number.
+    let base = 30 + (std::process::id() % 40) as u16 * 5;
+    loop {
+        let n = base + NEXT_DISPLAY.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 300;
+        let lock = format!("/tmp/.X{n}-lock");
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        if !std::path::Path::new(&lock).exists() && !std::path::Path::new(&socket).exists() {
+            return n;
+        }
+    }
+}

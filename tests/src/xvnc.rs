@@ -1,11 +1,9 @@
 //! A real TigerVNC `Xvnc` desktop on a free display, listening on loopback only.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use crate::proc::{free_port, wait_until, Proc};
@@ -17,22 +15,6 @@ pub struct Xvnc {
     clients: Vec<Proc>,
 }
 
-/// Display numbers handed out by this process, so parallel tests never pick the same one.
-static NEXT_DISPLAY: AtomicU16 = AtomicU16::new(0);
-
-fn candidate_display() -> u16 {
-    // Spread by pid so several test binaries rarely race for a number.
-    let base = 30 + (std::process::id() % 40) as u16 * 5;
-    loop {
-        let n = base + NEXT_DISPLAY.fetch_add(1, Ordering::Relaxed) % 300;
-        if !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        {
-            return n;
-        }
-    }
-}
-
 impl Xvnc {
     /// Starts `Xvnc` with `extra` arguments (e.g. `-SecurityTypes None`).
     pub fn start(width: u16, height: u16, extra: &[&str]) -> anyhow::Result<Self> {
@@ -40,7 +22,7 @@ impl Xvnc {
         // Xvnc exits at once, and the next candidate is tried.
         let mut last_err = None;
         for _ in 0..5 {
-            let display = candidate_display();
+            let display = crate::proc::candidate_display();
             let port = free_port()?;
             let child = Command::new("Xvnc")
                 .arg(format!(":{display}"))

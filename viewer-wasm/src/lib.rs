@@ -1,20 +1,47 @@
 //! `viewer-wasm` is the browser shell around `rfb`: it owns the WebSocket, the canvas, the DOM
 //! listeners and the timers, and makes no protocol decisions.
 //!
-//! Data flow: WebSocket message → `rfb::Client::receive` → bytes back to the WebSocket, events
-//! to the page; the framebuffer's dirty rectangle is blitted to the canvas at most once per
-//! animation frame. Keyboard and pointer events become `rfb` commands.
+//! Data flow:
 //!
-//! The pure parts ([`keys`], [`settings`]) build and test natively; the rest needs a browser.
+//! ```text
+//!  URL fragment / session file ──► settings ──► app (connect form, trust, reconnect)
+//!                                                 │
+//!  WebSocket bytes ──► session: rfb::Client::receive ──► events ──► app ──► page (ui)
+//!                                │                                   └──► painter: dirty
+//!                                └─► poll_transmit ──► WebSocket          rectangle, once per
+//!  keyboard, pointer, touch, clipboard ──► input ──► rfb commands         animation frame
+//! ```
+//!
+//! The pure parts ([`keys`], [`settings`], [`layout`], [`touch`], [`trust`], [`stats`],
+//! [`status`]) build and test natively; the rest needs a browser. The page (`web/`) is static
+//! markup; this crate looks its elements up by id.
 
 pub mod keys;
+pub mod layout;
 pub mod settings;
+pub mod stats;
+pub mod status;
+pub mod touch;
+pub mod trust;
 
 #[cfg(target_arch = "wasm32")]
-mod painter;
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod controls;
+#[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
+mod input;
+#[cfg(target_arch = "wasm32")]
+pub mod painter;
+#[cfg(target_arch = "wasm32")]
+mod platform;
 #[cfg(target_arch = "wasm32")]
 mod session;
 #[cfg(target_arch = "wasm32")]
-pub use painter::Painter;
+mod ui;
+
 #[cfg(target_arch = "wasm32")]
-pub use session::{start, Viewer};
+pub use app::{start, Viewer};
+#[cfg(target_arch = "wasm32")]
+pub use painter::Painter;

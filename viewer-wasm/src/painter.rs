@@ -1,8 +1,11 @@
-//! Blits the framebuffer's dirty rectangle to a 2D canvas.
+//! The canvas: blits the framebuffer's dirty rectangle, sizes the canvas for a [`Layout`], and
+//! turns the server's cursor image into a CSS cursor.
 
 use rfb::{Framebuffer, Rect};
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+
+use crate::layout::Layout;
 
 /// A canvas and the scratch buffer used to copy a dirty rectangle out of the framebuffer.
 pub struct Painter {
@@ -13,10 +16,7 @@ pub struct Painter {
 
 impl Painter {
     pub fn new(canvas: HtmlCanvasElement) -> Result<Self, JsValue> {
-        let ctx = canvas
-            .get_context("2d")?
-            .ok_or_else(|| JsValue::from_str("this browser gives no 2D canvas context"))?
-            .dyn_into::<CanvasRenderingContext2d>()?;
+        let ctx = context_2d(&canvas)?;
         Ok(Self {
             canvas,
             ctx,
@@ -28,7 +28,7 @@ impl Painter {
         &self.canvas
     }
 
-    /// Sets the canvas's pixel size to the framebuffer's.
+    /// Sets the canvas's pixel size to the framebuffer's (this clears it).
     pub fn resize(&self, width: u16, height: u16) {
         self.canvas.set_width(width.into());
         self.canvas.set_height(height.into());
@@ -55,4 +55,90 @@ impl Painter {
         )?;
         self.ctx.put_image_data(&image, r.x.into(), r.y.into())
     }
+
+    /// Gives the canvas its CSS size and rendering for `layout`.
+    pub fn apply(&self, layout: &Layout) {
+        let style = self.canvas.style();
+        let _ = style.set_property("width", &format!("{}px", layout.css_width));
+        let _ = style.set_property("height", &format!("{}px", layout.css_height));
+        let _ = self
+            .canvas
+            .class_list()
+            .toggle_with_force("pixelated", layout.pixelated);
+    }
+
+    /// Shows the server's cursor image as the canvas's CSS cursor. For an empty image (the
+    /// server shows no cursor) a small dot stays, so the pointer is never lost.
+    pub fn set_cursor(&self, width: u16, height: u16, hot_x: u16, hot_y: u16, rgba: &[u8]) {
+        let css = if width == 0 || height == 0 {
+            cursor_css(DOT_SIDE, DOT_SIDE, 2, 2, &dot_rgba())
+        } else {
+            cursor_css(width, height, hot_x, hot_y, rgba)
+        };
+        // A cursor that cannot be drawn leaves the arrow: still usable.
+        let css = css.unwrap_or_else(|_| "default".to_owned());
+        let _ = self.canvas.style().set_property("cursor", &css);
+    }
+}
+
+fn context_2d(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, JsValue> {
+    canvas
+        .get_context("2d")?
+        .ok_or_else(|| JsValue::from_str("this browser gives no 2D canvas context"))?
+        .dyn_into::<CanvasRenderingContext2d>()
+        .map_err(JsValue::from)
+}
+
+const DOT_SIDE: u16 = 5;
+
+/// A 5×5 dot: black, ringed in white so it shows on any background.
+fn dot_rgba() -> Vec<u8> {
+    let mut out = Vec::with_capacity(usize::from(DOT_SIDE * DOT_SIDE) * 4);
+    for y in 0..DOT_SIDE {
+        for x in 0..DOT_SIDE {
+            let edge = x == 0 || y == 0 || x == DOT_SIDE - 1 || y == DOT_SIDE - 1;
+            let corner = (x == 0 || x == DOT_SIDE - 1) && (y == 0 || y == DOT_SIDE - 1);
+            out.extend_from_slice(match (corner, edge) {
+                (true, _) => &[0, 0, 0, 0],
+                (false, true) => &[255, 255, 255, 255],
+                (false, false) => &[0, 0, 0, 255],
+            });
+        }
+    }
+    out
+}
+
+/// A PNG `data:` URL of an RGBA image, drawn on an offscreen canvas.
+pub fn rgba_data_url(width: u16, height: u16, rgba: &[u8]) -> Result<String, JsValue> {
+    let expected = usize::from(width) * usize::from(height) * 4;
+    if rgba.len() != expected || expected == 0 {
+        return Err(JsValue::from_str(
+            "cursor image size does not match its data",
+        ));
+    }
+    let canvas: HtmlCanvasElement = crate::dom::document()
+        .ok_or("no document")?
+        .create_element("canvas")?
+        .dyn_into()?;
+    canvas.set_width(width.into());
+    canvas.set_height(height.into());
+    let image =
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width.into(), height.into())?;
+    context_2d(&canvas)?.put_image_data(&image, 0.0, 0.0)?;
+    canvas.to_data_url_with_type("image/png")
+}
+
+/// The CSS `cursor` value for a cursor image with its hotspot (clamped into the image, as
+/// browsers ignore a cursor whose hotspot lies outside it).
+pub fn cursor_css(
+    width: u16,
+    height: u16,
+    hot_x: u16,
+    hot_y: u16,
+    rgba: &[u8],
+) -> Result<String, JsValue> {
+    let url = rgba_data_url(width, height, rgba)?;
+    let hx = hot_x.min(width.saturating_sub(1));
+    let hy = hot_y.min(height.saturating_sub(1));
+    Ok(format!("url(\"{url}\") {hx} {hy}, default"))
 }

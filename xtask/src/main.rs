@@ -4,7 +4,10 @@
 //! - `build-web`: the wasm viewer, release, through wasm-bindgen and wasm-opt, into `web/pkg`.
 //! - `run [-- ARGS]`: a release vncgate in front of a demo desktop (or `--target NAME=HOST:PORT`).
 //! - `test`: formatting, lints, unit, wasm-in-Chromium and end-to-end tests.
+//! - `bench TARGET`: measurements of goals, printed (`decoders`: rfb native, wasm and noVNC).
 
+mod bench;
+mod bench_gateway;
 mod setup;
 mod tasks;
 
@@ -21,6 +24,7 @@ fn main() -> std::process::ExitCode {
         Some("build-web") => tasks::build_web(),
         Some("run") => tasks::run(&args[1..]),
         Some("test") => tasks::test(),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -29,7 +33,8 @@ fn main() -> std::process::ExitCode {
                  build-web   build the wasm viewer into web/pkg\n  \
                  run         build and start vncgate in front of a demo desktop\n              \
                  (cargo xtask run -- --target NAME=HOST:PORT for an existing VNC server)\n  \
-                 test        run every check and test"
+                 test        run every check and test\n  \
+                 bench       measure: `bench decoders` (rfb native and wasm vs noVNC)"
             );
             return std::process::ExitCode::from(2);
         }

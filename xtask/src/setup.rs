@@ -24,13 +24,85 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("xterm", "a terminal on the demo desktop"),
     ("openbox", "a small window manager for the demo desktop"),
     ("fonts-dejavu-core", "fonts for the desktop and the page"),
+    ("imagemagick", "test images on the test desktops"),
+    ("xdotool", "moves the pointer on test desktops"),
+    ("x11vnc", "a second real VNC server for the encoding tests"),
+    ("qemu-system-x86", "QEMU's VNC server with VeNCrypt X509"),
+    (
+        "openssl",
+        "interoperability checks of the certificate toolkit",
+    ),
+    (
+        "libnss3-tools",
+        "pk12util: browsers' NSS imports the PKCS#12 exports",
+    ),
+    ("xclip", "reads and sets the X clipboard in viewer tests"),
+    ("x11-utils", "xdpyinfo and xwininfo check the test desktops"),
+    ("pebble", "a real ACME server for certificate tests"),
+    ("bind9", "a real DNS server for RFC 2136 updates"),
+    ("bind9-utils", "tsig-keygen and named-checkconf"),
+    ("dnsutils", "dig, for checking TXT records"),
 ];
 
 pub fn run() -> anyhow::Result<()> {
     ensure_wasm_target()?;
     ensure_packages()?;
     ensure_wasm_bindgen()?;
+    ensure_wasm_opt();
     Ok(())
+}
+
+/// The binaryen release fetched from npm when the system's wasm-opt is too old.
+const BINARYEN_NPM: &str = "binaryen@132.0.0";
+
+fn tools_dir() -> std::path::PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ".".into());
+    home.join(".cache/vncgate/binaryen")
+}
+
+fn wasm_opt_version(path: &std::path::Path) -> Option<u32> {
+    let out = Command::new(path).arg("--version").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+}
+
+/// A wasm-opt of version 116 or later (older ones corrupt wasm-bindgen's externref table),
+/// or `None` (the viewer then stays unoptimised, with a note).
+pub fn wasm_opt() -> Option<std::path::PathBuf> {
+    let system = std::path::PathBuf::from("wasm-opt");
+    if wasm_opt_version(&system).is_some_and(|v| v >= 116) {
+        return Some(system);
+    }
+    let cached = tools_dir().join("node_modules/.bin/wasm-opt");
+    wasm_opt_version(&cached)
+        .is_some_and(|v| v >= 116)
+        .then_some(cached)
+}
+
+/// Fetches binaryen from npm when no usable wasm-opt is present. Failure is not fatal.
+fn ensure_wasm_opt() {
+    if wasm_opt().is_some() {
+        return;
+    }
+    eprintln!(
+        "installing {BINARYEN_NPM} from npm into {} (the system wasm-opt is older than 116)",
+        tools_dir().display()
+    );
+    let _ = std::fs::create_dir_all(tools_dir());
+    let ok = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(tools_dir())
+        .arg(BINARYEN_NPM)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "note: npm could not install {BINARYEN_NPM}; the viewer will be built without wasm-opt"
+        );
+    }
 }
 
 fn ensure_wasm_target() -> anyhow::Result<()> {

@@ -12,9 +12,11 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Builds the viewer in release mode into `web/pkg` (wasm-bindgen, then wasm-opt).
 pub fn build_web() -> anyhow::Result<()> {
+    let profile = "wasm-release";
     run_cmd(cargo().args([
         "build",
-        "--release",
+        "--profile",
+        profile,
         "-p",
         "viewer-wasm",
         "--target",
@@ -22,7 +24,8 @@ pub fn build_web() -> anyhow::Result<()> {
     ]))?;
     let wasm = target_dir()
         .join(WASM_TARGET)
-        .join("release/viewer_wasm.wasm");
+        .join(profile)
+        .join("viewer_wasm.wasm");
     let pkg = root().join("web/pkg");
     run_cmd(
         Command::new("wasm-bindgen")
@@ -31,47 +34,19 @@ pub fn build_web() -> anyhow::Result<()> {
             .arg(&wasm),
     )?;
     let bg = pkg.join("viewer_wasm_bg.wasm");
-    if wasm_opt_usable() {
-        run_cmd(
-            Command::new("wasm-opt")
-                .args([
-                    "-Oz",
-                    "--enable-bulk-memory",
-                    "--enable-nontrapping-float-to-int",
-                    "--enable-sign-ext",
-                    "--enable-mutable-globals",
-                    "--enable-reference-types",
-                    "-o",
-                ])
+    match setup::wasm_opt() {
+        Some(wasm_opt) => run_cmd(
+            Command::new(wasm_opt)
+                .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
+                .args(["--enable-mutable-globals", "--enable-reference-types", "-o"])
                 .arg(&bg)
                 .arg(&bg),
-        )?;
+        )?,
+        None => eprintln!("note: no wasm-opt 116+ (cargo xtask setup fetches one with npm); the viewer is unoptimised"),
     }
     let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
     eprintln!("viewer: {} ({} KiB)", bg.display(), size / 1024);
     Ok(())
-}
-
-/// wasm-opt before version 116 corrupts wasm-bindgen's externref table (the page then fails
-/// with "WebAssembly.Table.set(): Argument 1 is invalid"), so older ones are skipped.
-fn wasm_opt_usable() -> bool {
-    let version = Command::new("wasm-opt")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .find_map(|w| w.parse::<u32>().ok())
-        });
-    match version {
-        Some(v) if v >= 116 => true,
-        Some(v) => {
-            eprintln!("note: wasm-opt {v} is too old (needs 116+); the viewer is left unoptimised");
-            false
-        }
-        None => false,
-    }
 }
 
 fn target_dir() -> PathBuf {

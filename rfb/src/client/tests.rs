@@ -1,6 +1,7 @@
 //! Scripted server byte streams driven through the client, whole and one byte at a time.
 
 use super::*;
+use crate::pixel_format::PixelFormat;
 
 fn server_init(w: u16, h: u16, name: &str) -> Vec<u8> {
     let mut v = Vec::new();
@@ -198,3 +199,31 @@ fn input_before_connect_is_dropped_and_pointer_is_clamped() {
     c.pointer_event(1, 100, 100);
     assert_eq!(c.poll_transmit(), Some(vec![5, 1, 0, 3, 0, 1]));
 }
+
+#[test]
+fn asks_for_a_password_and_continues_when_given_one() {
+    let mut c = Client::new(ClientConfig {
+        prompt_for_credentials: true,
+        ..ClientConfig::default()
+    });
+    let mut s = b"RFB 003.008\n".to_vec();
+    s.extend_from_slice(&[1, 2]);
+    s.extend((0u8..16).collect::<Vec<_>>());
+    let (sent, events) = run(&mut c, &s, 3);
+    assert_eq!(
+        sent[12], 2,
+        "chose VncAuth without a password, to ask for one"
+    );
+    assert_eq!(events, vec![Event::CredentialsRequired { username: false }]);
+    c.provide_credentials(None, Password::new("password"))
+        .expect("resumes");
+    let out = c.poll_transmit().expect("response");
+    assert_eq!(&out[..4], &[0xb8, 0x66, 0x92, 0x41]);
+    let mut rest = vec![0, 0, 0, 0];
+    rest.extend(server_init(2, 2, "x"));
+    let (_, events) = run(&mut c, &rest, 1);
+    assert!(matches!(events.first(), Some(Event::Connected { .. })));
+}
+
+mod encodings;
+mod extensions;

@@ -26,19 +26,15 @@ pub fn paint_pixels(rect: Rect, data: &[u8], fb: &mut Framebuffer, ctx: &DecodeC
     if row_bytes == 0 {
         return;
     }
-    let rgbx = ctx.pixel_format.is_rgbx() && !ctx.pixel_format.big_endian;
-    for (dy, src) in data
-        .chunks_exact(row_bytes)
-        .take(usize::from(rect.h))
-        .enumerate()
-    {
-        // dy < rect.h ≤ u16::MAX.
-        let y = rect.y + dy as u16;
-        let dst = fb.row_mut(rect.x, y, rect.w);
-        if rgbx {
+    let rgbx = ctx.is_rgbx();
+    for (dy, src) in (0..rect.h).zip(data.chunks_exact(row_bytes)) {
+        let dst = fb.row_mut(rect.x, rect.y.saturating_add(dy), rect.w);
+        if rgbx && dst.len() == src.len() {
             dst.copy_from_slice(src);
             for px in dst.chunks_exact_mut(4) {
-                px[3] = 0xff;
+                if let [.., alpha] = px {
+                    *alpha = 0xff;
+                }
             }
         } else {
             for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(bpp)) {
@@ -47,4 +43,57 @@ pub fn paint_pixels(rect: Rect, data: &[u8], fb: &mut Framebuffer, ctx: &DecodeC
         }
     }
     fb.mark_dirty(rect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use crate::error::{Error, LimitKind};
+    use crate::messages::encoding::Encoding;
+    use crate::PixelFormat;
+
+    #[test]
+    fn every_format_and_every_prefix() {
+        let mut be_rgbx = PixelFormat::RGBX_LE;
+        be_rgbx.big_endian = true;
+        (be_rgbx.red_shift, be_rgbx.green_shift, be_rgbx.blue_shift) = (24, 16, 8);
+        for pf in [
+            PixelFormat::RGBX_LE,
+            be_rgbx,
+            PF_XRGB_BE,
+            PF_RGB565_BE,
+            PF_BGR233,
+            PF_CMAP8,
+        ] {
+            let mut env = Env::new(4, 4, pf);
+            env.cmap.set(1, &[[0xffff, 0xffff, 0]]);
+            let c = if pf.true_colour {
+                [255, 255, 0]
+            } else {
+                [1, 0, 0]
+            };
+            let data: Vec<u8> = [c, [0, 0, 0]].iter().flat_map(|c| env.px(*c)).collect();
+            env.run_all_prefixes(Encoding::Raw, rect(1, 2, 2, 1), &data);
+            assert_eq!(env.pixel(1, 2), [255, 255, 0, 255], "{pf:?}");
+            assert_eq!(env.pixel(2, 2), env.rgba([0, 0, 0]));
+        }
+    }
+
+    #[test]
+    fn cve_2014_6051_sizes_are_checked() {
+        let mut env = Env::new(4, 4, PixelFormat::RGBX_LE);
+        let e = env.run_err(Encoding::Raw, rect(3, 0, 2, 1), &[0; 8]);
+        assert!(matches!(e, Error::RectOutOfBounds { .. }));
+        env.limits.max_rect_bytes = 8;
+        let e = env.run_err(Encoding::Raw, rect(0, 0, 3, 1), &[0; 12]);
+        assert!(matches!(
+            e,
+            Error::LimitExceeded {
+                limit: LimitKind::RectBytes,
+                got: 12,
+                ..
+            }
+        ));
+        assert!(env.run(Encoding::Raw, rect(4, 4, 0, 0), &[]).is_ok());
+    }
 }

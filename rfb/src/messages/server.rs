@@ -21,6 +21,18 @@ pub enum ServerMessage {
     Bell,
     /// Legacy cut text: Latin-1 bytes.
     ServerCutText(Vec<u8>),
+    /// Extended clipboard (negative cut-text length): flags word and the rest of the payload.
+    ExtendedCutText {
+        flags: u32,
+        payload: Vec<u8>,
+    },
+    /// The server supports (or ended) continuous updates.
+    EndOfContinuousUpdates,
+    /// A fence: `flags` (bit 31 = request) and up to 64 bytes the other side echoes.
+    ServerFence {
+        flags: u32,
+        payload: Vec<u8>,
+    },
 }
 
 impl ServerMessage {
@@ -44,17 +56,52 @@ impl ServerMessage {
             2 => Ok(Self::Bell),
             3 => {
                 r.skip(3)?;
-                let len = r.u32()?;
-                let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
-                if len_usize > limits.max_cut_text_bytes {
+                // A signed length: negative means extended clipboard (abs(len) bytes follow).
+                let len = r.i32()?;
+                let n = usize::try_from(len.unsigned_abs()).unwrap_or(usize::MAX);
+                if len == i32::MIN || n > limits.max_cut_text_bytes {
                     return Err(Error::limit(
                         LimitKind::CutTextBytes,
-                        len.into(),
+                        len.unsigned_abs().into(),
                         limits.max_cut_text_bytes,
                     )
                     .into());
                 }
-                Ok(Self::ServerCutText(r.bytes(len_usize)?.to_vec()))
+                if len >= 0 {
+                    return Ok(Self::ServerCutText(r.bytes(n)?.to_vec()));
+                }
+                if n < 4 {
+                    // The QEMU CVE-2022-3165 shape: an extended message without its flags.
+                    return Err(Error::Invalid {
+                        field: "extended clipboard length",
+                        got: n as u64,
+                        why: "must hold at least the 4-byte flags",
+                    }
+                    .into());
+                }
+                let flags = r.u32()?;
+                Ok(Self::ExtendedCutText {
+                    flags,
+                    payload: r.bytes(n - 4)?.to_vec(),
+                })
+            }
+            150 => Ok(Self::EndOfContinuousUpdates),
+            248 => {
+                r.skip(3)?;
+                let flags = r.u32()?;
+                let len = r.u8()?;
+                if len > 64 {
+                    return Err(Error::Invalid {
+                        field: "fence payload length",
+                        got: len.into(),
+                        why: "must be at most 64",
+                    }
+                    .into());
+                }
+                Ok(Self::ServerFence {
+                    flags,
+                    payload: r.bytes(usize::from(len))?.to_vec(),
+                })
             }
             other => Err(Error::UnknownMessage(other).into()),
         }
@@ -93,11 +140,14 @@ mod tests {
 
     #[test]
     fn every_prefix_is_incomplete() {
-        let msgs: [&[u8]; 4] = [
+        let msgs: [&[u8]; 7] = [
             &[0, 0, 0, 3],
             &[1, 0, 0, 1, 0, 1, 0xff, 0xff, 0, 0, 0x80, 0],
             &[2],
             &[3, 0, 0, 0, 0, 0, 0, 2, b'h', b'i'],
+            &[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xfa, 0x01, 0, 0, 0, 0, 0],
+            &[150],
+            &[248, 0, 0, 0, 0x80, 0, 0, 0, 2, 7, 7],
         ];
         for m in msgs {
             for cut in 0..m.len() {
@@ -111,13 +161,37 @@ mod tests {
     }
 
     #[test]
+    fn extended_clipboard_fences_and_their_bad_shapes() {
+        assert_eq!(
+            parse(&[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xfa, 0x01, 0, 0, 1, 9, 9]).ok(),
+            Some(ServerMessage::ExtendedCutText {
+                flags: 0x0100_0001,
+                payload: vec![9, 9]
+            })
+        );
+        // abs(INT32_MIN) overflows; a negative length below 4 has no flags word.
+        assert!(matches!(
+            parse(&[3, 0, 0, 0, 0x80, 0, 0, 0]),
+            Err(Stall::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(&[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe, 0, 0]),
+            Err(Stall::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(&[248, 0, 0, 0, 0, 0, 0, 0, 65]),
+            Err(Stall::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn rejects_unknown_types_and_huge_cut_text() {
         assert!(matches!(
             parse(&[7]),
             Err(Stall::Invalid(Error::UnknownMessage(7)))
         ));
         assert!(matches!(
-            parse(&[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+            parse(&[3, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]),
             Err(Stall::Invalid(Error::LimitExceeded {
                 limit: LimitKind::CutTextBytes,
                 ..

@@ -1,0 +1,234 @@
+//! `wsbench`: the backend and load generator of `cargo xtask bench gateway`
+//! (xtask/src/bench_gateway.rs starts the processes and prints the table). It measures and
+//! prints; it asserts nothing (timing is never a pass/fail test).
+//!
+//! ```text
+//! scenario client ──tcp──────────────────────────────────► backend (stream | echo | idle)
+//!                 ──tcp──► relay (plain TCP copy) ───────►
+//!                 ──wss──► vncgate / websockify ─────────►
+//! ```
+//!
+//! - `backend`: a VNC-like source on loopback ([`backend`]): `stream` sends N bytes on connect
+//!   and closes, `echo` echoes, `idle` sends the RFB greeting and waits; `stats` answers with
+//!   the bytes sent so far. Prints its ports on one line.
+//! - `relay`: a plain TCP relay with 64 KiB buffers (the baseline a gateway is held against).
+//! - `exec`: raises `RLIMIT_NOFILE`, then becomes the given program (vncgate, websockify).
+//! - `throughput`, `latency`, `idle`: the scenarios ([`scenarios`]), each printing one
+//!   `result key=value …` line on stdout.
+//!
+//! Everything is loopback only, and every loop is bounded in count and time.
+
+mod backend;
+mod client;
+mod procfs;
+mod scenarios;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use client::Endpoint;
+
+/// File descriptors each process may open: 10,000 sessions need two each in the gateway.
+const NOFILE: u64 = 65_536;
+
+#[derive(Debug, Parser)]
+#[command(about = "backend and load generator for `cargo xtask bench gateway`")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a scenario connects.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// `tcp://127.0.0.1:PORT`, or `wss://127.0.0.1:PORT/PATH`.
+    #[arg(long)]
+    url: String,
+    /// The server's certificate (PEM), the only one a wss connection accepts.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+}
+
+impl Target {
+    fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        Endpoint::parse(&self.url, self.cert.as_deref())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the VNC-like source until stdin closes.
+    Backend {
+        /// Bytes each `stream` connection receives before the backend closes it.
+        #[arg(long, default_value_t = 64 << 20)]
+        stream_bytes: u64,
+    },
+    /// Relay plain TCP to each address, until stdin closes.
+    Relay {
+        #[arg(long = "to", required = true)]
+        to: Vec<SocketAddr>,
+    },
+    /// Raise RLIMIT_NOFILE, then run PROGRAM in this process.
+    Exec {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        program: Vec<String>,
+    },
+    /// Sessions that each drain one `stream` connection; rounds until `min_secs`.
+    Throughput {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 1)]
+        sessions: usize,
+        /// The backend's `stats` port.
+        #[arg(long)]
+        stats: SocketAddr,
+        #[arg(long, default_value_t = 3.0)]
+        min_secs: f64,
+        #[arg(long, default_value_t = 10)]
+        max_rounds: usize,
+        /// The gateway's process, for its CPU time (with its children: `--tree`).
+        #[arg(long)]
+        pid: Option<u32>,
+        #[arg(long)]
+        tree: bool,
+    },
+    /// Round trips of small messages through one session to the `echo` backend.
+    Latency {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1_000)]
+        warmup: usize,
+        #[arg(long, default_value_t = 16)]
+        message_bytes: usize,
+        #[arg(long, default_value_t = 10.0)]
+        max_secs: f64,
+    },
+    /// Many idle sessions to the `idle` backend, and the gateway's memory before and after.
+    Idle {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        sessions: usize,
+        #[arg(long)]
+        pid: u32,
+        /// Count the gateway's child processes too (websockify forks one per connection).
+        #[arg(long)]
+        tree: bool,
+        #[arg(long, default_value_t = 5.0)]
+        hold_secs: f64,
+        /// Connections being set up at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Exec { program } = &cli.command {
+        raise_nofile();
+        return exec(program);
+    }
+    raise_nofile();
+    // One round trip at a time is measured best without cross-thread wake-ups.
+    let runtime = match &cli.command {
+        Command::Latency { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("tokio runtime")?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let fields = match command {
+        Command::Exec { .. } => unreachable!("handled before the runtime starts"),
+        Command::Backend { stream_bytes } => return backend::serve(stream_bytes).await,
+        Command::Relay { to } => return backend::relay(&to).await,
+        Command::Throughput {
+            target,
+            sessions,
+            stats,
+            min_secs,
+            max_rounds,
+            pid,
+            tree,
+        } => {
+            let plan = scenarios::ThroughputPlan {
+                sessions,
+                stats,
+                min_time: Duration::from_secs_f64(min_secs),
+                max_rounds,
+                gateway: pid.map(|pid| procfs::Proc { pid, tree }),
+            };
+            scenarios::throughput(&target.endpoint()?, &plan).await?
+        }
+        Command::Latency {
+            target,
+            count,
+            warmup,
+            message_bytes,
+            max_secs,
+        } => {
+            let plan = scenarios::LatencyPlan {
+                count,
+                warmup,
+                message_bytes,
+                max_time: Duration::from_secs_f64(max_secs),
+            };
+            scenarios::latency(&target.endpoint()?, &plan).await?
+        }
+        Command::Idle {
+            target,
+            sessions,
+            pid,
+            tree,
+            hold_secs,
+            concurrency,
+        } => {
+            let plan = scenarios::IdlePlan {
+                sessions,
+                gateway: procfs::Proc { pid, tree },
+                hold: Duration::from_secs_f64(hold_secs),
+                concurrency,
+            };
+            scenarios::idle(&target.endpoint()?, &plan).await?
+        }
+    };
+    let line: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("result {}", line.join(" "));
+    Ok(())
+}
+
+/// Raises the soft and hard limit on open files to [`NOFILE`] (root), else the soft limit
+/// to the hard one.
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let want = Rlimit {
+        current: Some(NOFILE),
+        maximum: Some(NOFILE),
+    };
+    if setrlimit(Resource::Nofile, want).is_err() {
+        let now = getrlimit(Resource::Nofile);
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+}
+
+fn exec(program: &[String]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let (name, args) = program.split_first().context("exec: no program")?;
+    let error = std::process::Command::new(name).args(args).exec();
+    Err(error).with_context(|| format!("cannot run {name}"))
+}

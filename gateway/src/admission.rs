@@ -1,0 +1,259 @@
+//! Whether and where a connection may go: the one decision every relay consumes.
+//!
+//! Each relay (WebSocket from a browser, native VNC inside TLS, native VNC in clear) asks
+//! [`decide`] with what it knows about the client — how it came, which target it asked for,
+//! the identity the TLS layer verified, and what its one-time key turned out to be — and gets
+//! an [`Admission`]: a [`Route`] to dial (with the session's [`Mode`] and who it is for), or a
+//! [`Refusal`] to show. The relay never dials anything that is not in a `Route`.
+//!
+//! The order of the rules:
+//! 1. only configured targets exist;
+//! 2. `--danger-no-auth`: everyone, full control;
+//! 3. a presented one-time key decides alone (it was checked against this target and, if it
+//!    names one, the certificate) — a bad key is refused even if a certificate would do;
+//! 4. a verified client certificate: the access list's mode, or full control without one;
+//! 5. nothing presented: refused.
+
+pub mod gate;
+
+use std::net::SocketAddr;
+
+use crate::auth::{CertIdentity, Mode};
+use crate::config::{Access, AuthMode, NativeVnc, TargetAddr, Targets};
+use crate::otk::{Grant, KeyProblem};
+
+/// How the client reached the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A WebSocket inside TLS (the browser viewer, or a websockify-compatible client).
+    WebSocket,
+    /// A native VNC client inside TLS.
+    NativeTls,
+    /// A native VNC client in clear.
+    NativePlain,
+}
+
+impl Via {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::WebSocket => "websocket",
+            Self::NativeTls => "native_tls",
+            Self::NativePlain => "native_plain",
+        }
+    }
+}
+
+/// What the TLS layer established about the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The client certificate, when one was presented and the client CA verified it.
+    pub client_cert: Option<CertIdentity>,
+}
+
+/// What the client's one-time key turned out to be (see [`crate::otk::redeem`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheck {
+    NotPresented,
+    /// Valid, and now used up.
+    Valid(Grant),
+    Refused(KeyProblem),
+}
+
+/// One request to relay.
+#[derive(Debug, Clone)]
+pub struct AdmissionRequest<'a> {
+    /// The client's address (from the PROXY header when a trusted proxy sent one).
+    pub client: SocketAddr,
+    pub via: Via,
+    /// The target name the client asked for.
+    pub target: &'a str,
+    pub identity: &'a PeerIdentity,
+    pub key: &'a KeyCheck,
+}
+
+/// Who a session is for, as the audit log names them (never the key itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    /// The client certificate's subject.
+    pub subject: Option<String>,
+    /// The id of the one-time key used.
+    pub key_id: Option<String>,
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.subject, &self.key_id) {
+            (Some(s), Some(k)) => write!(f, "{s} with key {k}"),
+            (Some(s), None) => f.write_str(s),
+            (None, Some(k)) => write!(f, "key {k}"),
+            (None, None) => f.write_str("anonymous"),
+        }
+    }
+}
+
+/// Where an admitted connection goes, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub name: String,
+    pub addr: TargetAddr,
+    pub mode: Mode,
+    pub who: Principal,
+}
+
+/// Why a connection may not be relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownTarget {
+        name: String,
+    },
+    /// Nothing presented, and no client CA configured: only one-time links work.
+    NoAuthConfigured,
+    /// Nothing presented; a certificate or a one-time link would do.
+    CredentialsMissing,
+    /// The access list does not give this certificate that target.
+    NotAllowed {
+        who: String,
+        target: String,
+    },
+    Key(KeyProblem),
+    /// Too many failed attempts from the client's address.
+    LockedOut {
+        retry_after_secs: u64,
+    },
+    /// A native VNC client whose certificate has no default target, with none configured.
+    NoDefaultTarget,
+}
+
+impl Refusal {
+    /// Shown to the person (WebSocket close reason, at most 123 bytes) and logged.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::UnknownTarget { name } => format!(
+                "unknown target '{}': ask the administrator for a link",
+                truncate(name, 40)
+            ),
+            Self::NoAuthConfigured => "this gateway has no authentication configured besides \
+                                       one-time links: ask the administrator for a link"
+                .to_owned(),
+            Self::CredentialsMissing => "this gateway needs a client certificate or a one-time \
+                                         link: ask the administrator for one"
+                .to_owned(),
+            Self::NotAllowed { who, target } => format!(
+                "{} may not use target '{}'",
+                truncate(who, 40),
+                truncate(target, 40)
+            ),
+            Self::Key(p) => p.reason().to_owned(),
+            Self::LockedOut { retry_after_secs } => format!(
+                "too many failed attempts from your address: try again in {retry_after_secs} s"
+            ),
+            Self::NoDefaultTarget => {
+                "this certificate has no default target for native VNC clients".to_owned()
+            }
+        }
+    }
+
+    /// For metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::UnknownTarget { .. } => "unknown_target",
+            Self::NoAuthConfigured => "no_auth_configured",
+            Self::CredentialsMissing => "credentials_missing",
+            Self::NotAllowed { .. } => "not_allowed",
+            Self::Key(p) => p.label(),
+            Self::LockedOut { .. } => "locked_out",
+            Self::NoDefaultTarget => "no_default_target",
+        }
+    }
+
+    /// Whether this refusal is a failed authentication (counted towards the lockout).
+    pub fn is_failed_authentication(&self) -> bool {
+        matches!(self, Self::Key(p) if p.is_failure())
+    }
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Allow(Route),
+    Refuse(Refusal),
+}
+
+/// Decides. Pure: the same configuration and request always give the same answer.
+pub fn decide(
+    auth: AuthMode,
+    access: &Access,
+    targets: &Targets,
+    req: &AdmissionRequest<'_>,
+) -> Admission {
+    let Some(addr) = targets.get(req.target) else {
+        return Admission::Refuse(Refusal::UnknownTarget {
+            name: req.target.to_owned(),
+        });
+    };
+    let subject = req.identity.client_cert.as_ref().map(|c| c.subject.clone());
+    let allow = |mode, key_id| {
+        Admission::Allow(Route {
+            name: req.target.to_owned(),
+            addr: addr.clone(),
+            mode,
+            who: Principal {
+                subject: subject.clone(),
+                key_id,
+            },
+        })
+    };
+    if auth == AuthMode::DangerNone {
+        return allow(Mode::Full, None);
+    }
+    match req.key {
+        KeyCheck::Refused(p) => return Admission::Refuse(Refusal::Key(*p)),
+        KeyCheck::Valid(grant) if grant.target == req.target => {
+            return allow(grant.mode, Some(grant.key_id.clone()))
+        }
+        KeyCheck::Valid(_) => return Admission::Refuse(Refusal::Key(KeyProblem::OtherTarget)),
+        KeyCheck::NotPresented => {}
+    }
+    match (&req.identity.client_cert, &access.acl) {
+        (Some(_), _) if access.client_ca.is_none() => {
+            // A certificate no client CA verified names no one.
+            Admission::Refuse(Refusal::NoAuthConfigured)
+        }
+        (Some(_), None) => allow(Mode::Full, None),
+        (Some(id), Some(acl)) => match acl.mode_for(id, req.target) {
+            Some(mode) => allow(mode, None),
+            None => Admission::Refuse(Refusal::NotAllowed {
+                who: id.short_name().to_owned(),
+                target: req.target.to_owned(),
+            }),
+        },
+        (None, _) if access.client_ca.is_some() => Admission::Refuse(Refusal::CredentialsMissing),
+        (None, _) => Admission::Refuse(Refusal::NoAuthConfigured),
+    }
+}
+
+/// Where a native VNC client goes: its certificate's default target in the access list, else
+/// the configured native target.
+pub fn native_target(
+    access: &Access,
+    native: &NativeVnc,
+    identity: &PeerIdentity,
+) -> Option<String> {
+    let from_acl = match (&identity.client_cert, &access.acl) {
+        (Some(id), Some(acl)) => acl.default_target(id).map(str::to_owned),
+        _ => None,
+    };
+    from_acl.or_else(|| native.in_tls.clone())
+}
+
+/// At most `max_bytes` of `s`, cut at a character boundary.
+pub fn truncate(s: &str, max_bytes: usize) -> &str {
+    let mut end = s.len().min(max_bytes);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+use super::*;
+use crate::auth::acl::{Acl, Rule, TargetSet};
+use crate::auth::client_ca::{ClientAuth, ClientCaFiles};
+use crate::config::parse_target;
+
+fn targets() -> Targets {
+    let mut t = Targets::default();
+    for spec in ["desk=127.0.0.1:5901", "lab=127.0.0.1:5902"] {
+        let (n, a) = parse_target(spec).expect("valid");
+        t.insert(n, a);
+    }
+    t
+}
+
+fn alice() -> CertIdentity {
+    CertIdentity {
+        subject: "CN=alice".into(),
+        common_name: Some("alice".into()),
+        emails: vec!["alice@example.com".into()],
+        dns_names: vec![],
+        fingerprint: certs::Fingerprint([1; 32]),
+    }
+}
+
+fn with_ca(acl: Option<Acl>) -> Access {
+    Access {
+        client_ca: Some(ClientCaFiles {
+            ca: "ca.pem".into(),
+            crls: vec![],
+            mode: ClientAuth::Optional,
+        }),
+        acl,
+        ..Access::default()
+    }
+}
+
+fn ask(
+    auth: AuthMode,
+    access: &Access,
+    target: &str,
+    cert: Option<CertIdentity>,
+    key: KeyCheck,
+) -> Admission {
+    let identity = PeerIdentity { client_cert: cert };
+    decide(
+        auth,
+        access,
+        &targets(),
+        &AdmissionRequest {
+            client: "192.0.2.1:4000".parse().expect("addr"),
+            via: Via::WebSocket,
+            target,
+            identity: &identity,
+            key: &key,
+        },
+    )
+}
+
+fn route(a: Admission) -> Route {
+    match a {
+        Admission::Allow(r) => r,
+        Admission::Refuse(r) => panic!("refused: {}", r.reason()),
+    }
+}
+
+fn refusal(a: Admission) -> Refusal {
+    match a {
+        Admission::Refuse(r) => r,
+        Admission::Allow(r) => panic!("allowed: {r:?}"),
+    }
+}
+
+#[test]
+fn only_configured_targets_and_danger_lets_everyone_in() {
+    let r = route(ask(
+        AuthMode::DangerNone,
+        &Access::default(),
+        "desk",
+        None,
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!((r.name.as_str(), r.mode), ("desk", Mode::Full));
+    assert_eq!(r.who.to_string(), "anonymous");
+    for auth in [AuthMode::DangerNone, AuthMode::Required] {
+        let r = refusal(ask(
+            auth,
+            &with_ca(None),
+            "127.0.0.1:22",
+            Some(alice()),
+            KeyCheck::NotPresented,
+        ));
+        assert_eq!(
+            r,
+            Refusal::UnknownTarget {
+                name: "127.0.0.1:22".into()
+            }
+        );
+    }
+}
+
+#[test]
+fn nothing_presented_is_refused() {
+    assert_eq!(
+        refusal(ask(
+            AuthMode::Required,
+            &Access::default(),
+            "desk",
+            None,
+            KeyCheck::NotPresented
+        )),
+        Refusal::NoAuthConfigured
+    );
+    assert_eq!(
+        refusal(ask(
+            AuthMode::Required,
+            &with_ca(None),
+            "desk",
+            None,
+            KeyCheck::NotPresented
+        )),
+        Refusal::CredentialsMissing
+    );
+}
+
+#[test]
+fn a_key_decides_alone() {
+    let grant = |target: &str, mode| {
+        KeyCheck::Valid(Grant {
+            key_id: "00aa".into(),
+            target: target.into(),
+            mode,
+        })
+    };
+    let r = route(ask(
+        AuthMode::Required,
+        &Access::default(),
+        "desk",
+        None,
+        grant("desk", Mode::ViewOnly),
+    ));
+    assert_eq!(r.mode, Mode::ViewOnly);
+    assert_eq!(r.who.to_string(), "key 00aa");
+    let r = route(ask(
+        AuthMode::Required,
+        &with_ca(None),
+        "desk",
+        Some(alice()),
+        grant("desk", Mode::ViewOnly),
+    ));
+    assert_eq!(
+        r.mode,
+        Mode::ViewOnly,
+        "the key's mode, not the certificate's"
+    );
+    assert_eq!(r.who.to_string(), "CN=alice with key 00aa");
+    assert_eq!(
+        refusal(ask(
+            AuthMode::Required,
+            &Access::default(),
+            "lab",
+            None,
+            grant("desk", Mode::Full)
+        )),
+        Refusal::Key(KeyProblem::OtherTarget)
+    );
+    let bad = refusal(ask(
+        AuthMode::Required,
+        &with_ca(None),
+        "desk",
+        Some(alice()),
+        KeyCheck::Refused(KeyProblem::Used),
+    ));
+    assert_eq!(bad, Refusal::Key(KeyProblem::Used));
+    assert!(bad.is_failed_authentication());
+    assert!(bad.reason().contains("already used"));
+}
+
+#[test]
+fn certificates_follow_the_access_list() {
+    let r = route(ask(
+        AuthMode::Required,
+        &with_ca(None),
+        "lab",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(
+        r.mode,
+        Mode::Full,
+        "no access list: every verified certificate"
+    );
+    let acl = Acl {
+        groups: Default::default(),
+        rules: vec![Rule {
+            who: vec!["email:alice@example.com".parse().expect("p")],
+            targets: TargetSet::Names(vec!["desk".into()]),
+            mode: Mode::ViewOnly,
+            default_target: Some("desk".into()),
+        }],
+    };
+    let access = with_ca(Some(acl));
+    let r = route(ask(
+        AuthMode::Required,
+        &access,
+        "desk",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(r.mode, Mode::ViewOnly);
+    let no = refusal(ask(
+        AuthMode::Required,
+        &access,
+        "lab",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(
+        no,
+        Refusal::NotAllowed {
+            who: "alice@example.com".into(),
+            target: "lab".into()
+        }
+    );
+    assert!(!no.is_failed_authentication());
+    let native = NativeVnc {
+        in_tls: Some("lab".into()),
+        danger_plain: None,
+    };
+    let who = PeerIdentity {
+        client_cert: Some(alice()),
+    };
+    assert_eq!(
+        native_target(&access, &native, &who).as_deref(),
+        Some("desk")
+    );
+    assert_eq!(
+        native_target(&access, &native, &PeerIdentity::default()).as_deref(),
+        Some("lab")
+    );
+}
+
+#[test]
+fn refusal_reasons_fit_a_close_frame() {
+    let all = [
+        Refusal::UnknownTarget {
+            name: "é".repeat(500),
+        },
+        Refusal::NoAuthConfigured,
+        Refusal::CredentialsMissing,
+        Refusal::NotAllowed {
+            who: "x".repeat(300),
+            target: "y".repeat(300),
+        },
+        Refusal::LockedOut {
+            retry_after_secs: u64::MAX,
+        },
+        Refusal::NoDefaultTarget,
+        Refusal::Key(KeyProblem::NotForYou),
+        Refusal::Key(KeyProblem::StoreUnavailable),
+        Refusal::Key(KeyProblem::Used),
+    ];
+    for r in all {
+        assert!(
+            r.reason().len() <= 123,
+            "{} bytes: {}",
+            r.reason().len(),
+            r.reason()
+        );
+    }
+    assert!(Refusal::NoAuthConfigured
+        .reason()
+        .contains("no authentication configured"));
+}

@@ -1,0 +1,9 @@
+//! Subcommands of the `vncgate` binary, one module each.
+
+pub mod acme;
+pub mod acme_args;
+pub mod certs;
+pub mod otk;
+pub mod serve;
+pub mod session;
+pub mod snapshot;

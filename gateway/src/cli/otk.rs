@@ -1,0 +1,234 @@
+//! `vncgate otk`: one-time keys from the command line — `issue` prints a link (and can write a
+//! session file), `list` shows keys (never the keys themselves: only hashes are kept),
+//! `revoke ID` withdraws a pending one. They use the store in the state directory, which a
+//! running gateway shares (docs/auth.md).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use certs::fs::Overwrite;
+use certs::session_file::{GatewayUrl, SessionFile, TargetName};
+use certs::Fingerprint;
+use gateway::auth::{Mode, Pattern};
+use gateway::config::{file, Layer};
+use gateway::otk::sqlite::SqliteStore;
+use gateway::otk::{self, KeyRequest, OtkStore, Revoked};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Issue, list and revoke one-time keys (links that open one session)",
+    long_about = "One-time keys admit one session to one target. `issue` prints a link \
+                  https://HOST:PORT/#otk=KEY&target=NAME; the key is in the fragment, which browsers never send \
+                  to a server, and only its SHA-256 is stored (in the state directory, shared with `vncgate serve`)."
+)]
+pub struct OtkArgs {
+    /// Read the state directory and targets from this config file.
+    #[arg(long, global = true, value_name = "FILE", env = "VNCGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The gateway's state directory [default: the config file's, else $VNCGATE_STATE_DIR, else
+    /// $XDG_STATE_HOME/vncgate, else ~/.local/state/vncgate].
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: OtkCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum OtkCommand {
+    /// Make a key and print its link.
+    Issue {
+        /// The target it opens.
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// How long it may wait to be used: 90s, 10m, 2h, 1d (at most 30d).
+        #[arg(long, default_value = "10m", value_name = "DURATION")]
+        ttl: String,
+        /// The session may only watch (keyboard, pointer and clipboard are dropped).
+        #[arg(long)]
+        view_only: bool,
+        /// Only this certificate holder may use it: cn:NAME, email:ADDR, dns:NAME, sha256:FP or
+        /// group:NAME (needs --client-auth optional or required on the gateway).
+        #[arg(long = "for", value_name = "IDENTITY")]
+        for_identity: Option<String>,
+        /// The gateway's address in the link [default: from the config's listen address].
+        #[arg(long, value_name = "URL")]
+        gateway: Option<String>,
+        /// Also write a session file (.vncgate, mode 0600) with the key.
+        #[arg(long, value_name = "FILE")]
+        session_file: Option<PathBuf>,
+    },
+    /// List keys (ids, targets, states; never the keys).
+    List,
+    /// Revoke a pending key by its id.
+    Revoke {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+/// What the command needs from the config file.
+struct OtkContext {
+    state_dir: PathBuf,
+    layer: Option<Layer>,
+}
+
+impl OtkArgs {
+    fn context(&self) -> anyhow::Result<OtkContext> {
+        let layer = match &self.config {
+            Some(p) => Some(file::load(p)?),
+            None => None,
+        };
+        let state_dir = self
+            .state_dir
+            .clone()
+            .or_else(|| layer.as_ref().and_then(|l| l.state_dir.clone()))
+            .unwrap_or_else(|| gateway::state_dir::resolve(None));
+        Ok(OtkContext { state_dir, layer })
+    }
+}
+
+/// `https://HOST:PORT` from the config's listen address (this host's name for 0.0.0.0/::).
+fn default_gateway(layer: Option<&Layer>) -> String {
+    let listen = layer
+        .and_then(|l| l.listen)
+        .unwrap_or(gateway::config::DEFAULT_LISTEN);
+    let host = if listen.ip().is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    format!("https://{host}:{}", listen.port())
+}
+
+/// The self-signed certificate's fingerprint, when the gateway uses one.
+fn self_signed_pin(ctx: &OtkContext) -> Option<Fingerprint> {
+    let files_given = ctx.layer.as_ref().is_some_and(|l| l.cert.is_some());
+    if files_given {
+        return None;
+    }
+    let path = gateway::tls::self_signed_files(&ctx.state_dir).cert;
+    let pem = std::fs::read(path).ok()?;
+    let chain = certs::pem::certificates("self-signed certificate", &pem).ok()?;
+    chain.first().map(|c| Fingerprint::of_der(c))
+}
+
+pub fn run(args: OtkArgs) -> anyhow::Result<()> {
+    let ctx = args.context()?;
+    let store = SqliteStore::open_in(&ctx.state_dir)?;
+    let now = otk::unix_now();
+    match args.command {
+        OtkCommand::Issue {
+            target,
+            ttl,
+            view_only,
+            for_identity,
+            gateway,
+            session_file,
+        } => {
+            if let Some(layer) = &ctx.layer {
+                if !layer.targets.is_empty() && !layer.targets.iter().any(|(n, _, _)| *n == target)
+                {
+                    bail!(
+                        "there is no target {target:?} in the config file; the targets are: {}",
+                        layer
+                            .targets
+                            .iter()
+                            .map(|(n, _, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+            let name = TargetName::parse(&target)
+                .map_err(|e| anyhow::anyhow!("--target {target:?}: expected {e}"))?;
+            let ttl_secs = otk::parse_ttl(&ttl).with_context(|| {
+                format!("--ttl {ttl:?}: expected a duration like 90s, 10m, 2h or 1d, at most 30d")
+            })?;
+            let for_identity = match for_identity {
+                None => None,
+                Some(s) => Some(
+                    s.parse::<Pattern>()
+                        .map_err(|e| anyhow::anyhow!("--for {s:?}: {e}"))?,
+                ),
+            };
+            let mode = if view_only {
+                Mode::ViewOnly
+            } else {
+                Mode::Full
+            };
+            let issued = otk::issue(
+                &KeyRequest {
+                    target: target.clone(),
+                    ttl_secs,
+                    mode,
+                    for_identity,
+                    created_by: "cli".to_owned(),
+                },
+                now,
+            )?;
+            store.insert(&issued.record)?;
+            let gateway_url = gateway.unwrap_or_else(|| default_gateway(ctx.layer.as_ref()));
+            let link = otk::link(&gateway_url, &issued.key, &target, mode);
+            if let Some(path) = session_file {
+                let mut s = SessionFile::new(name);
+                s.gateway = Some(
+                    GatewayUrl::parse(&gateway_url)
+                        .map_err(|e| anyhow::anyhow!("--gateway {gateway_url:?}: expected {e}"))?,
+                );
+                s.otk = Some(issued.key.clone());
+                s.view_only = view_only.then_some(true);
+                s.fingerprint = self_signed_pin(&ctx);
+                certs::fs::write_file(&path, s.to_text().as_bytes(), 0o600, Overwrite::Refuse)?;
+                eprintln!("session file written to {} (mode 0600)", path.display());
+            }
+            eprintln!(
+                "key {} for target {target} ({mode}), valid until {} (used once)",
+                issued.record.id,
+                gateway::audit::rfc3339(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_secs(
+                            u64::try_from(issued.record.expires_at).unwrap_or(0)
+                        )
+                )
+            );
+            println!("{link}");
+        }
+        OtkCommand::List => {
+            let all = store.list()?;
+            if all.is_empty() {
+                eprintln!("no keys");
+            }
+            for r in all {
+                println!(
+                    "{}  {:8}  {:9}  {:16}  expires {}  by {}{}",
+                    r.id,
+                    r.state(now),
+                    r.mode.as_str(),
+                    r.target,
+                    gateway::audit::rfc3339(
+                        std::time::UNIX_EPOCH
+                            + std::time::Duration::from_secs(
+                                u64::try_from(r.expires_at).unwrap_or(0)
+                            )
+                    ),
+                    r.created_by,
+                    r.for_identity
+                        .map(|f| format!("  for {f}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        OtkCommand::Revoke { id } => match store.revoke(&id, now)? {
+            Revoked::Revoked => eprintln!("key {id} revoked"),
+            Revoked::NotFound => bail!("there is no key {id} (see `vncgate otk list`)"),
+            Revoked::NotPending => bail!("key {id} was used or revoked already"),
+        },
+    }
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! `vncgate serve`: flags (and `--config FILE`) → one validated [`Config`] → the certificate
+//! (with its reloader) → the running gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use gateway::auth::client_ca::{self, ClientAuth, ClientVerifier};
+use gateway::config::{
+    file, AuthMode, Cidr, Config, ConfigError, Layer, LimitsLayer, Origin, Problem, TlsSource,
+};
+use gateway::tls::{CertFiles, CertStore, Identity, Reloader};
+
+const AFTER_HELP: &str = "\
+Flags override the same settings in the --config file.
+
+Limits (--limit KEY=NUMBER, or under [limits] in the file), with their defaults:
+  detect_timeout_ms 1000           proxy_header_timeout_secs 5
+  tls_handshake_timeout_secs 10    http_header_timeout_secs 10
+  websocket_upgrade_timeout_secs 10  backend_connect_timeout_secs 10
+  websocket_ping_interval_secs 30 (0: no pings)
+  max_websocket_message_bytes 4194304  max_http_header_bytes 8192
+  max_connections 1024             max_connections_per_address 64 (IPv6: per /64)
+  shutdown_grace_secs 5            cert_poll_interval_secs 5
+  lockout_failures 5               lockout_block_secs 10 (doubles with each further failure)
+  lockout_max_block_secs 3600
+
+Authentication (docs/auth.md): one-time-key links (`vncgate otk issue`) always work; add client
+certificates with --client-ca (the access list, admins and groups are in the config file). Without
+either, only --danger-no-auth relays anything.
+
+Signals: SIGHUP reloads the certificate files (they are also checked every
+cert_poll_interval_secs); SIGTERM or Ctrl-C stops accepting and lets sessions drain for
+shutdown_grace_secs. The operator guide is docs/gateway.md.";
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    acme: crate::cli::acme_args::AcmeArgs,
+    /// Read settings from this TOML file (see docs/gateway.md); flags override it.
+    #[arg(long, value_name = "FILE", env = "VNCGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on [default: 127.0.0.1:8443].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// A VNC server users may reach, as NAME=HOST:PORT (repeatable). Only these are ever dialled.
+    #[arg(long = "target", value_name = "NAME=HOST:PORT")]
+    targets: Vec<String>,
+    /// Where the self-signed certificate and other state are kept [default: $VNCGATE_STATE_DIR,
+    /// else $XDG_STATE_HOME/vncgate, else ~/.local/state/vncgate].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// An extra DNS name or IP address for the self-signed certificate (repeatable).
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Serve this certificate chain (PEM: the server's certificate, then intermediates) instead
+    /// of the self-signed one. Reloaded when the file changes and on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM: PKCS#8, PKCS#1, SEC1, or encrypted PKCS#8).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// A file holding the passphrase of an encrypted --key (one line).
+    #[arg(long, value_name = "FILE")]
+    key_passphrase_file: Option<PathBuf>,
+    /// Serve the viewer's files from DIR instead of the ones built into the binary.
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<PathBuf>,
+    /// Relay native VNC clients that connect inside TLS (stunnel, ss_vncviewer) to target NAME.
+    #[arg(long, value_name = "NAME")]
+    native_vnc_target: Option<String>,
+    /// Trusted proxies (address or CIDR, repeatable): connections from them must start with a
+    /// PROXY protocol v1/v2 header, which gives the client's address. Others may not send one.
+    #[arg(long, value_name = "CIDR")]
+    proxy_protocol_from: Vec<String>,
+    /// Who may read /metrics (address or CIDR, repeatable) [default: 127.0.0.0/8 and ::1].
+    #[arg(long, value_name = "CIDR")]
+    metrics_from: Vec<String>,
+    /// Set a limit, KEY=NUMBER (repeatable; keys below).
+    #[arg(long = "limit", value_name = "KEY=NUMBER")]
+    limits: Vec<String>,
+    /// Ask TLS clients for certificates issued by the CAs in FILE (PEM: roots and intermediates);
+    /// a verified certificate authenticates its holder (see the access list in docs/auth.md).
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// A CRL (PEM or DER) of a CA in --client-ca (repeatable); reloaded when the file changes and
+    /// on SIGHUP. With CRLs, a certificate whose issuer has no CRL is refused.
+    #[arg(long = "crl", value_name = "FILE")]
+    crls: Vec<PathBuf>,
+    /// `required`: no certificate, no connection; `optional`: people without one may still use a
+    /// one-time-key link [default: required].
+    #[arg(long, value_name = "MODE", value_parser = ["required", "optional"])]
+    client_auth: Option<String>,
+    /// A file holding the bearer token for the one-time-key API (POST /api/otk).
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Append one JSON line per session to FILE (default: into the log).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Let anyone list the targets (GET /api/targets); by default only people who may use them.
+    #[arg(long)]
+    anonymous_target_list: bool,
+    /// DANGER: relay for anyone who can reach the port, without authentication.
+    #[arg(long)]
+    danger_no_auth: bool,
+    /// DANGER: relay native VNC clients without TLS to target NAME (in clear; needs
+    /// --danger-no-auth, since such a client cannot authenticate to the gateway).
+    #[arg(long, value_name = "NAME")]
+    danger_allow_plain_vnc: Option<String>,
+}
+
+fn invalid(flag: &'static str, given: &str, problem: impl Into<Problem>) -> ConfigError {
+    ConfigError::Invalid {
+        origin: Origin::Flag(flag),
+        given: given.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+impl ServeArgs {
+    /// The flags as a layer over the config file's.
+    fn flag_layer(&self) -> Result<Layer, ConfigError> {
+        let mut targets = Vec::new();
+        for spec in &self.targets {
+            let (name, addr) =
+                gateway::config::parse_target(spec).map_err(|p| invalid("--target", spec, p))?;
+            targets.push((name, addr, Origin::Flag("--target")));
+        }
+        let cidrs =
+            |flag: &'static str, list: &[String]| -> Result<Option<Vec<Cidr>>, ConfigError> {
+                if list.is_empty() {
+                    return Ok(None);
+                }
+                list.iter()
+                    .map(|s| s.parse::<Cidr>().map_err(|e| invalid(flag, s, e)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some)
+            };
+        let mut limits = LimitsLayer::default();
+        for spec in &self.limits {
+            let one = LimitsLayer::parse_flag(spec).map_err(|p| invalid("--limit", spec, p))?;
+            limits = limits.overridden_by(&one);
+        }
+        Ok(Layer {
+            listen: self.listen,
+            targets,
+            logins: Vec::new(),
+            state_dir: self.state_dir.clone(),
+            names: self.names.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            key_passphrase_file: self.key_passphrase_file.clone(),
+            web_root: self.web_root.clone(),
+            danger_no_auth: self.danger_no_auth.then_some(true),
+            native_vnc_target: self
+                .native_vnc_target
+                .clone()
+                .map(|n| (n, Origin::Flag("--native-vnc-target"))),
+            danger_allow_plain_vnc: self
+                .danger_allow_plain_vnc
+                .clone()
+                .map(|n| (n, Origin::Flag("--danger-allow-plain-vnc"))),
+            proxy_protocol_from: cidrs("--proxy-protocol-from", &self.proxy_protocol_from)?,
+            metrics_from: cidrs("--metrics-from", &self.metrics_from)?,
+            limits,
+            limits_origin: Some(Origin::Flag("--limit")),
+            client_ca: self
+                .client_ca
+                .clone()
+                .map(|p| (p, Origin::Flag("--client-ca"))),
+            crls: (!self.crls.is_empty()).then(|| (self.crls.clone(), Origin::Flag("--crl"))),
+            client_auth: match self.client_auth.as_deref() {
+                None => None,
+                Some(m) => Some((
+                    ClientAuth::parse(m)
+                        .ok_or_else(|| invalid("--client-auth", m, Problem::ClientAuth))?,
+                    Origin::Flag("--client-auth"),
+                )),
+            },
+            acl: None,
+            admins: None,
+            admin_token_file: self.admin_token_file.clone(),
+            anonymous_target_list: self.anonymous_target_list.then_some(true),
+            audit_log: self.audit_log.clone(),
+        })
+    }
+
+    /// Reads the config file (if any) and the flags into one [`Config`]. Opens no socket.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let flags = self.flag_layer()?;
+        let base = match &self.config {
+            Some(path) => file::load(path)?,
+            None => Layer::default(),
+        };
+        let merged = base.overridden_by(flags);
+        let default_state = gateway::state_dir::resolve(None);
+        merged.into_config(default_state)
+    }
+}
+
+/// Runs the gateway until SIGTERM or Ctrl-C.
+pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+    let acme = std::mem::take(&mut args.acme).into_config()?;
+    let config = args.into_config()?;
+    if acme.is_some() && matches!(config.tls, TlsSource::Files { .. }) {
+        anyhow::bail!(
+            "--acme-domain and --cert/--key both name the certificate to serve: use one of them"
+        );
+    }
+    serve(config, acme)
+}
+
+/// The certificate files to load (and watch) for `config`, and the identity loaded now.
+fn load_identity(config: &Config) -> anyhow::Result<(CertFiles, Identity)> {
+    Ok(match &config.tls {
+        TlsSource::SelfSigned { names } => {
+            let names = gateway::tls::default_names(names);
+            let identity = gateway::tls::load_or_create_self_signed(&config.state_dir, &names)?;
+            let how = if identity.created {
+                "created"
+            } else {
+                "loaded"
+            };
+            tracing::info!(state_dir = %config.state_dir.display(), "self-signed certificate {how}");
+            (gateway::tls::self_signed_files(&config.state_dir), identity)
+        }
+        TlsSource::Files {
+            cert,
+            key,
+            key_passphrase_file,
+        } => {
+            let files = CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                key_passphrase_file: key_passphrase_file.clone(),
+            };
+            let identity = files.load()?;
+            (files, identity)
+        }
+    })
+}
+
+fn serve(config: Config, acme: Option<gateway::acme::AcmeConfig>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (files, identity) = load_identity(&config)?;
+        let store = Arc::new(CertStore::new(files.certify(&identity)?));
+        // tls-alpn-01 challenges are answered by this resolver; other handshakes get `store`'s.
+        let resolver = Arc::new(gateway::acme::AcmeResolver::new(store.clone()));
+        let clients = match &config.access.client_ca {
+            Some(files) => Some(ClientVerifier::load(files.clone())?),
+            None => None,
+        };
+        let mut tls = gateway::tls::server_config_with_clients(
+            resolver.clone(),
+            clients
+                .clone()
+                .map(|c| c as Arc<dyn rustls::server::danger::ClientCertVerifier>),
+        )?;
+        let mut on_hup = Vec::new();
+        // Kept until shutdown: dropping it stops renewal.
+        let _acme = match acme {
+            Some(acme) => {
+                if let Some(cfg) = Arc::get_mut(&mut tls) {
+                    gateway::acme::tls_alpn::offer_acme_alpn(cfg);
+                }
+                let handle = gateway::acme::spawn(acme, &config.state_dir, Some(resolver));
+                gateway::acme::install(&handle, store.clone());
+                Some(handle)
+            }
+            None => {
+                // Without ACME the certificate files are watched; with it, a reload of the
+                // self-signed files must never replace the ACME certificate.
+                let (reload, reload_rx) = tokio::sync::mpsc::channel(1);
+                tokio::spawn(
+                    Reloader::new(files, store).run(config.limits.cert_poll_interval, reload_rx),
+                );
+                on_hup.push(reload);
+                None
+            }
+        };
+        if let Some(c) = clients {
+            let (crl_reload, crl_rx) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(client_ca::watch(
+                c,
+                config.limits.cert_poll_interval,
+                crl_rx,
+            ));
+            on_hup.push(crl_reload);
+        }
+        spawn_sighup(on_hup);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}; is another program using it? (--listen ADDR:PORT)",
+                    config.listen
+                )
+            })?;
+        let local = listener.local_addr()?;
+        print_banner(&config, &identity, local);
+        gateway::serve(listener, config, tls, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// SIGHUP → reload the certificate (and the client CRLs) now.
+fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; certificate files are still polled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the certificate and CRLs");
+            for r in &reload {
+                let _ = r.try_send(());
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(reload);
+}
+
+fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
+    // tests/src/gateway.rs reads the first line: keep its form.
+    eprintln!("vncgate listening on https://{local}/");
+    if let Some(fp) = identity.fingerprint() {
+        eprintln!("  certificate SHA-256 fingerprint: {fp}");
+        eprintln!("  certificate catchphrase: {}", fp.catchphrase());
+    }
+    if let TlsSource::Files { cert, .. } = &config.tls {
+        eprintln!(
+            "  certificate from {} (reloaded on change and SIGHUP)",
+            cert.display()
+        );
+    }
+    if config.targets.is_empty() {
+        eprintln!("  no --target given: there is nothing to relay to");
+    }
+    for name in config.targets.names() {
+        eprintln!("  target {name}: https://{local}/#target={name}");
+    }
+    if let Some(t) = &config.native_vnc.in_tls {
+        eprintln!("  native VNC clients inside TLS go to target {t}");
+    }
+    if !config.proxy_protocol_from.is_empty() {
+        eprintln!(
+            "  PROXY protocol required from: {}",
+            config.proxy_protocol_from
+        );
+    }
+    let access = &config.access;
+    match (config.auth, &access.client_ca) {
+        (AuthMode::DangerNone, _) => {
+            tracing::warn!("--danger-no-auth: ANYONE who can reach {local} can use every target");
+        }
+        (AuthMode::Required, None) => {
+            tracing::warn!("no authentication is configured besides one-time keys: only links made with `vncgate otk issue` (or POST /api/otk) are relayed; --client-ca FILE adds client certificates, --danger-no-auth relays without authentication");
+        }
+        (AuthMode::Required, Some(ca)) => {
+            eprintln!(
+                "  client certificates {} (CA {}{}); {}",
+                ca.mode.as_str(),
+                ca.ca.display(),
+                if ca.crls.is_empty() {
+                    ", no CRL".to_owned()
+                } else {
+                    format!(", {} CRL file(s)", ca.crls.len())
+                },
+                if access.acl.is_some() {
+                    "access list from the config file"
+                } else {
+                    "no access list: every verified certificate may use every target"
+                }
+            );
+        }
+    }
+    if access.admin_token_file.is_some() || !access.admins.is_empty() {
+        eprintln!("  one-time-key API enabled (POST /api/otk)");
+    }
+    if let Some(p) = &config.audit_log {
+        eprintln!("  audit log: {}", p.display());
+    }
+    if let Some(t) = &config.native_vnc.danger_plain {
+        tracing::warn!("--danger-allow-plain-vnc: VNC clients without TLS reach target {t}; nothing they send or receive is protected");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        Cmd::parse_from(std::iter::once("serve").chain(args.iter().copied())).args
+    }
+
+    #[test]
+    fn flags_are_laid_over_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("vncgate-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("vncgate.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9443\"\nnative_vnc_target = \"desk\"\n[targets]\ndesk = \"10.0.0.5:5900\"\n[limits]\nmax_connections = 5\nshutdown_grace_secs = 9\n",
+        )
+        .expect("write");
+        let path = file.display().to_string();
+        let c = parse(&[
+            "--config",
+            &path,
+            "--target",
+            "desk=127.0.0.1:5902",
+            "--limit",
+            "max_connections=7",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--danger-no-auth",
+        ])
+        .into_config()
+        .expect("valid");
+        assert_eq!(c.listen.port(), 9443);
+        assert_eq!(c.targets.get("desk").map(|t| t.port), Some(5902));
+        assert_eq!(c.native_vnc.in_tls.as_deref(), Some("desk"));
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.limits.shutdown_grace, std::time::Duration::from_secs(9));
+        assert_eq!(c.auth, AuthMode::DangerNone);
+        assert!(c
+            .proxy_protocol_from
+            .contains("10.1.2.3".parse().expect("ip")));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        let e = parse(&["--limit", "max_connections=x"])
+            .into_config()
+            .expect_err("bad");
+        assert!(
+            e.to_string().starts_with("--limit: \"max_connections=x\""),
+            "{e}"
+        );
+        let e = parse(&["--metrics-from", "localhost"])
+            .into_config()
+            .expect_err("bad");
+        assert!(e.to_string().contains("--metrics-from"), "{e}");
+    }
+}

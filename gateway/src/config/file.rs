@@ -1,0 +1,224 @@
+//! The TOML config file (`--config FILE`): read, checked key by key, turned into a [`Layer`].
+//! Relative paths in it are relative to the file's folder. Reading it opens no socket.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::auth::{client_auth, AclSection, AuthSection};
+use super::backend::TargetTable;
+use super::cidr::Cidr;
+use super::limits::LimitsLayer;
+use super::targets::{parse_target_addr, valid_target_name, TargetProblem};
+use super::{ConfigError, Layer, Origin, Problem};
+
+/// The file as written. Every key is optional; unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    state_dir: Option<PathBuf>,
+    web_root: Option<PathBuf>,
+    danger_no_auth: Option<bool>,
+    native_vnc_target: Option<String>,
+    danger_allow_plain_vnc: Option<String>,
+    proxy_protocol_from: Option<Vec<String>>,
+    metrics_from: Option<Vec<String>>,
+    audit_log: Option<PathBuf>,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    auth: AuthSection,
+    acl: Option<AclSection>,
+    #[serde(default)]
+    targets: BTreeMap<String, TargetEntry>,
+    #[serde(default)]
+    limits: LimitsLayer,
+}
+
+/// `name = "HOST:PORT"`, or a table with `address` and how the gateway logs in.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TargetEntry {
+    Address(String),
+    Table(Box<TargetTable>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    key_passphrase_file: Option<PathBuf>,
+    #[serde(default)]
+    names: Vec<String>,
+}
+
+/// Reads and checks `path`.
+pub fn load(path: &Path) -> Result<Layer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::FileRead {
+        path: path.to_owned(),
+        error,
+    })?;
+    parse(path, &text)
+}
+
+/// Checks the text of a config file; `path` names it in errors and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::FileSyntax {
+        path: path.to_owned(),
+        detail: e.to_string().trim_end().to_owned(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+    let origin = |key: &str| Origin::File {
+        path: path.to_owned(),
+        key: key.to_owned(),
+    };
+    let invalid = |key: &str, given: &str, problem: Problem| ConfigError::Invalid {
+        origin: origin(key),
+        given: given.to_owned(),
+        problem,
+    };
+
+    let mut layer = Layer {
+        state_dir: file.state_dir.map(rel),
+        web_root: file.web_root.map(rel),
+        danger_no_auth: file.danger_no_auth,
+        cert: file.tls.cert.map(rel),
+        key: file.tls.key.map(rel),
+        key_passphrase_file: file.tls.key_passphrase_file.map(rel),
+        names: file.tls.names,
+        limits: file.limits,
+        audit_log: file.audit_log.map(rel),
+        admin_token_file: file.auth.admin_token_file.map(rel),
+        anonymous_target_list: file.auth.anonymous_target_list,
+        ..Layer::default()
+    };
+    if let Some(ca) = file.auth.client_ca {
+        layer.client_ca = Some((rel(ca), origin("auth.client_ca")));
+    }
+    if let Some(crl) = file.auth.crl {
+        layer.crls = Some((
+            crl.into_vec().into_iter().map(rel).collect(),
+            origin("auth.crl"),
+        ));
+    }
+    if let Some(m) = file.auth.client_auth {
+        let mode =
+            client_auth(&m).ok_or_else(|| invalid("auth.client_auth", &m, Problem::ClientAuth))?;
+        layer.client_auth = Some((mode, origin("auth.client_auth")));
+    }
+    if let Some(a) = file.auth.admins {
+        layer.admins = Some((a, origin("auth.admins")));
+    }
+    if let Some(acl) = file.acl {
+        layer.acl = Some((acl, origin("acl")));
+    }
+    if let Some(l) = file.listen {
+        layer.listen = Some(
+            l.parse()
+                .map_err(|_| invalid("listen", &l, Problem::ListenSyntax))?,
+        );
+    }
+    for (name, entry) in file.targets {
+        let key = format!("targets.{name}");
+        if !valid_target_name(&name) {
+            return Err(invalid(&key, &name, Problem::Target(TargetProblem::Name)));
+        }
+        let addr = match &entry {
+            TargetEntry::Address(a) => a.clone(),
+            TargetEntry::Table(t) => t.address.clone(),
+        };
+        let parsed =
+            parse_target_addr(&addr).map_err(|p| invalid(&key, &addr, Problem::Target(p)))?;
+        if let TargetEntry::Table(t) = &entry {
+            if let Some(login) = t
+                .login(rel)
+                .map_err(|p| invalid(&key, &name, Problem::Backend(p)))?
+            {
+                layer.logins.push((name.clone(), login));
+            }
+        }
+        layer.targets.push((name, parsed, origin(&key)));
+    }
+    if let Some(n) = file.native_vnc_target {
+        layer.native_vnc_target = Some((n, origin("native_vnc_target")));
+    }
+    if let Some(n) = file.danger_allow_plain_vnc {
+        layer.danger_allow_plain_vnc = Some((n, origin("danger_allow_plain_vnc")));
+    }
+    let cidrs = |key: &str, list: Vec<String>| -> Result<Vec<Cidr>, ConfigError> {
+        list.iter()
+            .map(|s| s.parse().map_err(|e| invalid(key, s, Problem::Cidr(e))))
+            .collect()
+    };
+    if let Some(list) = file.proxy_protocol_from {
+        layer.proxy_protocol_from = Some(cidrs("proxy_protocol_from", list)?);
+    }
+    if let Some(list) = file.metrics_from {
+        layer.metrics_from = Some(cidrs("metrics_from", list)?);
+    }
+    layer.limits_origin = Some(origin("limits"));
+    Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+listen = "0.0.0.0:8443"
+state_dir = "state"
+danger_no_auth = true
+native_vnc_target = "desk"
+proxy_protocol_from = ["10.0.0.0/8", "::1"]
+
+[tls]
+cert = "/etc/vncgate/fullchain.pem"
+key = "key.pem"
+
+[targets]
+desk = "127.0.0.1:5901"
+lab = "[::1]:5902"
+
+[limits]
+max_connections = 100
+"#;
+
+    #[test]
+    fn reads_the_example() {
+        let l = parse(Path::new("/etc/vncgate/vncgate.toml"), EXAMPLE).expect("valid");
+        assert_eq!(l.listen.map(|a| a.port()), Some(8443));
+        assert_eq!(l.state_dir, Some(PathBuf::from("/etc/vncgate/state")));
+        assert_eq!(l.key, Some(PathBuf::from("/etc/vncgate/key.pem")));
+        assert_eq!(l.cert, Some(PathBuf::from("/etc/vncgate/fullchain.pem")));
+        assert_eq!(l.targets.len(), 2);
+        assert_eq!(l.limits.max_connections, Some(100));
+        assert_eq!(l.proxy_protocol_from.map(|v| v.len()), Some(2));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let p = Path::new("/etc/vncgate.toml");
+        let e = parse(p, "listen = \"nope\"").expect_err("bad listen");
+        let s = e.to_string();
+        assert!(
+            s.contains("/etc/vncgate.toml") && s.contains("listen"),
+            "{s}"
+        );
+        let e = parse(p, "[targets]\ndesk = \"127.0.0.1\"").expect_err("no port");
+        assert!(e.to_string().contains("targets.desk"), "{e}");
+        let e = parse(p, "[limits]\nmax_conections = 3").expect_err("typo");
+        let s = e.to_string();
+        assert!(
+            s.contains("/etc/vncgate.toml") && s.contains("max_conections"),
+            "{s}"
+        );
+        let e = parse(p, "proxy_protocol_from = [\"10.0.0.1/8\"]").expect_err("host bits");
+        assert!(e.to_string().contains("10.0.0.0/8"), "{e}");
+        let e = parse(p, "danger_no_auth = \"yes\"").expect_err("type");
+        assert!(e.to_string().contains("danger_no_auth"), "{e}");
+    }
+}

@@ -1,0 +1,379 @@
+//! The JSON API, for the viewer and for portals:
+//!
+//! - `GET /api/targets` → `{"targets":["desk",…]}`: the targets the caller may reach (all of
+//!   them for admins and with `--danger-no-auth`; the access list's for a certificate; the key's
+//!   target for `?otk=KEY` (looked at, not used); for anyone else only if
+//!   `anonymous_target_list`, else an empty list).
+//! - `POST /api/otk` with `{"target":"desk","ttl_seconds":600,"view_only":false,"for":"cn:bob"}`
+//!   → 201 `{"id","link","key","target","mode","expires_at"}`.
+//! - `DELETE /api/otk/ID` → 204, 404 (no such key), 409 (used or revoked already).
+//!
+//! Issuing and revoking need an admin: a client certificate named in `[auth] admins`, or
+//! `Authorization: Bearer TOKEN` with the token of `--admin-token-file`. A wrong token counts
+//! towards the address's lockout. Requests that change something must be `application/json`
+//! and, from a browser, come from this gateway's own origin (no cross-site requests).
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::websocket::{origin_matches_host, query_param};
+use super::{header_str, respond, App, Body, ConnContext};
+use crate::auth::{Mode, Pattern};
+use crate::config::AuthMode;
+use crate::metrics::{AuthFailure, KeyEvent};
+use crate::otk::{self, KeyHash, KeyRequest, Revoked, DEFAULT_TTL_SECS, MAX_TTL_SECS};
+use certs::session_file::OneTimeKey;
+
+/// The largest request body read.
+const MAX_BODY_BYTES: usize = 8 * 1024;
+
+fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+    let mut r = respond(status, "application/json", v.to_string());
+    // Answers may hold a one-time key: never cache them.
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// A refused API request: its status and what to tell the caller.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn response(&self) -> Response<Body> {
+        error(self.status, &self.message)
+    }
+}
+
+/// Who is calling, as far as the API cares.
+enum Caller {
+    Admin {
+        who: String,
+    },
+    /// Presented a wrong token.
+    BadToken,
+    Other,
+}
+
+impl App {
+    fn caller(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Caller {
+        if let Some(token) =
+            header_str(req, header::AUTHORIZATION).and_then(crate::auth::admin::bearer)
+        {
+            return match &self.gate.admin_token {
+                Some(t) if t.matches(token) => Caller::Admin {
+                    who: "admin token".to_owned(),
+                },
+                _ => Caller::BadToken,
+            };
+        }
+        let access = &self.config.access;
+        if let (Some(id), Some(_)) = (&ctx.identity.client_cert, &access.client_ca) {
+            let named = |p: &Pattern| match &access.acl {
+                Some(acl) => acl.names(p, id),
+                None => p.matches(id, &Default::default()),
+            };
+            if access.admins.iter().any(named) {
+                return Caller::Admin {
+                    who: id.subject.clone(),
+                };
+            }
+        }
+        Caller::Other
+    }
+
+    /// The caller, if it is an admin; else the response to send.
+    fn admin(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Result<String, ApiError> {
+        if let Some(left) = self.gate.blocked(ctx.client) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed attempts from your address: try again in {} s",
+                    left.as_secs().max(1)
+                ),
+            ));
+        }
+        match self.caller(ctx, req) {
+            Caller::Admin { who } => Ok(who),
+            Caller::BadToken => {
+                self.gate.failure(ctx.client, AuthFailure::AdminToken);
+                tracing::warn!("one-time-key API: wrong admin token");
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin token"))
+            }
+            Caller::Other => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this needs an admin: a client certificate listed in [auth] admins, or Authorization: Bearer with the admin token",
+            )),
+        }
+    }
+
+    async fn targets(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Response<Body> {
+        let cfg = &self.config;
+        let all = || cfg.targets.names().map(str::to_owned).collect::<Vec<_>>();
+        let list = if cfg.auth == AuthMode::DangerNone
+            || matches!(self.caller(ctx, req), Caller::Admin { .. })
+        {
+            all()
+        } else if let Some(key) = query_param(req.uri().query(), "otk") {
+            self.key_target(ctx, key.ok().and_then(|k| OneTimeKey::parse(&k).ok()))
+                .await
+        } else if let (Some(id), Some(_)) = (&ctx.identity.client_cert, &cfg.access.client_ca) {
+            match &cfg.access.acl {
+                Some(acl) => acl
+                    .targets_for(id, cfg.targets.names())
+                    .into_iter()
+                    .map(|(t, _)| t.to_owned())
+                    .collect(),
+                None => all(),
+            }
+        } else if cfg.access.anonymous_target_list {
+            all()
+        } else {
+            Vec::new()
+        };
+        json_response(StatusCode::OK, &json!({ "targets": list }))
+    }
+
+    /// The target of a pending key (looked up, not used).
+    async fn key_target(&self, ctx: &ConnContext, key: Option<OneTimeKey>) -> Vec<String> {
+        if self.gate.blocked(ctx.client).is_some() {
+            return Vec::new();
+        }
+        let found = match key {
+            Some(k) => {
+                let store = self.gate.otk.clone();
+                tokio::task::spawn_blocking(move || store.find(&KeyHash::of(&k)))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten()
+            }
+            None => None,
+        };
+        match found {
+            Some(r)
+                if r.is_pending(otk::unix_now())
+                    && self.config.targets.get(&r.target).is_some() =>
+            {
+                vec![r.target]
+            }
+            _ => {
+                self.gate.failure(ctx.client, AuthFailure::OneTimeKey);
+                Vec::new()
+            }
+        }
+    }
+
+    async fn issue(&self, ctx: &ConnContext, req: Request<Incoming>) -> Response<Body> {
+        let who = match self.admin(ctx, &req) {
+            Ok(w) => w,
+            Err(e) => return e.response(),
+        };
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            target: String,
+            ttl_seconds: Option<u64>,
+            view_only: Option<bool>,
+            #[serde(rename = "for")]
+            for_identity: Option<String>,
+        }
+        let host = header_str(&req, header::HOST)
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large or broken",
+                )
+            }
+        };
+        let body: Body = match serde_json::from_slice(&bytes) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"target\":NAME,\"ttl_seconds\":N,\"view_only\":BOOL,\"for\":PATTERN}}: {e}")),
+        };
+        if self.config.targets.get(&body.target).is_none() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("there is no target {:?}", body.target),
+            );
+        }
+        let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS);
+        if ttl == 0 || ttl > MAX_TTL_SECS {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("ttl_seconds must be from 1 to {MAX_TTL_SECS}"),
+            );
+        }
+        let for_identity = match body.for_identity.as_deref().map(str::parse::<Pattern>) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("for: {e}")),
+        };
+        let request = KeyRequest {
+            target: body.target,
+            ttl_secs: ttl,
+            mode: if body.view_only == Some(true) {
+                Mode::ViewOnly
+            } else {
+                Mode::Full
+            },
+            for_identity,
+            created_by: who,
+        };
+        let store = self.gate.otk.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            let issued = otk::issue(&request, otk::unix_now()).map_err(|e| e.to_string())?;
+            store.insert(&issued.record).map_err(|e| e.to_string())?;
+            Ok::<_, String>(issued)
+        })
+        .await;
+        let issued = match made {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "one-time key not issued");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the key could not be stored",
+                );
+            }
+            Err(_) => {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the key could not be stored",
+                )
+            }
+        };
+        self.metrics.one_time_keys.inc(KeyEvent::Issued);
+        let r = &issued.record;
+        tracing::info!(key_id = %r.id, target = %r.target, mode = %r.mode, by = %r.created_by, "one-time key issued");
+        let gateway = format!(
+            "https://{}",
+            if host.is_empty() {
+                self.config.listen.to_string()
+            } else {
+                host
+            }
+        );
+        json_response(
+            StatusCode::CREATED,
+            &json!({
+                "id": r.id,
+                "key": issued.key.expose(),
+                "link": otk::link(&gateway, &issued.key, &r.target, r.mode),
+                "target": r.target,
+                "mode": r.mode.as_str(),
+                "expires_at": crate::audit::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(r.expires_at).unwrap_or(0))),
+                "expires_at_unix": r.expires_at,
+            }),
+        )
+    }
+
+    async fn revoke(&self, ctx: &ConnContext, req: &Request<Incoming>, id: &str) -> Response<Body> {
+        if let Err(e) = self.admin(ctx, req) {
+            return e.response();
+        }
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return error(StatusCode::NOT_FOUND, "no such key (ids are 16 hex digits)");
+        }
+        let (store, key_id) = (self.gate.otk.clone(), id.to_owned());
+        let done =
+            tokio::task::spawn_blocking(move || store.revoke(&key_id, otk::unix_now())).await;
+        match done {
+            Ok(Ok(Revoked::Revoked)) => {
+                self.metrics.one_time_keys.inc(KeyEvent::Revoked);
+                tracing::info!(key_id = %id, "one-time key revoked");
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r
+            }
+            Ok(Ok(Revoked::NotFound)) => error(StatusCode::NOT_FOUND, "no such key"),
+            Ok(Ok(Revoked::NotPending)) => {
+                error(StatusCode::CONFLICT, "the key was used or revoked already")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "one-time key not revoked");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the key store is not available",
+                )
+            }
+            Err(_) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the key store is not available",
+            ),
+        }
+    }
+}
+
+/// Requests that change something: JSON only, and not from another site's page.
+fn same_site_json(req: &Request<Incoming>) -> Result<(), ApiError> {
+    if !origin_matches_host(
+        req.headers().get(header::ORIGIN),
+        req.headers().get(header::HOST),
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-site requests are refused",
+        ));
+    }
+    let json = header_str(req, header::CONTENT_TYPE).is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json && req.method() == Method::POST {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send Content-Type: application/json",
+        ));
+    }
+    Ok(())
+}
+
+/// Routes `/api/…`.
+pub async fn handle(app: &App, ctx: &ConnContext, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    match (method, path.as_str()) {
+        (Method::GET | Method::HEAD, "/api/targets") => app.targets(ctx, &req).await,
+        (Method::POST, "/api/otk") => match same_site_json(&req) {
+            Ok(()) => app.issue(ctx, req).await,
+            Err(e) => e.response(),
+        },
+        (Method::DELETE, p) if p.starts_with("/api/otk/") => match same_site_json(&req) {
+            Ok(()) => {
+                let id = p.strip_prefix("/api/otk/").unwrap_or_default();
+                app.revoke(ctx, &req, id).await
+            }
+            Err(e) => e.response(),
+        },
+        (_, "/api/targets" | "/api/otk") => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such API"),
+    }
+}

@@ -1,0 +1,434 @@
+//! One relay session from an [`Admission`] to its end: a refusal is shown to the client, an
+//! admitted route is dialled, and the bytes are pumped. Metrics and the audit line are kept
+//! here; the summary line is the connection's.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{greet, close, connect, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats};
+use crate::admission::gate::Gate;
+use crate::admission::{Admission, Refusal, Route, Via};
+use crate::audit::{Outcome, SessionRecord};
+use crate::auth::Mode;
+use crate::backend::{self, BackendStream, LoadedLogin, LoginError};
+use crate::config::Limits;
+use crate::metrics::{GaugeGuard, Metrics, RelayRefused};
+use crate::shutdown::Shutdown;
+
+/// The WebSocket's read buffer. A browser sends input events of a few bytes; a larger
+/// message still arrives whole (the buffer grows to the frame, up to
+/// `max_websocket_message_bytes`). tungstenite zero-fills the whole buffer on every read
+/// attempt, and the relay polls the browser side whenever it wakes: with the default,
+/// 128 KiB, that was most of an idle session's memory and up to a 128 KiB `memset` per
+/// message relayed to the browser.
+pub const BROWSER_READ_BUF_BYTES: usize = 4 * 1024;
+
+/// What a session needs from the server.
+#[derive(Debug, Clone)]
+pub struct SessionEnv<'a> {
+    pub limits: &'a Limits,
+    pub metrics: &'a Metrics,
+    pub shutdown: Shutdown,
+    pub gate: &'a Gate,
+    /// The client's address, and how it came (for the audit line).
+    pub client: SocketAddr,
+    pub via: Via,
+}
+
+/// How a session went, for the connection's summary line.
+#[derive(Debug)]
+pub enum SessionOutcome {
+    Refused {
+        target: String,
+        reason: String,
+    },
+    Ended {
+        target: String,
+        stats: RelayStats,
+        end: RelayEnd,
+    },
+}
+
+impl fmt::Display for SessionOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused { target, reason } => write!(f, "relay to '{target}' refused: {reason}"),
+            Self::Ended { target, end, .. } => write!(f, "relay to '{target}' ended: {end}"),
+        }
+    }
+}
+
+fn refused_label(r: &Refusal) -> RelayRefused {
+    use crate::otk::KeyProblem as K;
+    match r {
+        Refusal::UnknownTarget { .. } => RelayRefused::UnknownTarget,
+        Refusal::NoAuthConfigured => RelayRefused::NoAuthConfigured,
+        Refusal::CredentialsMissing => RelayRefused::CredentialsMissing,
+        Refusal::NotAllowed { .. } => RelayRefused::NotAllowed,
+        Refusal::LockedOut { .. } => RelayRefused::LockedOut,
+        Refusal::NoDefaultTarget => RelayRefused::NoDefaultTarget,
+        Refusal::Key(k) => match k {
+            K::Unknown => RelayRefused::KeyUnknown,
+            K::Used => RelayRefused::KeyUsed,
+            K::Expired => RelayRefused::KeyExpired,
+            K::Revoked => RelayRefused::KeyRevoked,
+            K::OtherTarget => RelayRefused::KeyWrongTarget,
+            K::NotForYou => RelayRefused::KeyWrongIdentity,
+            K::StoreUnavailable => RelayRefused::KeyStoreUnavailable,
+        },
+    }
+}
+
+/// Writes the session's audit line.
+fn audit(
+    env: &SessionEnv<'_>,
+    route: Option<&Route>,
+    target: &str,
+    start: SystemTime,
+    stats: RelayStats,
+    outcome: Outcome,
+    reason: &str,
+) {
+    env.gate.audit.record(&SessionRecord {
+        outcome,
+        who: route.map(|r| &r.who),
+        from: env.client,
+        via: env.via,
+        target,
+        mode: route.map(|r| r.mode),
+        start,
+        end: SystemTime::now(),
+        bytes_to_target: stats.to_target,
+        bytes_to_client: stats.to_client,
+        reason,
+    });
+}
+
+fn connect_label(e: &ConnectError) -> RelayRefused {
+    match e {
+        ConnectError::Unreachable { .. } => RelayRefused::TargetUnreachable,
+        ConnectError::Timeout { .. } => RelayRefused::TargetTimeout,
+    }
+}
+
+/// Why no target was dialled.
+enum NotDialled {
+    Refused(Refusal),
+    Failed(ConnectError),
+    /// The gateway's own login to the target failed.
+    Login {
+        target: String,
+        error: LoginError,
+        /// View-only, and the target has no login configured.
+        view_only_without_login: bool,
+    },
+}
+
+impl NotDialled {
+    /// For the person (a WebSocket close reason): no internal addresses.
+    fn shown(&self) -> String {
+        match self {
+            Self::Refused(r) => r.reason(),
+            Self::Failed(e) => e.user_reason(),
+            Self::Login {
+                target,
+                view_only_without_login: true,
+                ..
+            } => format!(
+                "view-only needs the gateway to log in to '{}', which it cannot: ask the administrator",
+                crate::admission::truncate(target, 30)
+            ),
+            Self::Login { target, .. } => format!(
+                "the gateway could not log in to target '{}': ask the administrator",
+                crate::admission::truncate(target, 40)
+            ),
+        }
+    }
+
+    /// For the log and the summary line.
+    fn logged(&self) -> String {
+        match self {
+            Self::Refused(r) => r.reason(),
+            Self::Failed(e) => e.to_string(),
+            Self::Login { target, error, .. } => {
+                format!("the gateway's login to target '{target}' failed: {error}")
+            }
+        }
+    }
+
+    fn close_code(&self) -> CloseCode {
+        match self {
+            Self::Refused(_) => CloseCode::Policy,
+            Self::Failed(_) | Self::Login { .. } => CloseCode::Again,
+        }
+    }
+}
+
+/// Dials the route of an admission. A refusal or a failure gets its audit line here.
+async fn dial(
+    admission: Admission,
+    target: &str,
+    env: &SessionEnv<'_>,
+) -> Result<(Route, tokio::net::TcpStream), NotDialled> {
+    let start = SystemTime::now();
+    let route = match admission {
+        Admission::Allow(route) => route,
+        Admission::Refuse(r) => {
+            env.metrics.relays_refused.inc(refused_label(&r));
+            tracing::warn!(%target, reason = %r.reason(), "relay refused");
+            audit(
+                env,
+                None,
+                target,
+                start,
+                RelayStats::default(),
+                Outcome::Refused,
+                &r.reason(),
+            );
+            return Err(NotDialled::Refused(r));
+        }
+    };
+    match connect(&route, env.limits.backend_connect_timeout).await {
+        Ok(s) => Ok((route, s)),
+        Err(e) => {
+            env.metrics.relays_refused.inc(connect_label(&e));
+            tracing::warn!(%target, error = %e, "cannot reach the target");
+            audit(
+                env,
+                Some(&route),
+                target,
+                start,
+                RelayStats::default(),
+                Outcome::Refused,
+                &e.to_string(),
+            );
+            Err(NotDialled::Failed(e))
+        }
+    }
+}
+
+/// What is relayed to: the dialled socket as it is, or the gateway's login on it.
+enum Backend {
+    Raw(tokio::net::TcpStream),
+    LoggedIn {
+        stream: BackendStream,
+        server_init: Vec<u8>,
+    },
+}
+
+/// Logs in to the target when it has a login configured or the session is view-only (whose
+/// input can only be told apart once the handshake is the gateway's).
+async fn log_in(
+    route: &Route,
+    tcp: tokio::net::TcpStream,
+    env: &SessionEnv<'_>,
+) -> Result<Backend, NotDialled> {
+    let configured = env.gate.logins.get(&route.name);
+    if configured.is_none() && route.mode == Mode::Full {
+        return Ok(Backend::Raw(tcp));
+    }
+    let anonymous = LoadedLogin::anonymous();
+    let login = configured.as_deref().unwrap_or(&anonymous);
+    let start = SystemTime::now();
+    match backend::login(tcp, login, env.limits.backend_connect_timeout).await {
+        Ok((stream, server_init)) => {
+            env.metrics
+                .backend_logins
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Backend::LoggedIn {
+                stream,
+                server_init,
+            })
+        }
+        Err(error) => {
+            env.metrics
+                .relays_refused
+                .inc(RelayRefused::BackendLoginFailed);
+            let why = NotDialled::Login {
+                target: route.name.clone(),
+                error,
+                view_only_without_login: configured.is_none(),
+            };
+            tracing::warn!(target = %route.name, error = %why.logged(), "cannot log in to the target");
+            audit(
+                env,
+                Some(route),
+                &route.name,
+                start,
+                RelayStats::default(),
+                Outcome::Refused,
+                &why.logged(),
+            );
+            Err(why)
+        }
+    }
+}
+
+fn view_only_limits(route: &Route) -> Option<rfb::Limits> {
+    (route.mode == Mode::ViewOnly).then(rfb::Limits::default)
+}
+
+/// The session of a client whose handshake with the gateway failed.
+fn greeting_failed(route: &Route, env: &SessionEnv<'_>, detail: String) -> SessionOutcome {
+    env.metrics.relay_errors.inc(crate::metrics::Side::Client);
+    let end = RelayEnd::Failed {
+        side: crate::metrics::Side::Client,
+        detail: format!("handshake with the gateway: {detail}"),
+    };
+    audit(
+        env,
+        Some(route),
+        &route.name,
+        SystemTime::now(),
+        RelayStats::default(),
+        Outcome::Ended,
+        &end.to_string(),
+    );
+    SessionOutcome::Ended {
+        target: route.name.clone(),
+        stats: RelayStats::default(),
+        end,
+    }
+}
+
+async fn pumped<F>(route: &Route, env: &SessionEnv<'_>, pump: F) -> SessionOutcome
+where
+    F: std::future::Future<Output = (RelayStats, RelayEnd)>,
+{
+    env.metrics
+        .relays_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _open = GaugeGuard::new(&env.metrics.relays_open);
+    let start = SystemTime::now();
+    tracing::info!(target = %route.name, addr = %route.addr, mode = %route.mode, who = %route.who, "relay started");
+    let (stats, end) = pump.await;
+    if let RelayEnd::Failed { side, .. } = &end {
+        env.metrics.relay_errors.inc(*side);
+    }
+    audit(
+        env,
+        Some(route),
+        &route.name,
+        start,
+        stats,
+        Outcome::Ended,
+        &end.to_string(),
+    );
+    SessionOutcome::Ended {
+        target: route.name.clone(),
+        stats,
+        end,
+    }
+}
+
+/// A browser's WebSocket (already upgraded) to its admitted target.
+pub async fn websocket<S>(
+    io: S,
+    admission: Admission,
+    target: String,
+    env: SessionEnv<'_>,
+) -> SessionOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let max = env.limits.max_websocket_message_bytes;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+    let dialled = match dial(admission, &target, &env).await {
+        Ok((route, tcp)) => log_in(&route, tcp, &env).await.map(|b| (route, b)),
+        Err(why) => Err(why),
+    };
+    let (route, backend) = match dialled {
+        Ok(ok) => ok,
+        Err(why) => {
+            close(&mut ws, why.close_code(), &why.shown()).await;
+            return SessionOutcome::Refused {
+                target,
+                reason: why.logged(),
+            };
+        }
+    };
+    let mut opts = PumpOptions {
+        ping_interval: env.limits.websocket_ping_interval,
+        metrics: env.metrics,
+        shutdown: env.shutdown.clone(),
+        view_only: None,
+        client_prefix: Vec::new(),
+    };
+    match backend {
+        Backend::Raw(tcp) => pumped(&route, &env, pump_websocket(ws, tcp, opts)).await,
+        Backend::LoggedIn {
+            stream,
+            server_init,
+        } => {
+            let within = env.limits.backend_connect_timeout;
+            match greet::websocket(&mut ws, server_init, within).await {
+                Ok(first) => {
+                    opts.view_only = view_only_limits(&route);
+                    opts.client_prefix = first;
+                    pumped(&route, &env, pump_websocket(ws, stream, opts)).await
+                }
+                Err(detail) => greeting_failed(&route, &env, detail),
+            }
+        }
+    }
+}
+
+/// A native VNC client to its admitted target. A refusal just closes the connection: a VNC
+/// client has no way to show a reason before the server's first bytes.
+pub async fn native<S>(
+    io: S,
+    admission: Admission,
+    target: String,
+    env: SessionEnv<'_>,
+) -> SessionOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut io = io;
+    let dialled = match dial(admission, &target, &env).await {
+        Ok((route, tcp)) => log_in(&route, tcp, &env).await.map(|b| (route, b)),
+        Err(why) => Err(why),
+    };
+    let (route, backend) = match dialled {
+        Ok(ok) => ok,
+        Err(why) => {
+            return SessionOutcome::Refused {
+                target,
+                reason: why.logged(),
+            }
+        }
+    };
+    let mut opts = PumpOptions {
+        ping_interval: None,
+        metrics: env.metrics,
+        shutdown: env.shutdown.clone(),
+        view_only: None,
+        client_prefix: Vec::new(),
+    };
+    match backend {
+        Backend::Raw(tcp) => pumped(&route, &env, tcp::pump_tcp(io, tcp, opts)).await,
+        Backend::LoggedIn {
+            stream,
+            server_init,
+        } => {
+            let within = env.limits.backend_connect_timeout;
+            match greet::native(&mut io, server_init, within).await {
+                Ok(first) => {
+                    opts.view_only = view_only_limits(&route);
+                    opts.client_prefix = first;
+                    pumped(&route, &env, tcp::pump_tcp(io, stream, opts)).await
+                }
+                Err(detail) => greeting_failed(&route, &env, detail),
+            }
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! One connection, from accept to its summary line:
+//!
+//! ```text
+//! [PROXY header, only and always from --proxy-protocol-from]  → the client's real address
+//! per-address limit
+//! peek (detect) ─┬─ TLS ─► handshake ─► ALPN http/1.1 or an HTTP request line ─► hyper
+//!                │                    │                                      └─ WebSocket ─► admission ─► relay
+//!                │                    └─ silence ─► native VNC in TLS (--native-vnc-target) ─► admission ─► relay
+//!                ├─ plain HTTP ─► 301 to https (GET/HEAD, valid Host) or 400
+//!                ├─ PROXY header from an untrusted peer ─► refused
+//!                ├─ silence ─► native VNC in clear (--danger-allow-plain-vnc) ─► admission ─► relay
+//!                └─ anything else ─► closed
+//! ```
+//!
+//! Every branch ends in a `Summary`, logged once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::clear::{plain_http, read_proxy_header, sniff};
+use super::Shared;
+use crate::admission::{self, PeerIdentity, Via};
+use crate::auth::client_ca::CertRefusal;
+use crate::auth::CertIdentity;
+use crate::detect::{detect, Detected};
+use crate::http::ConnContext;
+use crate::io::{ByteCounts, Counted, Prefixed};
+use crate::metrics::{Detected as Seen, GaugeGuard, HandshakeFailure, Refused, RelayRefused};
+use crate::proxy_protocol::ProxyHeader;
+use crate::relay::session::{self, SessionEnv, SessionOutcome};
+use crate::shutdown::Phase;
+
+/// How a connection went, for its one summary line.
+#[derive(Debug)]
+struct Summary {
+    /// Which way through the pipeline it took.
+    kind: &'static str,
+    /// Why it ended, naming the side.
+    end: String,
+    relayed: Option<crate::relay::RelayStats>,
+}
+
+impl Summary {
+    fn new(kind: &'static str, end: impl Into<String>) -> Self {
+        Self {
+            kind,
+            end: end.into(),
+            relayed: None,
+        }
+    }
+
+    fn from_session(kind: &'static str, outcome: SessionOutcome) -> Self {
+        let relayed = match &outcome {
+            SessionOutcome::Ended { stats, .. } => Some(*stats),
+            SessionOutcome::Refused { .. } => None,
+        };
+        Self {
+            kind,
+            end: outcome.to_string(),
+            relayed,
+        }
+    }
+}
+
+/// Runs the connection and logs its summary.
+pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let started = tokio::time::Instant::now();
+    let _open = GaugeGuard::new(&shared.metrics.connections_open);
+    let counts = Arc::new(ByteCounts::default());
+    let s = pipeline(stream, peer, &shared, &counts).await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (to_target, to_client) = s.relayed.map_or((0, 0), |r| (r.to_target, r.to_client));
+    tracing::info!(
+        duration_ms,
+        kind = s.kind,
+        bytes_in = counts.read(),
+        bytes_out = counts.written(),
+        relay_bytes_to_target = to_target,
+        relay_bytes_to_client = to_client,
+        end = %s.end,
+        "connection closed"
+    );
+}
+
+async fn pipeline(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    counts: &Arc<ByteCounts>,
+) -> Summary {
+    let limits = &shared.config.limits;
+    let metrics = &shared.metrics;
+    let client = if shared.config.proxy_protocol_from.contains(peer.ip()) {
+        let read = read_proxy_header(&mut stream);
+        match tokio::time::timeout(limits.proxy_header_timeout, read).await {
+            Ok(Ok(ProxyHeader::Proxied { source, .. })) => source,
+            Ok(Ok(ProxyHeader::Local)) => peer,
+            Ok(Err(e)) => {
+                metrics.connections_refused.inc(Refused::ProxyHeaderInvalid);
+                return Summary::new(
+                    "refused",
+                    format!("trusted proxy sent a bad PROXY header: {e}"),
+                );
+            }
+            Err(_) => {
+                metrics.connections_refused.inc(Refused::ProxyHeaderTimeout);
+                return Summary::new(
+                    "refused",
+                    format!(
+                        "trusted proxy sent no complete PROXY header within {} s",
+                        limits.proxy_header_timeout.as_secs()
+                    ),
+                );
+            }
+        }
+    } else {
+        peer
+    };
+    if client != peer {
+        tracing::Span::current().record("client", tracing::field::display(client));
+    }
+    let Some(_slot) = shared.limiter.try_acquire(client.ip()) else {
+        metrics.connections_refused.inc(Refused::MaxPerAddress);
+        return Summary::new(
+            "refused",
+            format!(
+                "{} connections from this address are open already",
+                limits.max_connections_per_address
+            ),
+        );
+    };
+    let sniffed = sniff(&stream, limits.detect_timeout).await;
+    let stream = Counted::new(stream, counts.clone());
+    match sniffed {
+        Detected::Tls => {
+            metrics.detected.inc(Seen::Tls);
+            tls(stream, client, shared).await
+        }
+        Detected::Http => {
+            metrics.detected.inc(Seen::PlainHttp);
+            Summary::new("plain/http", plain_http(stream, limits, metrics).await)
+        }
+        Detected::ProxyV1 | Detected::ProxyV2 => {
+            metrics.detected.inc(Seen::ProxyUntrusted);
+            metrics
+                .connections_refused
+                .inc(Refused::ProxyHeaderUntrusted);
+            Summary::new(
+                "refused",
+                "PROXY protocol header from an address not in --proxy-protocol-from; \
+                 if this is your load balancer, add its address there",
+            )
+        }
+        Detected::NeedMore => {
+            metrics.detected.inc(Seen::SilentPlain);
+            let Some(target) = shared.config.native_vnc.danger_plain.clone() else {
+                metrics.connections_refused.inc(Refused::PlainVncDisabled);
+                return Summary::new(
+                    "refused",
+                    "client sent nothing: a native VNC client without TLS? Refused \
+                     (--danger-allow-plain-vnc NAME enables them)",
+                );
+            };
+            let s = native(
+                stream,
+                client,
+                Via::NativePlain,
+                target,
+                &PeerIdentity::default(),
+                shared,
+            )
+            .await;
+            Summary::from_session("plain/native-vnc", s)
+        }
+        Detected::Unknown => {
+            let closed = stream
+                .get_ref()
+                .peek(&mut [0u8; 1])
+                .await
+                .map_or(true, |n| n == 0);
+            if closed {
+                metrics.detected.inc(Seen::Closed);
+                Summary::new("closed", "client closed before sending anything")
+            } else {
+                metrics.detected.inc(Seen::Unknown);
+                Summary::new(
+                    "refused",
+                    "unrecognised protocol (not TLS, HTTP or a silent VNC client)",
+                )
+            }
+        }
+    }
+}
+
+fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
+    use rustls::Error as E;
+    match e.get_ref().and_then(|i| i.downcast_ref::<E>()) {
+        Some(E::PeerIncompatible(_) | E::NoCertificatesPresented) => HandshakeFailure::Incompatible,
+        Some(
+            E::InvalidMessage(_)
+            | E::PeerMisbehaved(_)
+            | E::InappropriateHandshakeMessage { .. }
+            | E::InappropriateMessage { .. },
+        ) => HandshakeFailure::BadMessage,
+        Some(E::AlertReceived(_)) => HandshakeFailure::AlertReceived,
+        Some(_) => HandshakeFailure::Other,
+        None if matches!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+        ) =>
+        {
+            HandshakeFailure::Closed
+        }
+        None => HandshakeFailure::Other,
+    }
+}
+
+async fn tls(stream: Counted<TcpStream>, client: SocketAddr, shared: &Shared) -> Summary {
+    let limits = &shared.config.limits;
+    let metrics = &shared.metrics;
+    let accept = shared.acceptor.accept(stream);
+    let mut tls = match tokio::time::timeout(limits.tls_handshake_timeout, accept).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            metrics.tls_handshake_failures.inc(handshake_failure(&e));
+            let refusal = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<rustls::Error>())
+                .and_then(CertRefusal::of);
+            if let Some(why) = refusal {
+                shared.app.gate.certificate_refused(client, why);
+                return Summary::new("tls", format!("TLS handshake refused: {}", why.describe()));
+            }
+            return Summary::new("tls", format!("TLS handshake failed (client side): {e}"));
+        }
+        Err(_) => {
+            metrics
+                .tls_handshake_failures
+                .inc(HandshakeFailure::Timeout);
+            return Summary::new(
+                "tls",
+                format!(
+                    "TLS handshake timed out after {} s",
+                    limits.tls_handshake_timeout.as_secs()
+                ),
+            );
+        }
+    };
+    let conn = tls.get_ref().1;
+    if crate::acme::tls_alpn::is_acme_tls_alpn(conn) {
+        // A CA validating tls-alpn-01 only needed the handshake.
+        return Summary::new("tls", "tls-alpn-01 challenge answered".to_owned());
+    }
+    // Only a verifier configured with --client-ca lets a certificate through.
+    let identity = PeerIdentity {
+        client_cert: conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| CertIdentity::from_der(c)),
+    };
+    if let Some(id) = &identity.client_cert {
+        tracing::info!(subject = %id.subject, "client certificate verified");
+    }
+    if conn.alpn_protocol() == Some(b"http/1.1") {
+        metrics.detected.inc(Seen::TlsHttp);
+        return http(Prefixed::new(Vec::new(), tls), client, identity, shared).await;
+    }
+    // No ALPN: read (TLS cannot be peeked) until the first bytes say what this is.
+    let deadline = tokio::time::Instant::now() + limits.detect_timeout;
+    let mut first = Vec::new();
+    let seen = loop {
+        let mut chunk = [0u8; 16];
+        match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+            Err(_) if first.is_empty() => break Detected::NeedMore,
+            Err(_) => break Detected::Unknown,
+            Ok(Ok(0) | Err(_)) => {
+                metrics.detected.inc(Seen::Closed);
+                return Summary::new("tls", "client closed before sending anything");
+            }
+            Ok(Ok(n)) => {
+                first.extend_from_slice(&chunk[..n]);
+                match detect(&first) {
+                    Detected::NeedMore if first.len() < 16 => {}
+                    Detected::Http => break Detected::Http,
+                    _ => break Detected::Unknown,
+                }
+            }
+        }
+    };
+    match seen {
+        Detected::Http => {
+            metrics.detected.inc(Seen::TlsHttp);
+            http(Prefixed::new(first, tls), client, identity, shared).await
+        }
+        Detected::NeedMore => {
+            metrics.detected.inc(Seen::TlsSilent);
+            let target = admission::native_target(
+                &shared.config.access,
+                &shared.config.native_vnc,
+                &identity,
+            );
+            let Some(target) = target else {
+                metrics.connections_refused.inc(Refused::NativeTlsDisabled);
+                return Summary::new(
+                    "refused",
+                    "client sent nothing inside TLS: a native VNC client? Refused \
+                     (--native-vnc-target NAME, or default_target in the access list, enables them)",
+                );
+            };
+            let s = native(tls, client, Via::NativeTls, target, &identity, shared).await;
+            Summary::from_session("tls/native-vnc", s)
+        }
+        _ => {
+            metrics.detected.inc(Seen::TlsUnknown);
+            Summary::new("refused", "unrecognised protocol inside TLS")
+        }
+    }
+}
+
+async fn native<S: AsyncRead + AsyncWrite + Unpin>(
+    io: S,
+    client: SocketAddr,
+    via: Via,
+    target: String,
+    identity: &PeerIdentity,
+    shared: &Shared,
+) -> SessionOutcome {
+    let admission = shared
+        .app
+        .gate
+        .admit(client, via, &target, identity, None)
+        .await;
+    session::native(io, admission, target, env(shared, client, via)).await
+}
+
+fn env(shared: &Shared, client: SocketAddr, via: Via) -> SessionEnv<'_> {
+    SessionEnv {
+        limits: &shared.config.limits,
+        metrics: &shared.metrics,
+        shutdown: shared.shutdown.clone(),
+        gate: &shared.app.gate,
+        client,
+        via,
+    }
+}
+
+async fn http<S>(io: S, client: SocketAddr, identity: PeerIdentity, shared: &Shared) -> Summary
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = &shared.config.limits;
+    let ctx = Arc::new(ConnContext::new(client, identity));
+    let (app, svc_ctx) = (shared.app.clone(), ctx.clone());
+    let svc = service_fn(move |req| app.clone().handle(svc_ctx.clone(), req));
+    let conn = http1::Builder::new()
+        .header_read_timeout(limits.http_header_timeout)
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut shutdown = shared.shutdown.clone();
+    let served = tokio::select! {
+        r = conn.as_mut() => r,
+        () = shutdown.reached(Phase::Draining) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    let Some(pending) = ctx.take_pending() else {
+        return Summary::new(
+            "tls/http",
+            match served {
+                Ok(()) => "HTTP connection closed".to_owned(),
+                Err(e) => format!("HTTP connection failed: {e}"),
+            },
+        );
+    };
+    let upgraded =
+        match tokio::time::timeout(limits.websocket_upgrade_timeout, pending.on_upgrade).await {
+            Ok(Ok(u)) => u,
+            Ok(Err(e)) => {
+                shared
+                    .metrics
+                    .relays_refused
+                    .inc(RelayRefused::UpgradeFailed);
+                return Summary::new(
+                    "tls/websocket",
+                    format!("WebSocket upgrade failed (client side): {e}"),
+                );
+            }
+            Err(_) => {
+                shared
+                    .metrics
+                    .relays_refused
+                    .inc(RelayRefused::UpgradeFailed);
+                return Summary::new("tls/websocket", "WebSocket upgrade timed out (client side)");
+            }
+        };
+    let s = session::websocket(
+        TokioIo::new(upgraded),
+        pending.admission,
+        pending.target,
+        env(shared, client, Via::WebSocket),
+    )
+    .await;
+    Summary::from_session("tls/websocket", s)
+}

@@ -1,0 +1,103 @@
+//! Through the real `vncgate serve` binary: the self-signed certificate serves first, then the
+//! ACME certificate obtained with dns-01 replaces it, and `openssl s_client` sees pebble's chain.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::challtestsrv_hook;
+use crate::servers::{free_port, ChallTestSrv, Pebble, TempDir};
+
+/// The issuer line `openssl s_client` prints for the certificate served to `name`.
+fn served_issuer(port: u16, name: &str) -> Option<String> {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            name,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("issuer="))
+        .map(str::to_owned)
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_obtains_a_dns01_certificate_and_serves_it() {
+    let dir = TempDir::new("serve");
+    let dns = ChallTestSrv::start(&dir);
+    let pebble = Pebble::start(&dir, dns.dns, free_port());
+    let (script, _log) = challtestsrv_hook(&dir, dns.management);
+    let port = free_port();
+    let _gate = Child(
+        Command::new(env!("CARGO_BIN_EXE_vncgate"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--danger-no-auth",
+            ])
+            .args([
+                "--target",
+                "desk=127.0.0.1:5999",
+                "--state-dir",
+                &dir.path("state").display().to_string(),
+            ])
+            .args([
+                "--acme-domain",
+                "vnc.test.example",
+                "--acme-challenge",
+                "dns-01",
+            ])
+            .args([
+                "--dns-hook",
+                &script.display().to_string(),
+                "--dns-resolver",
+                &dns.dns.to_string(),
+            ])
+            .args(["--acme-directory", &pebble.directory])
+            .args([
+                "--acme-ca-root",
+                &pebble.listener_root.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vncgate"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = served_issuer(port, "vnc.test.example");
+        if last.as_deref().is_some_and(|i| i.contains("Pebble")) {
+            let status = Command::new(env!("CARGO_BIN_EXE_vncgate"))
+                .args([
+                    "acme",
+                    "status",
+                    "--state-dir",
+                    &dir.path("state").display().to_string(),
+                ])
+                .output()
+                .expect("acme status");
+            let text = String::from_utf8_lossy(&status.stdout);
+            assert!(text.contains("vnc.test.example"), "{text}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("vncgate never served pebble's certificate; last issuer seen: {last:?}");
+}

@@ -1,0 +1,331 @@
+//! The tile grammar shared by TRLE (15, RFC 6143 §7.7.5: 16×16 tiles, no zlib, no length
+//! prefix) and ZRLE (16: 64×64 tiles inside zlib data, see [`super::zrle`]), and the TRLE
+//! decoder itself.
+//!
+//! Each tile starts with a subencoding byte:
+//!
+//! | value | tile |
+//! |---|---|
+//! | 0 | raw CPIXELs |
+//! | 1 | solid: one CPIXEL |
+//! | 2–16 | packed palette of that many CPIXELs; indices of 1 (2 colours), 2 (3–4) or 4 (5–16) bits, rows padded to bytes, most significant bits first |
+//! | 127 | TRLE only: packed, reusing the previous tile's palette |
+//! | 128 | plain RLE: (CPIXEL, run length) until the tile is full |
+//! | 129 | TRLE only: palette RLE reusing the previous palette |
+//! | 130–255 | palette RLE with `sub − 128` colours: an index byte, and if its top bit is set a run length |
+//!
+//! Anything else is refused (libvncclient overflowed `palette[16]` on 17–127). A run length is
+//! `1 + Σ bytes` where 255 means "more follows"; a run may not overflow its tile (libvncclient
+//! TRLE overran its buffer on endless `FF` bytes), and a palette index must be below the
+//! palette size.
+//!
+//! CPIXEL: when the format is true colour, 32 bpp, depth ≤ 24 and every colour bit lies in
+//! the least or the most significant three bytes, a pixel travels as just those three bytes
+//! (TigerVNC's and libvncserver's rule, including which three when both fit).
+
+use super::canvas::{Canvas, Sink};
+use super::{check_bounds, pixel_bytes, DecodeContext};
+use crate::error::{Error, Stall};
+use crate::framebuffer::{Framebuffer, Rect};
+use crate::pixel_format::PixelFormat;
+use crate::wire::Reader;
+
+/// Which of the two encodings the grammar is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    Trle,
+    Zrle,
+}
+
+impl Flavour {
+    fn tile(self) -> u16 {
+        match self {
+            Flavour::Trle => 16,
+            Flavour::Zrle => 64,
+        }
+    }
+}
+
+/// How a CPIXEL is laid out on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CPixel {
+    /// A whole pixel of the format.
+    Full(usize),
+    /// The first three bytes of the four-byte wire pixel (the fourth is zero).
+    First3,
+    /// The last three bytes of the four-byte wire pixel (the first is zero).
+    Last3,
+}
+
+impl CPixel {
+    pub(crate) fn for_format(pf: &PixelFormat) -> Self {
+        if pf.true_colour && pf.bits_per_pixel == 32 && pf.depth <= 24 {
+            let bits = |max: u16, shift: u8| u32::from(max).checked_shl(shift.into()).unwrap_or(0);
+            let max_pixel = bits(pf.red_max, pf.red_shift)
+                | bits(pf.green_max, pf.green_shift)
+                | bits(pf.blue_max, pf.blue_shift);
+            let low = max_pixel < 1 << 24;
+            let high = max_pixel & 0xff == 0;
+            if (low && !pf.big_endian) || (high && pf.big_endian) {
+                return CPixel::First3;
+            }
+            if (low && pf.big_endian) || (high && !pf.big_endian) {
+                return CPixel::Last3;
+            }
+        }
+        CPixel::Full(pf.bytes_per_pixel())
+    }
+
+    pub(crate) fn size(self) -> usize {
+        match self {
+            CPixel::Full(n) => n,
+            CPixel::First3 | CPixel::Last3 => 3,
+        }
+    }
+
+    fn rgba(self, b: &[u8], ctx: &DecodeContext<'_>) -> [u8; 4] {
+        match (self, b) {
+            (CPixel::First3, [x, y, z]) => ctx.rgba(&[*x, *y, *z, 0]),
+            (CPixel::Last3, [x, y, z]) => ctx.rgba(&[0, *x, *y, *z]),
+            _ => ctx.rgba(b),
+        }
+    }
+}
+
+/// TRLE (15): the tiles follow the rectangle header directly. Decoded into a scratch canvas,
+/// copied to the framebuffer only once the last tile was read.
+pub(crate) fn decode(
+    rect: Rect,
+    r: &mut Reader<'_>,
+    fb: &mut Framebuffer,
+    ctx: &DecodeContext<'_>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), Stall> {
+    check_bounds(&rect, fb)?;
+    pixel_bytes(&rect, 4, ctx.limits)?;
+    let mut canvas = Canvas::new(rect.w, rect.h, scratch);
+    decode_tiles(rect.w, rect.h, r, ctx, &mut canvas, Flavour::Trle)?;
+    canvas.blit(fb, rect);
+    Ok(())
+}
+
+/// The largest palette: palette RLE with subencoding 255.
+const MAX_PALETTE: usize = 127;
+
+/// Reads the tiles of a `w × h` rectangle into `sink`.
+pub(crate) fn decode_tiles(
+    w: u16,
+    h: u16,
+    r: &mut Reader<'_>,
+    ctx: &DecodeContext<'_>,
+    sink: &mut impl Sink,
+    flavour: Flavour,
+) -> Result<(), Stall> {
+    let cp = CPixel::for_format(ctx.pixel_format);
+    let n = cp.size();
+    let step = flavour.tile();
+    let mut palette = [[0u8; 4]; MAX_PALETTE];
+    // Colours of the previous palette (0: none yet in this rectangle).
+    let mut pal_len = 0usize;
+    for ty in (0..h).step_by(usize::from(step)) {
+        let th = (h - ty).min(step);
+        for tx in (0..w).step_by(usize::from(step)) {
+            let tw = (w - tx).min(step);
+            let tile = Tile { tx, ty, tw, th };
+            let sub = r.u8()?;
+            match (sub, flavour) {
+                (0, _) => {
+                    let row_len = usize::from(tw) * n;
+                    let data = r.bytes(row_len * usize::from(th))?;
+                    for (dy, src) in (0..th).zip(data.chunks_exact(row_len)) {
+                        let dst = sink.row(tx, ty + dy, tw);
+                        for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(n)) {
+                            d.copy_from_slice(&cp.rgba(s, ctx));
+                        }
+                    }
+                }
+                (1, _) => sink.fill(tx, ty, tw, th, cp.rgba(r.bytes(n)?, ctx)),
+                (2..=16, _) => {
+                    pal_len = read_palette(r, usize::from(sub), &mut palette, cp, ctx)?;
+                    packed(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
+                }
+                (127, Flavour::Trle) => {
+                    if !(2..=16).contains(&pal_len) {
+                        return Err(invalid(
+                            "TRLE subencoding",
+                            sub,
+                            "no previous packed palette to reuse",
+                        ));
+                    }
+                    packed(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
+                }
+                (128, _) => {
+                    let area = tile.area();
+                    let mut pos = 0;
+                    while pos < area {
+                        let colour = cp.rgba(r.bytes(n)?, ctx);
+                        let run = run_length(r, area - pos)?;
+                        tile.paint_run(sink, pos, run, colour);
+                        pos += run;
+                    }
+                }
+                (129, Flavour::Trle) => {
+                    if pal_len == 0 {
+                        return Err(invalid(
+                            "TRLE subencoding",
+                            sub,
+                            "no previous palette to reuse",
+                        ));
+                    }
+                    palette_rle(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
+                }
+                (130..=255, _) => {
+                    pal_len = read_palette(r, usize::from(sub - 128), &mut palette, cp, ctx)?;
+                    palette_rle(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
+                }
+                (_, Flavour::Trle) => return Err(invalid("TRLE subencoding", sub, "unused")),
+                (_, Flavour::Zrle) => return Err(invalid("ZRLE subencoding", sub, "unused")),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn invalid(field: &'static str, got: u8, why: &'static str) -> Stall {
+    Error::Invalid {
+        field,
+        got: got.into(),
+        why,
+    }
+    .into()
+}
+
+/// One tile's place in the rectangle.
+#[derive(Debug, Clone, Copy)]
+struct Tile {
+    tx: u16,
+    ty: u16,
+    tw: u16,
+    th: u16,
+}
+
+impl Tile {
+    fn area(self) -> usize {
+        usize::from(self.tw) * usize::from(self.th)
+    }
+
+    /// Paints `run` pixels from raster position `pos` (the caller keeps `pos + run ≤ area`).
+    fn paint_run(self, sink: &mut impl Sink, mut pos: usize, mut run: usize, colour: [u8; 4]) {
+        let tw = usize::from(self.tw).max(1);
+        while run > 0 {
+            let (x, y) = (pos % tw, pos / tw);
+            let seg = run.min(tw - x);
+            // x, y and seg are below the tile size (≤ 64).
+            let fit = |v: usize| u16::try_from(v).unwrap_or(u16::MAX);
+            sink.fill(self.tx + fit(x), self.ty + fit(y), fit(seg), 1, colour);
+            pos += seg;
+            run -= seg;
+        }
+    }
+}
+
+fn read_palette(
+    r: &mut Reader<'_>,
+    size: usize,
+    palette: &mut [[u8; 4]; MAX_PALETTE],
+    cp: CPixel,
+    ctx: &DecodeContext<'_>,
+) -> Result<usize, Stall> {
+    let data = r.bytes(size * cp.size())?;
+    for (slot, px) in palette.iter_mut().zip(data.chunks_exact(cp.size())) {
+        *slot = cp.rgba(px, ctx);
+    }
+    Ok(size.min(MAX_PALETTE))
+}
+
+/// Packed palette indices, rows padded to whole bytes.
+fn packed(
+    r: &mut Reader<'_>,
+    tile: Tile,
+    palette: &[[u8; 4]],
+    sink: &mut impl Sink,
+) -> Result<(), Stall> {
+    let bits: usize = match palette.len() {
+        0..=2 => 1,
+        3..=4 => 2,
+        _ => 4,
+    };
+    let row_len = (usize::from(tile.tw) * bits).div_ceil(8);
+    let data = r.bytes(row_len * usize::from(tile.th))?;
+    let mask = (1u8 << bits) - 1;
+    for (dy, src) in (0..tile.th).zip(data.chunks_exact(row_len.max(1))) {
+        let dst = sink.row(tile.tx, tile.ty + dy, tile.tw);
+        for (x, d) in dst.chunks_exact_mut(4).enumerate() {
+            let bit = x * bits;
+            let byte = src.get(bit / 8).copied().unwrap_or(0);
+            // The shift is at most 7.
+            let index = (byte >> (8 - bits - bit % 8)) & mask;
+            let colour = palette.get(usize::from(index)).ok_or_else(|| {
+                invalid(
+                    "ZRLE/TRLE palette index",
+                    index,
+                    "not below the palette size",
+                )
+            })?;
+            d.copy_from_slice(colour);
+        }
+    }
+    Ok(())
+}
+
+fn palette_rle(
+    r: &mut Reader<'_>,
+    tile: Tile,
+    palette: &[[u8; 4]],
+    sink: &mut impl Sink,
+) -> Result<(), Stall> {
+    let area = tile.area();
+    let mut pos = 0;
+    while pos < area {
+        let b = r.u8()?;
+        let index = b & 0x7f;
+        let colour = *palette.get(usize::from(index)).ok_or_else(|| {
+            invalid(
+                "ZRLE/TRLE palette index",
+                index,
+                "not below the palette size",
+            )
+        })?;
+        let run = if b & 0x80 != 0 {
+            run_length(r, area - pos)?
+        } else {
+            1
+        };
+        tile.paint_run(sink, pos, run, colour);
+        pos += run;
+    }
+    Ok(())
+}
+
+/// `1 + Σ bytes`, 255 meaning "more follows"; refused as soon as it exceeds `left`.
+fn run_length(r: &mut Reader<'_>, left: usize) -> Result<usize, Stall> {
+    let mut len = 1usize;
+    loop {
+        let b = r.u8()?;
+        len += usize::from(b);
+        if len > left {
+            return Err(Error::Invalid {
+                field: "ZRLE/TRLE run length",
+                got: len as u64,
+                why: "the run overflows its tile",
+            }
+            .into());
+        }
+        if b != 0xff {
+            return Ok(len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! A real `x11vnc` serving an `Xvfb` display, on loopback.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::proc::{candidate_display, free_port, wait_until, Proc};
+
+pub struct X11vnc {
+    pub display: u16,
+    pub port: u16,
+    clients: Vec<Proc>,
+    _vnc: Proc,
+    _xvfb: Proc,
+}
+
+impl X11vnc {
+    /// Starts Xvfb at `width`×`height`×24 and x11vnc on it with `extra` arguments.
+    pub fn start(width: u16, height: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut last_err = None;
+        for _ in 0..5 {
+            let display = candidate_display();
+            let child = Command::new("Xvfb")
+                .arg(format!(":{display}"))
+                .args(["-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start Xvfb; run `cargo xtask setup`")?;
+            let mut xvfb = Proc::new("Xvfb", child);
+            let socket = format!("/tmp/.X11-unix/X{display}");
+            let up = wait_until(Duration::from_secs(10), "Xvfb", || {
+                xvfb.check_alive()?;
+                Ok(std::path::Path::new(&socket).exists().then_some(()))
+            });
+            if let Err(e) = up {
+                last_err = Some(e);
+                continue;
+            }
+            let port = free_port()?;
+            let child = Command::new("x11vnc")
+                .args(["-display", &format!(":{display}"), "-rfbport", &port.to_string()])
+                .args(["-localhost", "-forever", "-shared", "-quiet", "-noxdamage", "-nocursor"])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start x11vnc; run `cargo xtask setup`")?;
+            let mut vnc = Proc::new("x11vnc", child);
+            wait_until(Duration::from_secs(20), "x11vnc to listen", || {
+                vnc.check_alive()?;
+                Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+            })?;
+            return Ok(Self { display, port, clients: Vec::new(), _vnc: vnc, _xvfb: xvfb });
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("Xvfb did not start")))
+    }
+
+    pub fn display_env(&self) -> String {
+        format!(":{}", self.display)
+    }
+
+    pub fn spawn(&mut self, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        let child = Command::new(program)
+            .args(args)
+            .env("DISPLAY", self.display_env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {program}"))?;
+        self.clients.push(Proc::new(program, child));
+        Ok(())
+    }
+}
+
+impl Drop for X11vnc {
+    fn drop(&mut self) {
+        self.clients.clear();
+    }
+}

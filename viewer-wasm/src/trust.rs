@@ -1,0 +1,204 @@
+//! How the VNC server's VeNCrypt certificate is trusted, and what to do when it is not.
+//!
+//! Order: CA data from the link (`ca=`), a pin from the link (`fingerprint=`), a pin this
+//! browser remembered on first use, none. With none, a server that offers only X509 subtypes
+//! makes `rfb` fail with [`Error::TlsTrustMissing`]; the viewer then *probes*: it connects
+//! again with a pin no certificate has, so the TLS handshake stops at the certificate and the
+//! refusal carries its fingerprint. The person compares fingerprint and catchphrase with what
+//! the server's administrator gave them and confirms; the viewer connects with that pin and
+//! remembers it for (gateway origin, target). A remembered pin that no longer matches is a
+//! [`Verdict::Changed`]: never continued with one click. Pure.
+
+use certs::Fingerprint;
+use rfb::tls::CertRejection;
+use rfb::{Error, TlsTrust};
+
+use crate::settings::Settings;
+
+/// Where the trust for one connection attempt came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// No trust: X509 subtypes are disabled.
+    Nothing,
+    /// `ca=` from the link or session file.
+    LinkCa,
+    /// `fingerprint=` from the link or session file.
+    LinkPin,
+    /// A pin remembered on first use.
+    Remembered(Fingerprint),
+    /// A pin confirmed by the person a moment ago (remembered once the session works).
+    Confirmed(Fingerprint),
+    /// A pin nothing matches, to learn the server certificate's fingerprint.
+    Probe,
+}
+
+/// The trust for one attempt, and a pin to check after a CA verified the chain (a link may
+/// give both; then both must hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub trust: Option<TlsTrust>,
+    pub source: Source,
+    pub also_pin: Option<Fingerprint>,
+}
+
+/// A pin no certificate has (SHA-256 has no known preimage of all zeros).
+const PROBE_PIN: [u8; 32] = [0; 32];
+
+/// What the link says, else what was confirmed or remembered, else a probe if asked for.
+pub fn plan(
+    settings: &Settings,
+    confirmed: Option<Fingerprint>,
+    remembered: Option<Fingerprint>,
+    probe: bool,
+) -> Plan {
+    let pinned = |fp: Fingerprint, source| Plan {
+        trust: Some(TlsTrust::Pinned(fp.0)),
+        source,
+        also_pin: None,
+    };
+    match (&settings.ca, settings.fingerprint) {
+        (Some(ca), pin) => Plan {
+            trust: Some(TlsTrust::Ca {
+                roots: vec![ca.clone()],
+                server_name: None,
+            }),
+            source: Source::LinkCa,
+            also_pin: pin,
+        },
+        (None, Some(fp)) => pinned(fp, Source::LinkPin),
+        (None, None) => match (confirmed, remembered, probe) {
+            (Some(fp), _, _) => pinned(fp, Source::Confirmed(fp)),
+            (None, Some(fp), _) => pinned(fp, Source::Remembered(fp)),
+            (None, None, true) => pinned(Fingerprint(PROBE_PIN), Source::Probe),
+            (None, None, false) => Plan {
+                trust: None,
+                source: Source::Nothing,
+                also_pin: None,
+            },
+        },
+    }
+}
+
+/// What a failed attempt means for trust.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to trust the server with: probe for its certificate.
+    Probe,
+    /// The probe saw this certificate: ask the person to confirm it.
+    FirstUse(Fingerprint),
+    /// The remembered certificate was replaced by this one: a loud warning.
+    Changed {
+        remembered: Fingerprint,
+        presented: Fingerprint,
+    },
+    /// Not about first-use trust: show the error.
+    Fail,
+}
+
+pub fn verdict(err: &Error, source: Source) -> Verdict {
+    match (err, source) {
+        (Error::TlsTrustMissing { .. }, Source::Nothing) => Verdict::Probe,
+        (
+            Error::CertificateRejected {
+                why: CertRejection::PinMismatch { .. },
+                sha256,
+            },
+            Source::Probe,
+        ) => Verdict::FirstUse(Fingerprint(*sha256)),
+        (
+            Error::CertificateRejected {
+                why: CertRejection::PinMismatch { .. },
+                sha256,
+            },
+            Source::Remembered(remembered),
+        ) => Verdict::Changed {
+            remembered,
+            presented: Fingerprint(*sha256),
+        },
+        _ => Verdict::Fail,
+    }
+}
+
+/// The `localStorage` key of the pin remembered for `target` behind the gateway at `origin`.
+pub fn storage_key(origin: &str, target: &str) -> String {
+    format!("vncgate.pin.v1 {origin} {target}")
+}
+
+/// A fingerprint as people compare it: colon hex in two lines of 16 bytes, and the
+/// catchphrase.
+pub fn describe(fp: &Fingerprint) -> (String, String) {
+    let hex = fp.to_string();
+    // 16 bytes are 47 characters ("AB:" × 15 + "AB"), then the colon between the halves.
+    let two_lines = match (hex.get(..47), hex.get(48..)) {
+        (Some(a), Some(b)) => format!("{a}\n{b}"),
+        _ => hex,
+    };
+    (two_lines, fp.catchphrase().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    fn fp(b: u8) -> Fingerprint {
+        Fingerprint([b; 32])
+    }
+
+    #[test]
+    fn link_trust_comes_first() {
+        let mut s = Settings {
+            fingerprint: Some(fp(1)),
+            ..Settings::default()
+        };
+        let p = plan(&s, Some(fp(3)), Some(fp(2)), true);
+        assert_eq!(p.trust, Some(TlsTrust::Pinned([1; 32])));
+        assert_eq!(p.source, Source::LinkPin);
+        s.ca = Some(vec![0x30]);
+        let p = plan(&s, None, Some(fp(2)), false);
+        assert!(matches!(p.trust, Some(TlsTrust::Ca { .. })));
+        assert_eq!(p.also_pin, Some(fp(1)), "both must hold");
+    }
+
+    #[test]
+    fn first_use_then_remembered() {
+        let s = Settings::default();
+        assert_eq!(plan(&s, None, None, false).trust, None);
+        let probe = plan(&s, None, None, true);
+        assert_eq!(probe.source, Source::Probe);
+        let missing = Error::TlsTrustMissing { offered: vec![260] };
+        assert_eq!(verdict(&missing, Source::Nothing), Verdict::Probe);
+        let seen = Error::CertificateRejected {
+            why: CertRejection::PinMismatch {
+                pinned: "00".into(),
+            },
+            sha256: [7; 32],
+        };
+        assert_eq!(verdict(&seen, Source::Probe), Verdict::FirstUse(fp(7)));
+        assert_eq!(
+            plan(&s, Some(fp(7)), None, false).source,
+            Source::Confirmed(fp(7))
+        );
+        assert_eq!(
+            verdict(&seen, Source::Remembered(fp(9))),
+            Verdict::Changed {
+                remembered: fp(9),
+                presented: fp(7)
+            }
+        );
+        assert_eq!(verdict(&seen, Source::LinkPin), Verdict::Fail);
+        assert_eq!(verdict(&missing, Source::LinkCa), Verdict::Fail);
+    }
+
+    #[test]
+    fn keys_and_words() {
+        assert_eq!(
+            storage_key("https://gw:8443", "desk"),
+            "vncgate.pin.v1 https://gw:8443 desk"
+        );
+        let (hex, words) = describe(&fp(0xab));
+        assert!(hex.starts_with("AB:AB:"), "{hex}");
+        assert_eq!(hex.lines().map(str::len).collect::<Vec<_>>(), vec![47, 47]);
+        assert_eq!(words.split(' ').count(), 8);
+    }
+}
