@@ -31,6 +31,9 @@ use crate::shutdown::{Phase, Shutdown};
 /// Bytes read per turn from the target; also the most held per direction.
 pub const READ_BUF_BYTES: usize = 64 * 1024;
 
+/// The WebSocket relay's read from the target after a short read (see [`pump_websocket`]).
+const IDLE_READ_BUF_BYTES: usize = 4 * 1024;
+
 /// How long a relay waits for its close frame to be taken and answered.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -293,14 +296,22 @@ where
     });
     let mut unanswered = 0u32;
     let mut to_client = 0u64;
-    let mut buf = vec![0u8; READ_BUF_BYTES];
+    // Read into the spare capacity of the buffer that becomes the message: no copy, no
+    // zeroing. A read that filled its buffer means more is waiting, so the next buffer is
+    // the full size; after a short read it is small, so an idle session pins 4 KiB of heap,
+    // not 64.
+    let mut buf = Vec::with_capacity(IDLE_READ_BUF_BYTES);
     let end = loop {
         tokio::select! {
             end = &mut browser_to_target => break end,
-            read = backend_r.read(&mut buf) => match read {
+            // Cancel safe: when another branch wins, nothing was read.
+            read = backend_r.read_buf(&mut buf) => match read {
                 Ok(0) => break RelayEnd::TargetClosed,
                 Ok(n) => {
-                    let chunk = Message::Binary(buf[..n].to_vec().into());
+                    let full_read = n == buf.capacity();
+                    let next = if full_read { READ_BUF_BYTES } else { IDLE_READ_BUF_BYTES };
+                    let full = std::mem::replace(&mut buf, Vec::with_capacity(next));
+                    let chunk = Message::Binary(full.into());
                     // Awaiting the send is the backpressure: no read until the browser took it.
                     // While it waits no ping goes out, so a browser that takes nothing for two
                     // ping intervals is as gone as one that answers no ping.

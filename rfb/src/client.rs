@@ -351,7 +351,8 @@ impl Client {
             .ok_or(Error::TlsTrustMissing {
                 offered: Vec::new(),
             })?;
-        let (mut conn, observed) = crate::tls::connect(trust, self.config.tls_identity.as_ref(), self.time.clone())?;
+        let (mut conn, observed) =
+            crate::tls::connect(trust, self.config.tls_identity.as_ref(), self.time.clone())?;
         conn.set_buffer_limit(None);
         let inner = self.outbuf.split_off(inner_from.min(self.outbuf.len()));
         self.wire_out.append(&mut self.outbuf);

@@ -35,10 +35,10 @@ pub mod tls;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, Event};
-pub use passthrough::Passthrough;
 pub use error::Error;
 pub use framebuffer::{Framebuffer, Rect};
 pub use limits::Limits;
+pub use passthrough::Passthrough;
 pub use pixel_format::PixelFormat;
 pub use security::Password;
 pub use tls::{TlsIdentity, TlsTrust};

@@ -41,13 +41,19 @@ pub struct TlsIdentity {
 
 impl Clone for TlsIdentity {
     fn clone(&self) -> Self {
-        Self { chain: self.chain.clone(), key: self.key.clone_key() }
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
     }
 }
 
 impl std::fmt::Debug for TlsIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsIdentity").field("chain", &self.chain.len()).field("key", &"<redacted>").finish()
+        f.debug_struct("TlsIdentity")
+            .field("chain", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 
@@ -303,7 +309,11 @@ pub fn connect(
     let mut config = match identity {
         None => builder.with_no_client_auth(),
         Some(id) => {
-            let chain = id.chain.iter().map(|c| CertificateDer::from(c.clone())).collect();
+            let chain = id
+                .chain
+                .iter()
+                .map(|c| CertificateDer::from(c.clone()))
+                .collect();
             let key = id.key.clone_key();
             builder
                 .with_client_auth_cert(chain, key)
@@ -323,7 +333,9 @@ pub fn classify_alert(e: rustls::Error, presented_certificate: bool) -> Error {
     use rustls::AlertDescription as A;
     match e {
         rustls::Error::AlertReceived(A::CertificateRequired) => Error::ClientCertificateRequired,
-        rustls::Error::AlertReceived(A::HandshakeFailure) if !presented_certificate => Error::ClientCertificateRequired,
+        rustls::Error::AlertReceived(A::HandshakeFailure) if !presented_certificate => {
+            Error::ClientCertificateRequired
+        }
         rustls::Error::AlertReceived(
             a @ (A::BadCertificate
             | A::UnknownCA
@@ -333,7 +345,11 @@ pub fn classify_alert(e: rustls::Error, presented_certificate: bool) -> Error {
             | A::UnsupportedCertificate
             | A::AccessDenied
             | A::HandshakeFailure),
-        ) => Error::ClientCertificateRefused { alert: format!("{a:?}") },
-        other => Error::Tls { detail: other.to_string() },
+        ) => Error::ClientCertificateRefused {
+            alert: format!("{a:?}"),
+        },
+        other => Error::Tls {
+            detail: other.to_string(),
+        },
     }
 }

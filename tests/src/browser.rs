@@ -109,6 +109,16 @@ impl Browser {
         )
     }
 
+    /// Runs an asynchronous script: it calls `arguments[arguments.length - 1](value)` when
+    /// done; returns that value.
+    pub fn eval_async(&self, script: &str) -> anyhow::Result<Value> {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
     /// W3C actions (pointer and key sequences).
     pub fn actions(&self, actions: Value) -> anyhow::Result<()> {
         self.cmd("POST", "/actions", Some(json!({ "actions": actions })))
@@ -204,7 +214,8 @@ fn wrapper(dir: &std::path::Path, c: &ClientCert) -> anyhow::Result<String> {
     if let Ok(prefs) = std::fs::read("/etc/chromium/master_preferences") {
         std::fs::write(etc.join("master_preferences"), prefs)?;
     }
-    let rule = json!({"pattern": c.url_pattern, "filter": {"ISSUER": {"CN": c.issuer_cn}}}).to_string();
+    let rule =
+        json!({"pattern": c.url_pattern, "filter": {"ISSUER": {"CN": c.issuer_cn}}}).to_string();
     std::fs::write(
         managed.join("autoselect.json"),
         json!({ "AutoSelectCertificateForUrls": [rule] }).to_string(),

@@ -26,17 +26,31 @@ impl Qemu {
     /// Starts QEMU with `tls-creds-x509` from `creds_dir` (ca-cert.pem, server-cert.pem,
     /// server-key.pem); with `password`, VNC authentication inside TLS (X509Vnc); with
     /// `verify_peer`, clients must present a certificate issued by the CA in ca-cert.pem.
-    pub fn start(creds_dir: &Path, password: Option<&str>, verify_peer: bool) -> anyhow::Result<Self> {
+    pub fn start(
+        creds_dir: &Path,
+        password: Option<&str>,
+        verify_peer: bool,
+    ) -> anyhow::Result<Self> {
         let display = free_vnc_display()?;
         let mut vnc = format!("127.0.0.1:{display},tls-creds=tls0");
         let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-nodefaults", "-vga", "std", "-display", "none", "-m", "32", "-machine", "accel=tcg"])
-            .arg("-object")
-            .arg(format!(
-                "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={}",
-                creds_dir.display(),
-                if verify_peer { "yes" } else { "no" }
-            ));
+        cmd.args([
+            "-nodefaults",
+            "-vga",
+            "std",
+            "-display",
+            "none",
+            "-m",
+            "32",
+            "-machine",
+            "accel=tcg",
+        ])
+        .arg("-object")
+        .arg(format!(
+            "tls-creds-x509,id=tls0,dir={},endpoint=server,verify-peer={}",
+            creds_dir.display(),
+            if verify_peer { "yes" } else { "no" }
+        ));
         if let Some(pw) = password {
             cmd.arg("-object").arg(format!("secret,id=vncpw,data={pw}"));
             vnc.push_str(",password-secret=vncpw");
@@ -52,7 +66,9 @@ impl Qemu {
         let port = 5900 + display;
         wait_until(Duration::from_secs(20), "QEMU's VNC server", || {
             proc.check_alive()?;
-            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ()))
         })?;
         Ok(Self { port, _proc: proc })
     }

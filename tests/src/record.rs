@@ -44,21 +44,29 @@ impl Recorder {
         let handle = std::thread::spawn(move || -> anyhow::Result<Capture> {
             let (client, _) = listener.accept()?;
             let server = TcpStream::connect(("127.0.0.1", server_port))?;
-            let (s_log, c_log) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+            let (s_log, c_log) = (
+                Arc::new(Mutex::new(Vec::new())),
+                Arc::new(Mutex::new(Vec::new())),
+            );
             let (c2, s2) = (client.try_clone()?, server.try_clone()?);
             let sl = s_log.clone();
             let down = std::thread::spawn(move || pipe(s2, c2, sl));
             pipe(client, server, c_log.clone());
             let _ = down.join();
             let take = |m: &Arc<Mutex<Vec<u8>>>| m.lock().map(|v| v.clone()).unwrap_or_default();
-            Ok(Capture { from_server: take(&s_log), from_client: take(&c_log) })
+            Ok(Capture {
+                from_server: take(&s_log),
+                from_client: take(&c_log),
+            })
         });
         Ok(Self { port, handle })
     }
 
     /// Waits for the proxied connection to end and returns what crossed it.
     pub fn finish(self) -> anyhow::Result<Capture> {
-        self.handle.join().map_err(|_| anyhow::anyhow!("recorder thread panicked"))?
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("recorder thread panicked"))?
     }
 }
 
@@ -72,6 +80,9 @@ pub fn requested_encodings(from_client: &[u8]) -> Option<Vec<i32>> {
     }
     let n = usize::from(u16::from_be_bytes([*m.get(2)?, *m.get(3)?]));
     (0..n)
-        .map(|i| m.get(4 + 4 * i..8 + 4 * i).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        .map(|i| {
+            m.get(4 + 4 * i..8 + 4 * i)
+                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        })
         .collect()
 }

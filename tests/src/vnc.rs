@@ -18,7 +18,10 @@ pub fn vncgate(args: &[&str]) -> anyhow::Result<String> {
         .output()
         .context("cannot run vncgate")?;
     if !out.status.success() {
-        bail!("vncgate {args:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "vncgate {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -52,19 +55,31 @@ pub fn xwd_root(display: &str) -> anyhow::Result<Image> {
 /// Waits until two dumps 400 ms apart are equal: the desktop has finished drawing.
 pub fn wait_for_still_screen(display: &str) -> anyhow::Result<Image> {
     let mut last = xwd_root(display)?;
-    wait_until(Duration::from_secs(20), "the desktop to stop changing", || {
-        std::thread::sleep(Duration::from_millis(400));
-        let now = xwd_root(display)?;
-        let still = now == last;
-        last = now;
-        Ok(still.then(|| last.clone()))
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the desktop to stop changing",
+        || {
+            std::thread::sleep(Duration::from_millis(400));
+            let now = xwd_root(display)?;
+            let still = now == last;
+            last = now;
+            Ok(still.then(|| last.clone()))
+        },
+    )
 }
 
 /// Puts real content on a desktop: a solid root, an xterm with text, and a gradient image.
-pub fn paint_test_desktop(display: &str, spawn: &mut dyn FnMut(&str, &[&str]) -> anyhow::Result<()>, dir: &Path) -> anyhow::Result<()> {
+pub fn paint_test_desktop(
+    display: &str,
+    spawn: &mut dyn FnMut(&str, &[&str]) -> anyhow::Result<()>,
+    dir: &Path,
+) -> anyhow::Result<()> {
     let run = |prog: &str, args: &[&str]| -> anyhow::Result<()> {
-        let st = Command::new(prog).args(args).env("DISPLAY", display).status().with_context(|| format!("cannot run {prog}"))?;
+        let st = Command::new(prog)
+            .args(args)
+            .env("DISPLAY", display)
+            .status()
+            .with_context(|| format!("cannot run {prog}"))?;
         anyhow::ensure!(st.success(), "{prog} failed");
         Ok(())
     };
@@ -83,7 +98,15 @@ pub fn paint_test_desktop(display: &str, spawn: &mut dyn FnMut(&str, &[&str]) ->
     let img = dir.join("gradient.png");
     let img_s = img.display().to_string();
     let st = Command::new("convert")
-        .args(["-size", "320x200", "gradient:#ffd000-#1030a0", "-fill", "white", "-draw", "circle 160,100 160,40"])
+        .args([
+            "-size",
+            "320x200",
+            "gradient:#ffd000-#1030a0",
+            "-fill",
+            "white",
+            "-draw",
+            "circle 160,100 160,40",
+        ])
         .arg(&img_s)
         .status()
         .context("cannot run convert (package imagemagick)")?;
@@ -91,7 +114,14 @@ pub fn paint_test_desktop(display: &str, spawn: &mut dyn FnMut(&str, &[&str]) ->
     spawn("display", &["-geometry", "+300+60", &img_s])?;
     spawn(
         "xterm",
-        &["-geometry", "48x12+10+10", "-e", "sh", "-c", "printf 'The quick brown fox\\njumps over the lazy dog 0123456789\\n'; sleep 600"],
+        &[
+            "-geometry",
+            "48x12+10+10",
+            "-e",
+            "sh",
+            "-c",
+            "printf 'The quick brown fox\\njumps over the lazy dog 0123456789\\n'; sleep 600",
+        ],
     )?;
     Ok(())
 }
@@ -99,7 +129,13 @@ pub fn paint_test_desktop(display: &str, spawn: &mut dyn FnMut(&str, &[&str]) ->
 /// Asserts a snapshot equals the X server's pixels exactly.
 pub fn assert_same(what: &str, got: &Image, want: &Image) -> anyhow::Result<()> {
     if (got.width, got.height) != (want.width, want.height) {
-        bail!("{what}: snapshot is {}x{}, the X screen {}x{}", got.width, got.height, want.width, want.height);
+        bail!(
+            "{what}: snapshot is {}x{}, the X screen {}x{}",
+            got.width,
+            got.height,
+            want.width,
+            want.height
+        );
     }
     let (n, first) = got.diff(want);
     if n > 0 {

@@ -23,7 +23,13 @@ impl X11vnc {
             let display = candidate_display();
             let child = Command::new("Xvfb")
                 .arg(format!(":{display}"))
-                .args(["-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp"])
+                .args([
+                    "-screen",
+                    "0",
+                    &format!("{width}x{height}x24"),
+                    "-nolisten",
+                    "tcp",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -40,8 +46,20 @@ impl X11vnc {
             }
             let port = free_port()?;
             let child = Command::new("x11vnc")
-                .args(["-display", &format!(":{display}"), "-rfbport", &port.to_string()])
-                .args(["-localhost", "-forever", "-shared", "-quiet", "-noxdamage", "-nocursor"])
+                .args([
+                    "-display",
+                    &format!(":{display}"),
+                    "-rfbport",
+                    &port.to_string(),
+                ])
+                .args([
+                    "-localhost",
+                    "-forever",
+                    "-shared",
+                    "-quiet",
+                    "-noxdamage",
+                    "-nocursor",
+                ])
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -50,9 +68,17 @@ impl X11vnc {
             let mut vnc = Proc::new("x11vnc", child);
             wait_until(Duration::from_secs(20), "x11vnc to listen", || {
                 vnc.check_alive()?;
-                Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+                Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| ()))
             })?;
-            return Ok(Self { display, port, clients: Vec::new(), _vnc: vnc, _xvfb: xvfb });
+            return Ok(Self {
+                display,
+                port,
+                clients: Vec::new(),
+                _vnc: vnc,
+                _xvfb: xvfb,
+            });
         }
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("Xvfb did not start")))
     }

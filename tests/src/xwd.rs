@@ -17,7 +17,12 @@ pub struct Image {
 impl Image {
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = ((y * self.width + x) * 4) as usize;
-        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
     }
 
     /// Number of pixels whose RGB differs, and the first one that does.
@@ -76,7 +81,10 @@ pub fn parse(data: &[u8]) -> anyhow::Result<Image> {
     }
     let start = header_size + ncolors * 12;
     let pixels = data.get(start..).context("XWD file is truncated")?;
-    ensure!(pixels.len() >= bytes_per_line * height as usize, "XWD image data is truncated");
+    ensure!(
+        pixels.len() >= bytes_per_line * height as usize,
+        "XWD image data is truncated"
+    );
     let bytes = (bpp / 8) as usize;
     let mut rgba = Vec::with_capacity((width * height * 4) as usize);
     for y in 0..height as usize {
@@ -93,22 +101,38 @@ pub fn parse(data: &[u8]) -> anyhow::Result<Image> {
                 let shift = m.trailing_zeros();
                 let max = m >> shift;
                 let c = (v & m) >> shift;
-                rgba.push(if max == 255 { c as u8 } else { ((c * 255 + max / 2) / max.max(1)) as u8 });
+                rgba.push(if max == 255 {
+                    c as u8
+                } else {
+                    ((c * 255 + max / 2) / max.max(1)) as u8
+                });
             }
             rgba.push(255);
         }
     }
-    Ok(Image { width, height, rgba })
+    Ok(Image {
+        width,
+        height,
+        rgba,
+    })
 }
 
 /// Decodes a PNG (as written by `vncgate snapshot`) into RGBA.
 pub fn read_png(path: &std::path::Path) -> anyhow::Result<Image> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
     let mut reader = decoder.read_info()?;
     let mut buf = vec![0; reader.output_buffer_size().context("PNG too large")?];
     let info = reader.next_frame(&mut buf)?;
-    ensure!(info.color_type == png::ColorType::Rgba, "expected an RGBA PNG");
+    ensure!(
+        info.color_type == png::ColorType::Rgba,
+        "expected an RGBA PNG"
+    );
     buf.truncate(info.buffer_size());
-    Ok(Image { width: info.width, height: info.height, rgba: buf })
+    Ok(Image {
+        width: info.width,
+        height: info.height,
+        rgba: buf,
+    })
 }

@@ -27,13 +27,41 @@ fn xvnc_x509none_accepts_the_toolkits_server_certificate() -> anyhow::Result<()>
     let other = t.path().join("other");
     certs(&pki, &["init-ca", "--name", "Desk CA"])?;
     certs(&other, &["init-ca", "--name", "Other CA"])?;
-    certs(&pki, &["issue", "server", "desk", "--san", "127.0.0.1", "--san", "localhost"])?;
-    let desk = Xvnc::start(320, 200, &["-SecurityTypes", "X509None", "-X509Cert", &p(&pki, "desk.crt"), "-X509Key", &p(&pki, "desk.key")])?;
+    certs(
+        &pki,
+        &[
+            "issue",
+            "server",
+            "desk",
+            "--san",
+            "127.0.0.1",
+            "--san",
+            "localhost",
+        ],
+    )?;
+    let desk = Xvnc::start(
+        320,
+        200,
+        &[
+            "-SecurityTypes",
+            "X509None",
+            "-X509Cert",
+            &p(&pki, "desk.crt"),
+            "-X509Key",
+            &p(&pki, "desk.key"),
+        ],
+    )?;
     let img = snapshot(desk.port, &["--ca", &p(&pki, "ca.crt")])?;
     assert_eq!((img.width, img.height), (320, 200));
-    snapshot(desk.port, &["--ca", &p(&pki, "ca.crt"), "--server-name", "localhost"])?;
+    snapshot(
+        desk.port,
+        &["--ca", &p(&pki, "ca.crt"), "--server-name", "localhost"],
+    )?;
     let err = snapshot(desk.port, &["--ca", &p(&other, "ca.crt")]).expect_err("foreign CA");
-    assert!(format!("{err:#}").contains("not issued by the CA"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("not issued by the CA"),
+        "{err:#}"
+    );
     Ok(())
 }
 
@@ -49,14 +77,32 @@ fn x11_pki(dir: &Path) -> anyhow::Result<X11Pki> {
     certs(&pki, &["init-ca", "--name", "Office CA"])?;
     certs(&foreign, &["init-ca", "--name", "Stranger CA"])?;
     // x11vnc loads RSA server keys only.
-    certs(&pki, &["issue", "server", "x11", "--san", "127.0.0.1", "--key", "rsa-2048"])?;
-    certs(&pki, &["issue", "client", "alice", "--email", "alice@example.test"])?;
+    certs(
+        &pki,
+        &[
+            "issue",
+            "server",
+            "x11",
+            "--san",
+            "127.0.0.1",
+            "--key",
+            "rsa-2048",
+        ],
+    )?;
+    certs(
+        &pki,
+        &["issue", "client", "alice", "--email", "alice@example.test"],
+    )?;
     certs(&pki, &["issue", "client", "mallory"])?;
     certs(&pki, &["revoke", "mallory"])?;
     certs(&foreign, &["issue", "client", "eve"])?;
     let server_pem = p(dir, "x11vnc.pem");
     certs(&pki, &["export", "x11", "--x11vnc", &server_pem])?;
-    Ok(X11Pki { pki, foreign, server_pem })
+    Ok(X11Pki {
+        pki,
+        foreign,
+        server_pem,
+    })
 }
 
 #[test]
@@ -64,9 +110,26 @@ fn x11vnc_ssl_verifies_client_certificates() -> anyhow::Result<()> {
     let t = TempDir::new("x11vnc-ssl")?;
     let k = x11_pki(t.path())?;
     let (ca, crl) = (p(&k.pki, "ca.crt"), p(&k.pki, "crl.pem"));
-    let desk = X11vnc::start(320, 200, &["-nopw", "-ssl", &k.server_pem, "-sslverify", &ca, "-sslCRL", &crl])?;
+    let desk = X11vnc::start(
+        320,
+        200,
+        &[
+            "-nopw",
+            "-ssl",
+            &k.server_pem,
+            "-sslverify",
+            &ca,
+            "-sslCRL",
+            &crl,
+        ],
+    )?;
     let client = |dir: &Path, name: &str| -> Vec<String> {
-        vec!["--client-cert".into(), p(dir, &format!("{name}.crt")), "--client-key".into(), p(dir, &format!("{name}.key"))]
+        vec![
+            "--client-cert".into(),
+            p(dir, &format!("{name}.crt")),
+            "--client-key".into(),
+            p(dir, &format!("{name}.key")),
+        ]
     };
     let args = |extra: &[String], tls: bool| -> Vec<String> {
         let mut v = vec!["--ca".to_owned(), ca.clone()];
@@ -84,10 +147,19 @@ fn x11vnc_ssl_verifies_client_certificates() -> anyhow::Result<()> {
     run(args(&client(&k.pki, "alice"), true))?;
     run(args(&client(&k.pki, "alice"), false))?;
     let err = run(args(&[], true)).expect_err("no client certificate");
-    assert!(format!("{err:#}").contains("requires a client certificate"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("requires a client certificate"),
+        "{err:#}"
+    );
     let err = run(args(&client(&k.foreign, "eve"), true)).expect_err("foreign client");
-    assert!(format!("{err:#}").contains("refused this client's certificate"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("refused this client's certificate"),
+        "{err:#}"
+    );
     let err = run(args(&client(&k.pki, "mallory"), true)).expect_err("revoked client");
-    assert!(format!("{err:#}").contains("refused this client's certificate"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("refused this client's certificate"),
+        "{err:#}"
+    );
     Ok(())
 }

@@ -7,8 +7,12 @@ use tests::x11vnc::X11vnc;
 use tests::xvnc::Xvnc;
 use tests::TempDir;
 
-const LOSSLESS_XVNC: &[&str] = &["raw", "copyrect", "rre", "hextile", "zrle", "tight", "zlib", "trle", "tightpng"];
-const LOSSLESS_X11VNC: &[&str] = &["raw", "copyrect", "rre", "hextile", "zlib", "zrle", "tight", "tightpng", "trle"];
+const LOSSLESS_XVNC: &[&str] = &[
+    "raw", "copyrect", "rre", "hextile", "zrle", "tight", "zlib", "trle", "tightpng",
+];
+const LOSSLESS_X11VNC: &[&str] = &[
+    "raw", "copyrect", "rre", "hextile", "zlib", "zrle", "tight", "tightpng", "trle",
+];
 
 #[test]
 fn xvnc_every_encoding_is_pixel_exact() -> anyhow::Result<()> {
@@ -27,7 +31,10 @@ fn xvnc_every_encoding_is_pixel_exact() -> anyhow::Result<()> {
     // The default set allows JPEG (a quality level is sent), which Xvnc uses on the gradient.
     let got = snapshot(desk.port, &[])?;
     let psnr = got.psnr(&want);
-    assert!(psnr > 30.0, "Xvnc, default encodings: PSNR {psnr:.1} dB is below 30 dB");
+    assert!(
+        psnr > 30.0,
+        "Xvnc, default encodings: PSNR {psnr:.1} dB is below 30 dB"
+    );
     Ok(())
 }
 
@@ -51,22 +58,41 @@ fn vnc_password_works_and_a_wrong_one_gives_the_servers_reason() -> anyhow::Resu
     let passwd = dir.path().join("passwd");
     let st = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("printf 'sesame\\n' | vncpasswd -f > {}", passwd.display()))
+        .arg(format!(
+            "printf 'sesame\\n' | vncpasswd -f > {}",
+            passwd.display()
+        ))
         .status()?;
     anyhow::ensure!(st.success(), "vncpasswd failed");
-    let desk = Xvnc::start(320, 200, &["-SecurityTypes", "VncAuth", "-PasswordFile", &passwd.display().to_string()])?;
+    let desk = Xvnc::start(
+        320,
+        200,
+        &[
+            "-SecurityTypes",
+            "VncAuth",
+            "-PasswordFile",
+            &passwd.display().to_string(),
+        ],
+    )?;
     let good = dir.path().join("good");
     std::fs::write(&good, "sesame\n")?;
     let img = snapshot(desk.port, &["--password-file", &good.display().to_string()])?;
     assert_eq!((img.width, img.height), (320, 200));
     let bad = dir.path().join("bad");
     std::fs::write(&bad, "wrong\n")?;
-    let err = snapshot(desk.port, &["--password-file", &bad.display().to_string()]).expect_err("wrong password");
+    let err = snapshot(desk.port, &["--password-file", &bad.display().to_string()])
+        .expect_err("wrong password");
     let msg = format!("{err:#}");
     assert!(msg.contains("authentication failed"), "{msg}");
-    assert!(msg.to_lowercase().contains("password") || msg.contains("Authentication"), "the server's reason is shown: {msg}");
+    assert!(
+        msg.to_lowercase().contains("password") || msg.contains("Authentication"),
+        "the server's reason is shown: {msg}"
+    );
     let err = snapshot(desk.port, &[]).expect_err("no password");
-    assert!(format!("{err:#}").contains("requires a password"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("requires a password"),
+        "{err:#}"
+    );
     Ok(())
 }
 
@@ -75,9 +101,28 @@ fn qemu_creds(dir: &std::path::Path, ca_name: &str) -> anyhow::Result<std::path:
     let pki = dir.join(format!("pki-{ca_name}"));
     let pki_s = pki.display().to_string();
     vncgate(&["certs", "--dir", &pki_s, "init-ca", "--name", ca_name])?;
-    vncgate(&["certs", "--dir", &pki_s, "issue", "server", "qemu", "--san", "127.0.0.1", "--san", "localhost"])?;
+    vncgate(&[
+        "certs",
+        "--dir",
+        &pki_s,
+        "issue",
+        "server",
+        "qemu",
+        "--san",
+        "127.0.0.1",
+        "--san",
+        "localhost",
+    ])?;
     let creds = dir.join(format!("qemu-{ca_name}"));
-    vncgate(&["certs", "--dir", &pki_s, "export", "qemu", "--qemu", &creds.display().to_string()])?;
+    vncgate(&[
+        "certs",
+        "--dir",
+        &pki_s,
+        "export",
+        "qemu",
+        "--qemu",
+        &creds.display().to_string(),
+    ])?;
     Ok(creds)
 }
 
@@ -92,13 +137,27 @@ fn qemu_vencrypt_x509_verifies_the_server() -> anyhow::Result<()> {
     // X509None
     let q = tests::qemu::Qemu::start(&creds, None, false)?;
     let img = snapshot(q.port, &["--ca", &ca])?;
-    assert!(img.width >= 640, "BIOS screen: {}x{}", img.width, img.height);
+    assert!(
+        img.width >= 640,
+        "BIOS screen: {}x{}",
+        img.width,
+        img.height
+    );
     let err = snapshot(q.port, &["--ca", &wrong_ca]).expect_err("wrong CA");
-    assert!(format!("{err:#}").contains("not issued by the CA"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("not issued by the CA"),
+        "{err:#}"
+    );
     let err = snapshot(q.port, &["--fingerprint", &"00".repeat(32)]).expect_err("pin");
-    assert!(format!("{err:#}").contains("fingerprint differs"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("fingerprint differs"),
+        "{err:#}"
+    );
     let err = snapshot(q.port, &[]).expect_err("no trust");
-    assert!(format!("{err:#}").contains("no CA data or fingerprint"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("no CA data or fingerprint"),
+        "{err:#}"
+    );
     drop(q);
 
     // X509Vnc
@@ -107,9 +166,22 @@ fn qemu_vencrypt_x509_verifies_the_server() -> anyhow::Result<()> {
     std::fs::write(&pw, "sesame\n")?;
     let pw_s = pw.display().to_string();
     snapshot(q.port, &["--ca", &ca, "--password-file", &pw_s])?;
-    let fp = vncgate(&["certs", "--dir", &dir.path().join("pki-Test CA").display().to_string(), "info", "qemu"])?;
-    let line = fp.lines().find(|l| l.to_lowercase().contains("sha-256") || l.to_lowercase().contains("sha256")).unwrap_or_default();
-    let hex: String = line.split_whitespace().last().unwrap_or_default().to_owned();
+    let fp = vncgate(&[
+        "certs",
+        "--dir",
+        &dir.path().join("pki-Test CA").display().to_string(),
+        "info",
+        "qemu",
+    ])?;
+    let line = fp
+        .lines()
+        .find(|l| l.to_lowercase().contains("sha-256") || l.to_lowercase().contains("sha256"))
+        .unwrap_or_default();
+    let hex: String = line
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
     snapshot(q.port, &["--fingerprint", &hex, "--password-file", &pw_s])?;
     Ok(())
 }

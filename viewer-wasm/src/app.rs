@@ -475,7 +475,8 @@ impl App {
                 platform::store(&key, &fp.to_hex());
             }
         }
-        let (hex, words) = trust::describe(&presented);
+        let words = presented.catchphrase().to_string();
+        let hex = trust::hex_lines(&presented, 8);
         let mut rows = Vec::new();
         if let Some(t) = &self.settings.target {
             rows.push(("Desktop", t.as_str().to_owned()));
@@ -981,6 +982,23 @@ impl App {
         self.last_clipboard = Some(text.to_owned());
     }
 
+    /// "Paste from this computer": reads the local clipboard (the browser may ask once) and
+    /// sends it.
+    pub fn paste_local_clipboard(&mut self) {
+        let w = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = platform::read_clipboard(true).await;
+            App::with(&w, |a| {
+                match text {
+                Some(t) => a.send_clipboard(&t, true),
+                None => a.ui.clipboard_text.set_placeholder(
+                    "This browser did not allow reading the clipboard. Paste here (Ctrl+V) and press Send.",
+                ),
+            }
+            });
+        });
+    }
+
     /// The canvas got focus: where the browser allows reading the clipboard without a
     /// gesture (Chromium, once permitted), bring the local clipboard over.
     pub fn sync_clipboard_on_focus(&mut self) {
@@ -989,7 +1007,7 @@ impl App {
         }
         let w = self.me.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            if let Some(text) = platform::read_clipboard().await {
+            if let Some(text) = platform::read_clipboard(false).await {
                 App::with(&w, |a| a.send_clipboard(&text, false));
             }
         });

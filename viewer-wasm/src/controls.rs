@@ -153,6 +153,7 @@ pub fn wire(app: &Rc<RefCell<App>>) -> Vec<Listener> {
         a.send_clipboard(&text, true);
         dom::focus(&a.ui.canvas);
     });
+    on(&ui.clipboard_paste, click, |a, _| a.paste_local_clipboard());
     on(&ui.b_stats, click, |a, _| a.toggle_stats());
     on(&ui.b_fullscreen, click, |a, _| toggle_fullscreen(a));
     on(&ui.b_save, click, |a, _| a.save_session_file());

@@ -36,6 +36,8 @@ pub struct InputState {
     last_wheel_ms: f64,
     gestures: Gestures,
     last_position: (u16, u16),
+    /// The last keydown's code and time, to recognise Windows' AltGr.
+    last_down: Option<(String, f64)>,
     /// Ctrl+V waits for the paste event, so the server has the new clipboard before the key.
     paste_pending: Option<(String, Held)>,
 }
@@ -97,6 +99,15 @@ impl App {
             keysym,
             scancode: keys::xt_scancode(&e.code()),
         };
+        let prev = self.input.last_down.take();
+        let now = e.time_stamp();
+        self.input.last_down = Some((e.code(), now));
+        let prev = prev.as_ref().map(|(c, t)| (c.as_str(), *t));
+        if keys::is_windows_altgr(prev, &e.key(), now) {
+            if let Some(fake) = self.input.held.remove("ControlLeft") {
+                self.send_key(false, fake);
+            }
+        }
         let paste_chord = (e.ctrl_key() || e.meta_key()) && !e.alt_key() && (keysym | 0x20) == 0x76;
         if paste_chord && !e.repeat() {
             // Let the browser fire `paste` (no preventDefault); the key follows the text.

@@ -172,6 +172,15 @@ pub fn xt_scancode(code: &str) -> Option<u32> {
     })
 }
 
+/// Windows reports AltGr as a left Control press followed at once by AltGr: `true` when this
+/// `AltGraph` keydown follows such a Control keydown (same event time, within a few
+/// milliseconds), so the Control is not a real one and must be released on the server, or
+/// AltGr characters would arrive as Ctrl shortcuts.
+pub fn is_windows_altgr(prev: Option<(&str, f64)>, key: &str, time_ms: f64) -> bool {
+    key == "AltGraph"
+        && prev.is_some_and(|(code, t)| code == "ControlLeft" && (time_ms - t).abs() < 5.0)
+}
+
 /// A key of the toolbar: what it sends and which physical key that is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ToolbarKey {
@@ -335,6 +344,31 @@ mod tests {
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), 26);
+    }
+
+    #[test]
+    fn windows_altgr_is_recognised() {
+        assert!(is_windows_altgr(
+            Some(("ControlLeft", 100.0)),
+            "AltGraph",
+            100.5
+        ));
+        assert!(!is_windows_altgr(
+            Some(("ControlLeft", 100.0)),
+            "AltGraph",
+            400.0
+        ));
+        assert!(!is_windows_altgr(
+            Some(("ControlRight", 100.0)),
+            "AltGraph",
+            100.0
+        ));
+        assert!(!is_windows_altgr(
+            Some(("ControlLeft", 100.0)),
+            "Alt",
+            100.0
+        ));
+        assert!(!is_windows_altgr(None, "AltGraph", 0.0));
     }
 
     #[test]

@@ -14,6 +14,8 @@ extern "C" {
     fn clipboard_write_text(text: &str) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(js_namespace = ["navigator", "clipboard"], js_name = readText, catch)]
     fn clipboard_read_text() -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(js_namespace = ["navigator", "permissions"], js_name = query, catch)]
+    fn permissions_query(descriptor: &JsValue) -> Result<js_sys::Promise, JsValue>;
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -67,8 +69,20 @@ pub fn write_clipboard(text: &str) {
     }
 }
 
-/// The local clipboard's text, where the browser allows reading it without asking.
-pub async fn read_clipboard() -> Option<String> {
+/// The local clipboard's text. Without a gesture it is read only where the person already
+/// allowed it (`clipboard-read` granted), so no permission prompt appears out of the blue.
+pub async fn read_clipboard(gesture: bool) -> Option<String> {
+    if !gesture {
+        let descriptor = js_sys::Object::new();
+        js_sys::Reflect::set(&descriptor, &"name".into(), &"clipboard-read".into()).ok()?;
+        let status = JsFuture::from(permissions_query(&descriptor).ok()?)
+            .await
+            .ok()?;
+        let state = js_sys::Reflect::get(&status, &"state".into()).ok()?;
+        if state.as_string().as_deref() != Some("granted") {
+            return None;
+        }
+    }
     JsFuture::from(clipboard_read_text().ok()?)
         .await
         .ok()?

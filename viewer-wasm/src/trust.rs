@@ -124,16 +124,22 @@ pub fn storage_key(origin: &str, target: &str) -> String {
     format!("vncgate.pin.v1 {origin} {target}")
 }
 
-/// A fingerprint as people compare it: colon hex in two lines of 16 bytes, and the
-/// catchphrase.
+/// A fingerprint as people compare it: colon hex in lines of 16 bytes, and the catchphrase.
 pub fn describe(fp: &Fingerprint) -> (String, String) {
-    let hex = fp.to_string();
-    // 16 bytes are 47 characters ("AB:" × 15 + "AB"), then the colon between the halves.
-    let two_lines = match (hex.get(..47), hex.get(48..)) {
-        (Some(a), Some(b)) => format!("{a}\n{b}"),
-        _ => hex,
-    };
-    (two_lines, fp.catchphrase().to_string())
+    (hex_lines(fp, 16), fp.catchphrase().to_string())
+}
+
+/// Colon hex of `fp`, `per_line` bytes to a line.
+pub fn hex_lines(fp: &Fingerprint, per_line: usize) -> String {
+    fp.0.chunks(per_line.max(1))
+        .map(|line| {
+            line.iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -199,6 +205,8 @@ mod tests {
         let (hex, words) = describe(&fp(0xab));
         assert!(hex.starts_with("AB:AB:"), "{hex}");
         assert_eq!(hex.lines().map(str::len).collect::<Vec<_>>(), vec![47, 47]);
+        assert_eq!(hex_lines(&fp(1), 8).lines().count(), 4);
+        assert_eq!(hex.replace('\n', ":"), fp(0xab).to_string());
         assert_eq!(words.split(' ').count(), 8);
     }
 }

@@ -90,6 +90,7 @@ elements! {
     clipboard_panel: HtmlElement = "clipboard-panel",
     clipboard_text: HtmlTextAreaElement = "clipboard-text",
     clipboard_send: HtmlButtonElement = "clipboard-send",
+    clipboard_paste: HtmlButtonElement = "clipboard-paste",
     clipboard_close: HtmlButtonElement = "clipboard-close",
     stats: HtmlElement = "stats",
     k_cad: HtmlButtonElement = "k-cad",

@@ -79,15 +79,24 @@ fn layout_sets_the_css_size_and_sharpness() {
     // 2× on a 1× screen: a whole-number enlargement, drawn sharp.
     painter.apply(&layout(Scale::Fit, (400, 300), (900.0, 700.0), 1.0));
     let style = c.style();
-    assert_eq!(style.get_property_value("width").ok().as_deref(), Some("800px"));
-    assert_eq!(style.get_property_value("height").ok().as_deref(), Some("600px"));
+    assert_eq!(
+        style.get_property_value("width").ok().as_deref(),
+        Some("800px")
+    );
+    assert_eq!(
+        style.get_property_value("height").ok().as_deref(),
+        Some("600px")
+    );
     assert!(c.class_list().contains("pixelated"));
     // Shrunk: smoothed.
     painter.apply(&layout(Scale::Fit, (400, 300), (200.0, 200.0), 1.0));
     assert!(!c.class_list().contains("pixelated"));
     // 1:1 on a 2× screen: half the CSS size, one device pixel each.
     painter.apply(&layout(Scale::OneToOne, (400, 300), (200.0, 200.0), 2.0));
-    assert_eq!(style.get_property_value("width").ok().as_deref(), Some("200px"));
+    assert_eq!(
+        style.get_property_value("width").ok().as_deref(),
+        Some("200px")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -136,9 +145,9 @@ fn real_keyboard_events_map_to_keysyms_and_scancodes() {
     use viewer_wasm::keys::{keysym, xt_scancode};
     let cases = [
         // key, code, keysym, scancode
-        ("q", "KeyA", 0x71, Some(0x1e)),       // AZERTY: the key left of Z types q
-        ("ä", "Quote", 0xe4, Some(0x28)),      // German layout
-        ("é", "Digit2", 0xe9, Some(0x03)),     // French layout
+        ("q", "KeyA", 0x71, Some(0x1e)), // AZERTY: the key left of Z types q
+        ("ä", "Quote", 0xe4, Some(0x28)), // German layout
+        ("é", "Digit2", 0xe9, Some(0x03)), // French layout
         ("€", "KeyE", 0x0100_20ac, Some(0x12)), // AltGr+E
         ("Enter", "Enter", 0xff0d, Some(0x1c)),
         ("Enter", "NumpadEnter", 0xff0d, Some(0x9c)),
@@ -154,7 +163,11 @@ fn real_keyboard_events_map_to_keysyms_and_scancodes() {
         assert_eq!(xt_scancode(&e.code()), sc, "{key} {code}");
     }
     let dead = key_event("Dead", "BracketLeft");
-    assert_eq!(keysym(&dead.key(), &dead.code()), None, "dead keys compose first");
+    assert_eq!(
+        keysym(&dead.key(), &dead.code()),
+        None,
+        "dead keys compose first"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -26,7 +26,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("decoders") => decoders(&args[1..]),
         Some("gateway") => crate::bench_gateway::run(),
         Some(other) => bail!("unknown bench target {other:?}; known: decoders, gateway"),
-        None => bail!("usage: cargo xtask bench decoders [CRITERION FILTER] | gateway"),
+        None => bail!("usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway"),
     }
 }
 
@@ -36,8 +36,14 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
+/// `bench decoders [FILTER]`: measure (a criterion filter also limits the page to matching
+/// transcripts) and print; `bench decoders --report`: print the last results again.
 fn decoders(filter: &[String]) -> anyhow::Result<()> {
     let out = target_dir().join("bench-decoders");
+    if filter.first().map(String::as_str) == Some("--report") {
+        println!("{}", table(&out)?);
+        return Ok(());
+    }
     std::fs::create_dir_all(&out)?;
     let load_before = load_average();
     run_cmd(

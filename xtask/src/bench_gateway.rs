@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! wsbench SCENARIO ─┬─ tcp ─────────────────────────────────────► wsbench backend
-//!                   ├─ tcp ─► wsbench relay (plain TCP copy) ────►   stream: 64 MiB, then close
+//!                   ├─ tcp ─► wsbench relay (plain TCP copy) ────►   stream: 128 MiB, then close
 //!                   ├─ wss ─► vncgate (release, --danger-no-auth) ─►   echo
 //!                   └─ wss ─► websockify (Debian, same certificate) ►   idle: RFB greeting, quiet
 //! ```
@@ -15,26 +15,36 @@
 //! The load generator and backend are `gateway/examples/wsbench`. Each scenario is one
 //! `wsbench` run, bounded in count and time, that prints one `result key=value …` line.
 
+mod procs;
+mod results;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::{cargo, describe, root, run_cmd};
+use crate::{cargo, root, run_cmd};
+use procs::{free_port, run_scenario, Procs};
+use results::{merge, table, Results};
 
 /// Bytes each `stream` connection carries.
-const STREAM_BYTES: u64 = 64 << 20;
-/// Idle wss sessions held open through vncgate.
+const STREAM_BYTES: u64 = 128 << 20;
+/// Idle wss sessions held open through vncgate (fewer if the descriptor limit is lower:
+/// each holds two in vncgate).
 const IDLE_VNCGATE: usize = 10_000;
 /// websockify forks a Python process per connection: fewer sessions.
 const IDLE_WEBSOCKIFY: usize = 200;
-/// Round trips measured per latency row.
-const ROUND_TRIPS: usize = 20_000;
+/// Round trips measured per latency run.
+const ROUND_TRIPS: usize = 10_000;
+/// Throughput and latency run this many times, interleaved (direct, relay, vncgate,
+/// websockify, then again), so that a change in the machine's load falls on all alike.
+const TRIALS: usize = 3;
+/// Figures summed over trials; all others are the median of the trials.
+const SUMMED: [&str; 5] = ["delivered", "sent", "errors", "rounds", "samples"];
 
 /// Targets (see the issue: "Performance, in benchmarks").
 const GOAL_VS_WEBSOCKIFY: f64 = 4.0;
@@ -105,6 +115,9 @@ struct Bench {
     relay: Ports,
     vncgate: (u16, u32),
     websockify: Option<(u16, u32)>,
+    /// Idle sessions to open through vncgate, and the descriptor limit that set it.
+    idle_sessions: usize,
+    nofile: u64,
     procs: Procs,
 }
 
@@ -128,6 +141,22 @@ impl Bench {
         let release = target_dir().join("release");
         let wsbench = release.join("examples/wsbench");
         let mut procs = Procs::default();
+
+        // What `wsbench exec` can raise RLIMIT_NOFILE to (the hard limit, unless privileged).
+        let out = Command::new(&wsbench).arg("nofile").output()?;
+        let nofile: u64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .strip_prefix("nofile ")
+            .and_then(|n| n.parse().ok())
+            .context("wsbench nofile: no limit printed")?;
+        let fit = usize::try_from(nofile.saturating_sub(200) / 2).unwrap_or(usize::MAX);
+        let idle_sessions = IDLE_VNCGATE.min(fit);
+        if idle_sessions < IDLE_VNCGATE {
+            eprintln!(
+                "note: RLIMIT_NOFILE is {nofile} and cannot be raised here: \
+                 {idle_sessions} idle sessions instead of {IDLE_VNCGATE}"
+            );
+        }
 
         let mut cmd = Command::new(&wsbench);
         cmd.args(["backend", "--stream-bytes", &STREAM_BYTES.to_string()]);
@@ -223,6 +252,8 @@ impl Bench {
             relay,
             vncgate,
             websockify,
+            idle_sessions,
+            nofile,
             procs,
         })
     }
@@ -269,7 +300,10 @@ impl Bench {
             .args(["--url", &url])
             .arg("--cert")
             .arg(&self.cert);
-        let wants_pid = matches!(args.first().map(String::as_str), Some("throughput" | "idle"));
+        let wants_pid = matches!(
+            args.first().map(String::as_str),
+            Some("throughput" | "idle")
+        );
         if let (true, Some((pid, tree))) = (wants_pid, gateway) {
             cmd.args(["--pid", &pid.to_string()]);
             if tree {
@@ -290,6 +324,14 @@ impl Bench {
 
     fn scenarios(&self) -> Results {
         let mut r = Results::default();
+        if self.idle_sessions < IDLE_VNCGATE {
+            r.notes.push(format!(
+                "Idle sessions: {} instead of {IDLE_VNCGATE}: RLIMIT_NOFILE is {} here and \
+                 cannot be raised (no CAP_SYS_RESOURCE), and each session holds two \
+                 descriptors in vncgate (browser and VNC server).",
+                self.idle_sessions, self.nofile
+            ));
+        }
         let stats = format!("{LOCALHOST}:{}", self.backend.port("stats").unwrap_or(0));
         let s = |v: &[&str]| -> Vec<String> { v.iter().map(|s| (*s).to_owned()).collect() };
 
@@ -307,374 +349,60 @@ impl Bench {
             ])
         };
         let limit = Duration::from_secs(240);
-        r.put("idle", Via::Vncgate, self.scenario(Via::Vncgate, "idle", &idle(IDLE_VNCGATE, 64), limit));
-        r.put(
-            "idle",
-            Via::Websockify,
-            self.scenario(Via::Websockify, "idle", &idle(IDLE_WEBSOCKIFY, 16), limit),
-        );
+        let vg = self.scenario(Via::Vncgate, "idle", &idle(self.idle_sessions, 64), limit);
+        r.put("idle", Via::Vncgate, vg);
+        let ws = self.scenario(Via::Websockify, "idle", &idle(IDLE_WEBSOCKIFY, 16), limit);
+        r.put("idle", Via::Websockify, ws);
         // Let the closed sessions drain out of the gateways before the timed runs.
         std::thread::sleep(Duration::from_secs(3));
 
-        for (key, sessions) in [("throughput1", 1), ("throughput8", 8)] {
-            eprintln!("throughput, {sessions} session(s)");
-            let args = s(&[
+        let throughput = |sessions: usize| {
+            s(&[
                 "throughput",
                 "--sessions",
                 &sessions.to_string(),
                 "--stats",
                 &stats,
                 "--min-secs",
-                "2",
+                "1.5",
                 "--max-rounds",
                 "30",
-            ]);
-            for via in Via::ALL {
-                let f = self.scenario(via, "stream", &args, Duration::from_secs(150));
-                r.put(key, via, f);
-            }
-        }
-
-        eprintln!("round trips of 16-byte messages");
-        let args = s(&[
+            ])
+        };
+        let latency = s(&[
             "latency",
             "--count",
             &ROUND_TRIPS.to_string(),
             "--warmup",
             "1000",
             "--max-secs",
-            "10",
+            "8",
         ]);
-        for via in Via::ALL {
-            let f = self.scenario(via, "echo", &args, Duration::from_secs(60));
-            r.put("latency", via, f);
+        let mut trials: BTreeMap<(&'static str, Via), Vec<Figures>> = BTreeMap::new();
+        for trial in 1..=TRIALS {
+            for (key, sessions) in [("throughput1", 1), ("throughput8", 8)] {
+                eprintln!("trial {trial}/{TRIALS}: throughput, {sessions} session(s)");
+                for via in Via::ALL {
+                    let f = self.scenario(
+                        via,
+                        "stream",
+                        &throughput(sessions),
+                        Duration::from_secs(150),
+                    );
+                    trials.entry((key, via)).or_default().extend(f);
+                }
+            }
+            eprintln!("trial {trial}/{TRIALS}: round trips of 16-byte messages");
+            for via in Via::ALL {
+                let f = self.scenario(via, "echo", &latency, Duration::from_secs(60));
+                trials.entry(("latency", via)).or_default().extend(f);
+            }
+        }
+        for ((key, via), figures) in trials {
+            r.put(key, via, merge(&figures));
         }
         r
     }
-}
-
-/// Figures by scenario and way through.
-#[derive(Debug, Default)]
-struct Results {
-    rows: BTreeMap<(&'static str, Via), Figures>,
-}
-
-impl Results {
-    fn put(&mut self, scenario: &'static str, via: Via, figures: Option<Figures>) {
-        if let Some(f) = figures {
-            self.rows.insert((scenario, via), f);
-        }
-    }
-
-    fn num(&self, scenario: &'static str, via: Via, key: &str) -> Option<f64> {
-        self.rows.get(&(scenario, via))?.get(key)?.parse().ok()
-    }
-
-    fn text(&self, scenario: &'static str, via: Via, key: &str) -> Option<&str> {
-        self.rows
-            .get(&(scenario, via))?
-            .get(key)
-            .map(String::as_str)
-    }
-}
-
-fn table(r: &Results) -> String {
-    let n0 = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.0}"));
-    let n1 = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
-    let mut s = String::new();
-    let row = |s: &mut String, name: &str, cells: [String; 4]| {
-        let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
-    };
-    row(
-       &mut s,
-        "figure",
-        ["plain TCP, direct", "plain TCP relay", "vncgate (wss)", "websockify (wss)"].map(String::from),
-    );
-    s.push_str("|---|---:|---:|---:|---:|\n");
-    let each = |f: &dyn Fn(Via) -> String| Via::ALL.map(f);
-    for (key, what) in [("throughput1", "1 session"), ("throughput8", "8 sessions")] {
-        row(
-            &mut s,
-            &format!("throughput, {what} (MB/s, median of rounds)"),
-            each(&|v| n0(r.num(key, v, "mb_per_s"))),
-        );
-    }
-    row(
-        &mut s,
-        "8 sessions: bytes delivered / sent",
-        each(&|v| {
-            match (r.text("throughput8", v, "delivered"), r.text("throughput8", v, "sent")) {
-                (Some(d), Some(s)) => format!("{d} / {s}"),
-                _ => "–".to_owned(),
-            }
-        }),
-    );
-    row(
-        &mut s,
-        "relay CPU per GB, 1 session (s)",
-        each(&|v| n1(r.num("throughput1", v, "gateway_cpu_s_per_gb"))),
-    );
-    for (key, what) in [("p50_us", "p50"), ("p99_us", "p99")] {
-        row(
-            &mut s,
-            &format!("round trip {what}, 16 B (µs)"),
-            each(&|v| n0(r.num("latency", v, key))),
-        );
-        row(
-            &mut s,
-            &format!("added {what} vs direct TCP (µs)"),
-            each(&|v| {
-                let added = r
-                    .num("latency", v, key)
-                    .zip(r.num("latency", Via::Direct, key))
-                    .map(|(a, d)| a - d);
-                if v == Via::Direct {
-                    "–".to_owned()
-                } else {
-                    n0(added)
-                }
-            }),
-        );
-    }
-    row(
-        &mut s,
-        "idle sessions: opened / still open after the hold",
-        each(&|v| {
-            match (r.text("idle", v, "opened"), r.text("idle", v, "still_open"), r.text("idle", v, "sessions")) {
-                (Some(o), Some(open), Some(n)) => format!("{o} of {n} / {open}"),
-                _ => "–".to_owned(),
-            }
-        }),
-    );
-    row(
-        &mut s,
-        "memory per idle session, RSS (KiB)",
-        each(&|v| n1(r.num("idle", v, "rss_per_session_kib"))),
-    );
-    row(
-        &mut s,
-        "memory per idle session, PSS (KiB)",
-        each(&|v| n1(r.num("idle", v, "pss_per_session_kib"))),
-    );
-    s.push('\n');
-    if r.rows.contains_key(&("idle", Via::Websockify)) {
-        let _ = writeln!(
-            s,
-            "websockify memory: {IDLE_WEBSOCKIFY} sessions (it forks a process per connection), \
-             summed over its {} processes; RSS counts pages shared between them once per \
-             process, PSS divides them among their sharers.\n",
-            r.text("idle", Via::Websockify, "processes_after").unwrap_or("?")
-        );
-    }
-
-    // Targets.
-    let goal = |ok: Option<bool>| match ok {
-        Some(true) => "met",
-        Some(false) => "**not met**",
-        None => "not measured",
-    };
-    let t1 = |v| r.num("throughput1", v, "mb_per_s");
-    let vs_ws = t1(Via::Vncgate).zip(t1(Via::Websockify)).map(|(g, w)| g / w);
-    let vs_relay = t1(Via::Relay).zip(t1(Via::Vncgate)).map(|(t, g)| t / g);
-    let vs_direct = t1(Via::Direct).zip(t1(Via::Vncgate)).map(|(t, g)| t / g);
-    let x = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}×"));
-    let _ = writeln!(
-        s,
-        "- 1 session, vncgate ≥ {GOAL_VS_WEBSOCKIFY}× websockify: {} — {}",
-        x(vs_ws),
-        goal(vs_ws.map(|v| v >= GOAL_VS_WEBSOCKIFY))
-    );
-    let _ = writeln!(
-        s,
-        "- 1 session, plain TCP copy ≤ {GOAL_VS_TCP}× vncgate: relay {} — {}; direct {} — {}",
-        x(vs_relay),
-        goal(vs_relay.map(|v| v <= GOAL_VS_TCP)),
-        x(vs_direct),
-        goal(vs_direct.map(|v| v <= GOAL_VS_TCP)),
-    );
-    for via in [Via::Vncgate, Via::Websockify] {
-        let d = r.num("throughput8", via, "delivered");
-        let sent = r.num("throughput8", via, "sent");
-        let _ = writeln!(
-            s,
-            "- 8 sessions, {via:?}: delivered = sent: {}",
-            goal(d.zip(sent).map(|(d, s)| d == s && d > 0.0))
-        );
-    }
-    let added = r
-        .num("latency", Via::Vncgate, "p99_us")
-        .zip(r.num("latency", Via::Direct, "p99_us"))
-        .map(|(a, d)| a - d);
-    let _ = writeln!(
-        s,
-        "- added p99 ≤ {GOAL_ADDED_P99_US} µs (vncgate): {} µs — {}",
-        n0(added),
-        goal(added.map(|a| a <= GOAL_ADDED_P99_US))
-    );
-    let kib = r.num("idle", Via::Vncgate, "rss_per_session_kib");
-    let all_open = r
-        .num("idle", Via::Vncgate, "still_open")
-        .zip(r.num("idle", Via::Vncgate, "sessions"))
-        .map(|(o, n)| o == n);
-    let _ = writeln!(
-        s,
-        "- {IDLE_VNCGATE} idle sessions ≤ {GOAL_IDLE_KIB} KiB each (vncgate RSS): {} KiB — {}; all stayed open: {}",
-        n1(kib),
-        goal(kib.map(|k| k <= GOAL_IDLE_KIB)),
-        goal(all_open)
-    );
-    s
-}
-
-/// Runs `cmd` with a time limit; its `result key=value …` line.
-fn run_scenario(mut cmd: Command, limit: Duration) -> anyhow::Result<Figures> {
-    let what = describe(&cmd);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {what}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{what}: not done within {} s", limit.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        stdout.read_to_string(&mut out)?;
-    }
-    if !status.success() {
-        bail!("{what} failed ({status})");
-    }
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("result "))
-        .with_context(|| format!("{what}: no result line"))?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
-}
-
-/// Child processes, killed (with their descendants) when ended. Each long-running child
-/// holds a stdin pipe: the wsbench servers end by themselves when it closes.
-#[derive(Default)]
-struct Procs {
-    children: Vec<(Child, Option<ChildStdin>)>,
-}
-
-impl Procs {
-    fn last_pid(&self) -> u32 {
-        self.children.last().map_or(0, |(c, _)| c.id())
-    }
-
-    /// Starts `cmd` and returns its first stdout line (its ports).
-    fn start_and_read_line(&mut self, mut cmd: Command) -> anyhow::Result<String> {
-        let what = describe(&cmd);
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {what}"))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        self.children.push((child, stdin));
-        let mut line = String::new();
-        BufReader::new(stdout.context("stdout")?).read_line(&mut line)?;
-        if line.trim().is_empty() {
-            bail!("{what} printed no ports");
-        }
-        Ok(line.trim().to_owned())
-    }
-
-    fn start_logged(&mut self, mut cmd: Command, log: &Path) -> anyhow::Result<()> {
-        let what = describe(&cmd);
-        eprintln!("$ {what}  (log: {})", log.display());
-        let file = std::fs::File::create(log)?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
-            .spawn()
-            .with_context(|| format!("cannot start {what}"))?;
-        self.children.push((child, None));
-        Ok(())
-    }
-
-    /// Waits until the last started child accepts TCP connections on `port`.
-    fn wait_listening(&mut self, port: u16, log: &Path) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let addr = SocketAddr::from((LOCALHOST, port));
-        loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if let Some((child, _)) = self.children.last_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("exited ({status}) before listening; see {}", log.display());
-                }
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("not listening on {addr} after 30 s; see {}", log.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Ends every child started here, newest first, and what each of them forked.
-    fn end_all(&mut self) {
-        while let Some((mut child, stdin)) = self.children.pop() {
-            drop(stdin);
-            for pid in descendants(child.id()) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        self.end_all();
-    }
-}
-
-/// Every process below `pid` (websockify's per-connection forks), from /proc.
-fn descendants(pid: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-            Some((p, ppid))
-        })
-        .collect();
-    let mut found = vec![pid];
-    let mut i = 0;
-    while let Some(&parent) = found.get(i) {
-        found.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
-        i += 1;
-    }
-    found.split_off(1)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((LOCALHOST, 0))?.local_addr()?.port())
 }
 
 fn which(program: &str) -> Option<PathBuf> {

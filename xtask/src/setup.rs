@@ -42,6 +42,11 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("bind9", "a real DNS server for RFC 2136 updates"),
     ("bind9-utils", "tsig-keygen and named-checkconf"),
     ("dnsutils", "dig, for checking TXT records"),
+    (
+        "stunnel4",
+        "a native TLS VNC client with a certificate, in auth tests",
+    ),
+    ("curl", "portal API calls and ACME hook scripts in tests"),
 ];
 
 pub fn run() -> anyhow::Result<()> {

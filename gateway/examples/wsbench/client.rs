@@ -93,6 +93,17 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// The TLS cipher suite negotiated (wss only).
+    pub fn cipher(&self) -> Option<String> {
+        match self {
+            Self::Tcp(_) => None,
+            Self::Ws(ws) => {
+                let suite = ws.get_ref().get_ref().1.negotiated_cipher_suite()?;
+                Some(format!("{:?}", suite.suite()))
+            }
+        }
+    }
+
     /// Waits for the next payload and returns its length; `None` at the end of the stream
     /// (TCP end of stream; a WebSocket close frame or end).
     pub async fn recv(&mut self, scratch: &mut [u8]) -> anyhow::Result<Option<usize>> {
@@ -143,7 +154,13 @@ impl Conn {
 fn connector(cert: &Path) -> anyhow::Result<TlsConnector> {
     let pinned = CertificateDer::from_pem_file(cert)
         .with_context(|| format!("{}: no PEM certificate", cert.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    // A browser's preference (Chrome and Firefox offer AES-128-GCM first), not ring's
+    // (AES-256-GCM first): the gateways then run the cipher they would run for a browser.
+    provider
+        .cipher_suites
+        .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let provider = Arc::new(provider);
     let verifier = Arc::new(Pinned {
         cert: pinned,
         provider: provider.clone(),

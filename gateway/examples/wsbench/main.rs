@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use client::Endpoint;
@@ -72,6 +72,8 @@ enum Command {
         #[arg(long = "to", required = true)]
         to: Vec<SocketAddr>,
     },
+    /// Raise RLIMIT_NOFILE and print the limit reached (`nofile N`).
+    Nofile,
     /// Raise RLIMIT_NOFILE, then run PROGRAM in this process.
     Exec {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -130,11 +132,15 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Exec { program } = &cli.command {
-        raise_nofile();
-        return exec(program);
+    let nofile = raise_nofile();
+    match &cli.command {
+        Command::Exec { program } => return exec(program),
+        Command::Nofile => {
+            println!("nofile {nofile}");
+            return Ok(());
+        }
+        _ => {}
     }
-    raise_nofile();
     // One round trip at a time is measured best without cross-thread wake-ups.
     let runtime = match &cli.command {
         Command::Latency { .. } => tokio::runtime::Builder::new_current_thread(),
@@ -148,7 +154,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     let fields = match command {
-        Command::Exec { .. } => unreachable!("handled before the runtime starts"),
+        Command::Exec { .. } | Command::Nofile => bail!("handled before the runtime starts"),
         Command::Backend { stream_bytes } => return backend::serve(stream_bytes).await,
         Command::Relay { to } => return backend::relay(&to).await,
         Command::Throughput {
@@ -206,9 +212,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Raises the soft and hard limit on open files to [`NOFILE`] (root), else the soft limit
-/// to the hard one.
-fn raise_nofile() {
+/// Raises the soft and hard limit on open files to [`NOFILE`] (with CAP_SYS_RESOURCE), else
+/// the soft limit to the hard one; returns the soft limit now in force.
+fn raise_nofile() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let want = Rlimit {
         current: Some(NOFILE),
@@ -224,6 +230,8 @@ fn raise_nofile() {
             },
         );
     }
+    // `None`: unlimited.
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 fn exec(program: &[String]) -> anyhow::Result<()> {

@@ -35,6 +35,7 @@ pub struct ThroughputPlan {
 
 /// One drained session.
 struct Drained {
+    cipher: Option<String>,
     bytes: u64,
     first_byte: Option<Instant>,
     end: Instant,
@@ -43,6 +44,7 @@ struct Drained {
 
 async fn drain(endpoint: Endpoint) -> Drained {
     let mut d = Drained {
+        cipher: None,
         bytes: 0,
         first_byte: None,
         end: Instant::now(),
@@ -50,6 +52,7 @@ async fn drain(endpoint: Endpoint) -> Drained {
     };
     let run = async {
         let mut conn = endpoint.connect(BULK_READ_BUFFER).await?;
+        d.cipher = conn.cipher();
         let mut scratch = vec![0u8; 256 * 1024];
         while let Some(n) = conn.recv(&mut scratch).await? {
             d.first_byte.get_or_insert_with(Instant::now);
@@ -76,6 +79,7 @@ pub async fn throughput(endpoint: &Endpoint, plan: &ThroughputPlan) -> anyhow::R
     let started = Instant::now();
     let mut rates = Vec::new();
     let (mut delivered, mut errors) = (0u64, 0usize);
+    let mut cipher = None;
     for _ in 0..plan.max_rounds.max(1) {
         let tasks: Vec<_> = (0..plan.sessions)
             .map(|_| tokio::spawn(drain(endpoint.clone())))
@@ -88,6 +92,7 @@ pub async fn throughput(endpoint: &Endpoint, plan: &ThroughputPlan) -> anyhow::R
                 errors += 1;
             }
             bytes += d.bytes;
+            cipher = cipher.or(d.cipher);
             if let Some(f) = d.first_byte {
                 first = Some(first.map_or(f, |x| x.min(f)));
                 last = Some(last.map_or(d.end, |x| x.max(d.end)));
@@ -119,6 +124,9 @@ pub async fn throughput(endpoint: &Endpoint, plan: &ThroughputPlan) -> anyhow::R
         ("errors", errors.to_string()),
         ("wall_s", format!("{wall:.2}")),
     ];
+    if let Some(c) = cipher {
+        fields.push(("cipher", c));
+    }
     if let (Some(g), Some(before)) = (plan.gateway, cpu_before) {
         let cpu = g.cpu_secs() - before;
         fields.push(("gateway_cpu_s", format!("{cpu:.2}")));

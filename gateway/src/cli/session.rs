@@ -14,7 +14,7 @@ use certs::Fingerprint;
 #[command(
     about = "Write a session file (.vncgate) that opens one desktop in the viewer",
     long_about = "Write a session file (.vncgate) that opens one desktop in the viewer: the gateway's \
-                  address, the target, a one-time key, and how to check the gateway's certificate \
+                  address, the target, a one-time key, and how to check the VNC server's certificate \
                   (a CA to trust, or a fingerprint to pin). The file may hold a one-time key, so it is \
                   written with mode 0600; send it only to the person it is for."
 )]
@@ -25,13 +25,14 @@ pub struct SessionArgs {
     /// A one-time key for the session.
     #[arg(long, env = "VNCGATE_OTK", hide_env_values = true, value_name = "KEY")]
     otk: Option<String>,
-    /// Trust this CA of the certificate directory for the gateway's certificate (e.g. `ca`).
+    /// Verify the VNC server's VeNCrypt X509 certificate (end to end, in the viewer) against
+    /// this CA of the certificate directory (e.g. `ca`).
     #[arg(long, value_name = "NAME")]
     ca: Option<String>,
-    /// Pin the gateway certificate in FILE (e.g. <state dir>/tls/self-signed.crt).
+    /// Pin the VNC server's VeNCrypt X509 certificate in FILE (e.g. what `-X509Cert` serves).
     #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
     pin_cert: Option<PathBuf>,
-    /// Pin this SHA-256 fingerprint of the gateway's certificate (hex, colons allowed).
+    /// Pin this SHA-256 fingerprint of the VNC server's certificate (hex, colons allowed).
     #[arg(long, value_name = "SHA256")]
     fingerprint: Option<String>,
     /// The gateway's address, e.g. https://gw.example.net:8443/.
@@ -91,7 +92,7 @@ impl SessionArgs {
             s.fingerprint = Some(fp.parse()?);
         }
         if s.ca.is_none() && s.fingerprint.is_none() {
-            tracing::warn!("no --ca, --pin-cert or --fingerprint: the viewer will rely on the browser's own trust in the gateway's certificate");
+            tracing::warn!("no --ca, --pin-cert or --fingerprint: a VeNCrypt X509 server will be checked by trust on first use in the viewer");
         }
         s.view_only = self.view_only.then_some(true);
         if let Some(sc) = &self.scaling {

@@ -200,6 +200,71 @@ max_connections = 100
     }
 
     #[test]
+    fn reads_authentication_the_access_list_and_target_logins() {
+        let text = r#"
+audit_log = "audit.jsonl"
+[targets]
+desk = "127.0.0.1:5901"
+[targets.vm]
+address = "127.0.0.1:5902"
+password_env = "VM_PASSWORD"
+[auth]
+client_ca = "ca.pem"
+crl = "crl.pem"
+client_auth = "optional"
+admins = ["group:ops"]
+admin_token_file = "token"
+[acl.groups]
+ops = ["email:alice@example.com"]
+[[acl.allow]]
+who = ["group:ops"]
+targets = ["*"]
+default_target = "vm"
+[[acl.allow]]
+who = ["*"]
+targets = ["desk"]
+mode = "view-only"
+"#;
+        let c = parse(Path::new("/etc/vncgate/v.toml"), text)
+            .expect("valid")
+            .into_config("/s".into())
+            .expect("fits together");
+        let ca = c.access.client_ca.expect("client CA");
+        assert_eq!(ca.ca, PathBuf::from("/etc/vncgate/ca.pem"));
+        assert_eq!(ca.crls, vec![PathBuf::from("/etc/vncgate/crl.pem")]);
+        assert_eq!(ca.mode, crate::auth::client_ca::ClientAuth::Optional);
+        assert_eq!(c.access.acl.map(|a| a.rules.len()), Some(2));
+        assert_eq!(c.access.admins.len(), 1);
+        assert_eq!(c.audit_log, Some(PathBuf::from("/etc/vncgate/audit.jsonl")));
+        assert!(c.logins.contains_key("vm") && !c.logins.contains_key("desk"));
+        assert_eq!(c.targets.get("vm").map(|t| t.port), Some(5902));
+    }
+
+    #[test]
+    fn authentication_errors_say_what_to_do() {
+        let p = Path::new("/etc/v.toml");
+        let err = |text: &str| match parse(p, text) {
+            Err(e) => e.to_string(),
+            Ok(l) => l.into_config("/s".into()).expect_err("invalid").to_string(),
+        };
+        let e = err("[auth]\ncrl = \"crl.pem\"");
+        assert!(e.contains("auth.crl") && e.contains("--client-ca"), "{e}");
+        let e = err("[auth]\nclient_ca = \"c\"\nclient_auth = \"maybe\"");
+        assert!(e.contains("\"required\" or \"optional\""), "{e}");
+        let e = err("[targets]\nd = \"h:1\"\n[auth]\nclient_ca = \"c\"\n[[acl.allow]]\nwho = [\"cn:a\"]\ntargets = [\"lab\"]");
+        assert!(e.contains("acl.allow[0]") && e.contains("\"lab\""), "{e}");
+        let e = err("[targets]\nd = \"h:1\"\n[auth]\nclient_ca = \"c\"\n[[acl.allow]]\nwho = [\"group:x\"]\ntargets = [\"d\"]");
+        assert!(e.contains("no group \"x\""), "{e}");
+        let e = err("[targets.vm]\naddress = \"h:1\"\nusername = \"u\"");
+        assert!(
+            e.contains("targets.vm") && e.contains("needs a password"),
+            "{e}"
+        );
+        let e = err("[targets.vm]\naddress = \"h:1\"\npassword = \"inline\"");
+        assert!(e.contains("targets"), "passwords are never inline: {e}");
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_key() {
         let p = Path::new("/etc/vncgate.toml");
         let e = parse(p, "listen = \"nope\"").expect_err("bad listen");

@@ -97,4 +97,3 @@ where
         .await
         .map_err(|_| "the handshake did not finish in time".to_owned())?
 }
-

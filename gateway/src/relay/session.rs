@@ -11,7 +11,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
-use super::{greet, close, connect, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats};
+use super::{
+    close, connect, greet, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats,
+};
 use crate::admission::gate::Gate;
 use crate::admission::{Admission, Refusal, Route, Via};
 use crate::audit::{Outcome, SessionRecord};
@@ -340,7 +342,8 @@ where
     let max = env.limits.max_websocket_message_bytes;
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(max))
-        .max_frame_size(Some(max));
+        .max_frame_size(Some(max))
+        .read_buffer_size(BROWSER_READ_BUF_BYTES);
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
     let dialled = match dial(admission, &target, &env).await {
         Ok((route, tcp)) => log_in(&route, tcp, &env).await.map(|b| (route, b)),

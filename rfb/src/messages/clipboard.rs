@@ -5,7 +5,7 @@
 //! provide). A `provide` payload is a zlib stream of, per format bit set, `U32 size` + data;
 //! text is UTF-8 with CRLF line ends and a terminating NUL.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use crate::error::{Error, LimitKind};
 
@@ -61,21 +61,39 @@ pub fn parse(flags: u32, payload: &[u8], max_bytes: usize) -> Result<ClipboardAc
     })
 }
 
-/// Inflates a provide payload (stopping at the end of the zlib stream, never past
-/// `max_bytes`) and returns the text format's content.
+/// Inflates a provide payload, never past `max_bytes` (+ the size words). Servers differ in
+/// how the stream ends: finished (`Z_FINISH`), or only flushed (TigerVNC's `Z_SYNC_FLUSH`);
+/// both are accepted once all input is consumed. Bytes after the end of a finished stream are
+/// ignored (the QEMU CVE-2023-3255 loop shape).
 fn provided_text(formats: u32, payload: &[u8], max_bytes: usize) -> Result<Option<String>, Error> {
-    let mut inflated = Vec::new();
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(64);
-    flate2::read::ZlibDecoder::new(payload)
-        .take(limit)
-        .read_to_end(&mut inflated)
-        .map_err(|_| Error::Invalid {
-            field: "extended clipboard data",
-            got: payload.len() as u64,
-            why: "not a valid zlib stream",
-        })?;
+    let invalid = || Error::Invalid {
+        field: "extended clipboard data",
+        got: payload.len() as u64,
+        why: "not a valid zlib stream",
+    };
+    let limit = max_bytes.saturating_add(64);
+    let mut z = flate2::Decompress::new(true);
+    let mut inflated: Vec<u8> = Vec::with_capacity(payload.len().saturating_mul(4).min(limit));
+    loop {
+        let consumed = usize::try_from(z.total_in()).unwrap_or(usize::MAX);
+        let input = payload.get(consumed..).unwrap_or_default();
+        if inflated.len() == inflated.capacity() {
+            if inflated.len() >= limit {
+                break;
+            }
+            inflated.reserve((inflated.len().max(4096)).min(limit - inflated.len()));
+        }
+        let before = (z.total_in(), z.total_out());
+        let status = z
+            .decompress_vec(input, &mut inflated, flate2::FlushDecompress::Sync)
+            .map_err(|_| invalid())?;
+        let progressed = (z.total_in(), z.total_out()) != before;
+        match status {
+            flate2::Status::StreamEnd => break,
+            _ if input.is_empty() || (!progressed && inflated.len() < inflated.capacity()) => break,
+            _ => {}
+        }
+    }
     let mut rest = inflated.as_slice();
     for bit in 0..16 {
         if formats & (1 << bit) == 0 {
@@ -169,6 +187,24 @@ mod tests {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&[0, 0, 0, 9, b'a']).expect("write");
         assert!(parse(f, &z.finish().expect("finish"), 50).is_err());
+    }
+
+    #[test]
+    fn a_sync_flushed_stream_is_accepted_like_tigervnc_sends_it() {
+        let mut body = 5u32.to_be_bytes().to_vec();
+        body.extend_from_slice(b"abcd\0");
+        let mut z = flate2::Compress::new(flate2::Compression::default(), true);
+        let mut out = Vec::with_capacity(256);
+        z.compress_vec(&body, &mut out, flate2::FlushCompress::Sync)
+            .expect("compress");
+        assert_eq!(
+            parse(ACTION_PROVIDE | FORMAT_TEXT, &out, 1 << 20),
+            Ok(ClipboardAction::Provide {
+                text: Some("abcd".into())
+            })
+        );
+        // Truncated mid-stream: whatever is there is not enough for the declared size.
+        assert!(parse(ACTION_PROVIDE | FORMAT_TEXT, &out[..out.len() / 2], 1 << 20).is_err());
     }
 
     #[test]

@@ -30,20 +30,40 @@ fn one_raw_update(c: &mut Client) -> Vec<u8> {
 #[test]
 fn continuous_updates_stop_the_per_update_requests() {
     let mut c = connected();
-    assert_eq!(&one_raw_update(&mut c)[..2], &[3, 1], "incremental request after an update");
+    assert_eq!(
+        &one_raw_update(&mut c)[..2],
+        &[3, 1],
+        "incremental request after an update"
+    );
     c.receive(&[150]).expect("EndOfContinuousUpdates");
-    assert_eq!(sent(&mut c), vec![150, 1, 0, 0, 0, 0, 0, 8, 0, 4], "enables for the whole screen");
-    assert!(one_raw_update(&mut c).is_empty(), "no request while the server pushes");
+    assert_eq!(
+        sent(&mut c),
+        vec![150, 1, 0, 0, 0, 0, 0, 8, 0, 4],
+        "enables for the whole screen"
+    );
+    assert!(
+        one_raw_update(&mut c).is_empty(),
+        "no request while the server pushes"
+    );
     c.receive(&[150]).expect("ended");
-    assert_eq!(&sent(&mut c)[..2], &[3, 1], "asks again once the server stops");
+    assert_eq!(
+        &sent(&mut c)[..2],
+        &[3, 1],
+        "asks again once the server stops"
+    );
 }
 
 #[test]
 fn fences_are_echoed_and_pings_measure_the_round_trip() {
     let mut c = connected();
     assert!(!c.ping(), "no fence support seen yet");
-    c.receive(&[248, 0, 0, 0, 0x80, 0, 0, 0x03, 2, 0xaa, 0xbb]).expect("fence request");
-    assert_eq!(sent(&mut c), vec![248, 0, 0, 0, 0, 0, 0, 0x03, 2, 0xaa, 0xbb], "request bit cleared, payload echoed");
+    c.receive(&[248, 0, 0, 0, 0x80, 0, 0, 0x03, 2, 0xaa, 0xbb])
+        .expect("fence request");
+    assert_eq!(
+        sent(&mut c),
+        vec![248, 0, 0, 0, 0, 0, 0, 0x03, 2, 0xaa, 0xbb],
+        "request bit cleared, payload echoed"
+    );
     c.set_time_ms(1_000_000);
     assert!(c.ping());
     let ping = sent(&mut c);
@@ -67,28 +87,47 @@ fn ext(flags: u32, payload: &[u8]) -> Vec<u8> {
 fn extended_clipboard_both_ways() {
     let mut c = connected();
     // The server's caps: text, all actions. The client answers with its own.
-    let caps = clipboard::ACTION_CAPS | clipboard::ACTION_REQUEST | clipboard::ACTION_NOTIFY | clipboard::ACTION_PROVIDE | clipboard::FORMAT_TEXT;
+    let caps = clipboard::ACTION_CAPS
+        | clipboard::ACTION_REQUEST
+        | clipboard::ACTION_NOTIFY
+        | clipboard::ACTION_PROVIDE
+        | clipboard::FORMAT_TEXT;
     c.receive(&ext(caps, &[0, 0, 0x10, 0])).expect("caps");
     let reply = sent(&mut c);
     assert_eq!(&reply[..4], &[6, 0, 0, 0]);
     assert!(i32::from_be_bytes([reply[4], reply[5], reply[6], reply[7]]) < 0);
     // Server → client: notify, the client requests, the server provides UTF-8.
-    c.receive(&ext(clipboard::ACTION_NOTIFY | clipboard::FORMAT_TEXT, &[])).expect("notify");
-    assert_eq!(sent(&mut c), ext_client(clipboard::ACTION_REQUEST | clipboard::FORMAT_TEXT, &[]));
+    c.receive(&ext(clipboard::ACTION_NOTIFY | clipboard::FORMAT_TEXT, &[]))
+        .expect("notify");
+    assert_eq!(
+        sent(&mut c),
+        ext_client(clipboard::ACTION_REQUEST | clipboard::FORMAT_TEXT, &[])
+    );
     let (flags, payload) = clipboard::provide("naïve ☃");
     c.receive(&ext(flags, &payload)).expect("provide");
     assert_eq!(c.poll_event(), Some(Event::ServerCutText("naïve ☃".into())));
     // Client → server: notify, then provide on request.
     c.cut_text("grüß");
-    assert_eq!(sent(&mut c), ext_client(clipboard::ACTION_NOTIFY | clipboard::FORMAT_TEXT, &[]));
-    c.receive(&ext(clipboard::ACTION_REQUEST | clipboard::FORMAT_TEXT, &[])).expect("request");
+    assert_eq!(
+        sent(&mut c),
+        ext_client(clipboard::ACTION_NOTIFY | clipboard::FORMAT_TEXT, &[])
+    );
+    c.receive(&ext(
+        clipboard::ACTION_REQUEST | clipboard::FORMAT_TEXT,
+        &[],
+    ))
+    .expect("request");
     let (flags, payload) = clipboard::provide("grüß");
     assert_eq!(sent(&mut c), ext_client(flags, &payload));
 }
 
 fn ext_client(flags: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
-    ClientMessage::ExtendedCutText { flags, payload: payload.to_vec() }.write(&mut v);
+    ClientMessage::ExtendedCutText {
+        flags,
+        payload: payload.to_vec(),
+    }
+    .write(&mut v);
     v
 }
 
@@ -110,18 +149,28 @@ fn desktop_resize_needs_the_servers_layout_first() {
     c.receive(&u).expect("eds");
     sent(&mut c);
     assert!(c.set_desktop_size(100, 50));
-    assert_eq!(sent(&mut c), vec![251, 0, 0, 100, 0, 50, 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 100, 0, 50, 0, 0, 0, 0]);
+    assert_eq!(
+        sent(&mut c),
+        vec![251, 0, 0, 100, 0, 50, 1, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 100, 0, 50, 0, 0, 0, 0]
+    );
 }
 
 #[test]
 fn scancodes_only_after_the_servers_ack() {
     let mut c = connected();
     c.key_event_scancode(true, 0x61, 0x1e);
-    assert_eq!(sent(&mut c), vec![4, 1, 0, 0, 0, 0, 0, 0x61], "plain KeyEvent before the ack");
+    assert_eq!(
+        sent(&mut c),
+        vec![4, 1, 0, 0, 0, 0, 0, 0x61],
+        "plain KeyEvent before the ack"
+    );
     let mut u = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 8, 0, 4];
     u.extend_from_slice(&(-258i32).to_be_bytes());
     c.receive(&u).expect("ack");
     sent(&mut c);
     c.key_event_scancode(true, 0x61, 0x1e);
-    assert_eq!(sent(&mut c), vec![255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e]);
+    assert_eq!(
+        sent(&mut c),
+        vec![255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e]
+    );
 }
