@@ -25,9 +25,34 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("decoders") => decoders(&args[1..]),
         Some("gateway") => crate::bench_gateway::run(),
-        Some(other) => bail!("unknown bench target {other:?}; known: decoders, gateway"),
-        None => bail!("usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway"),
+        Some("viewer") => viewer(),
+        Some(other) => bail!("unknown bench target {other:?}; known: decoders, gateway, viewer"),
+        None => bail!(
+            "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer"
+        ),
     }
+}
+
+/// `bench viewer`: latency (server change → canvas) and frame pacing in headless Chromium
+/// against a real Xvnc through vncgate (tests/tests/bench_viewer.rs).
+fn viewer() -> anyhow::Result<()> {
+    crate::setup::run()?;
+    crate::tasks::build_web()?;
+    crate::run_cmd(crate::cargo().args(["build", "-p", "gateway", "--bins"]))?;
+    crate::run_cmd(
+        crate::cargo()
+            .args([
+                "test",
+                "-p",
+                "tests",
+                "--test",
+                "bench_viewer",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("VNCGATE_BIN", target_dir().join("debug/vncgate")),
+    )
 }
 
 fn target_dir() -> PathBuf {

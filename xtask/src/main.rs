@@ -34,7 +34,8 @@ fn main() -> std::process::ExitCode {
                  run         build and start vncgate in front of a demo desktop\n              \
                  (cargo xtask run -- --target NAME=HOST:PORT for an existing VNC server)\n  \
                  test        run every check and test\n  \
-                 bench       measure: `bench decoders` (rfb native and wasm vs noVNC)"
+                 bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
+                 `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing)"
             );
             return std::process::ExitCode::from(2);
         }

@@ -101,3 +101,55 @@ fn serve_obtains_a_dns01_certificate_and_serves_it() {
     }
     panic!("vncgate never served pebble's certificate; last issuer seen: {last:?}");
 }
+
+#[test]
+fn serve_answers_tls_alpn01_on_its_own_port() {
+    let dir = TempDir::new("serve-alpn");
+    let dns = ChallTestSrv::start(&dir);
+    // Pebble validates tls-alpn-01 at the name's address (challtestsrv: 127.0.0.1) on this port:
+    // vncgate's single port.
+    let port = free_port();
+    let pebble = Pebble::start(&dir, dns.dns, port);
+    let _gate = Child(
+        Command::new(env!("CARGO_BIN_EXE_vncgate"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--danger-no-auth",
+            ])
+            .args([
+                "--target",
+                "desk=127.0.0.1:5999",
+                "--state-dir",
+                &dir.path("state").display().to_string(),
+            ])
+            .args([
+                "--acme-domain",
+                "alpn.test.example",
+                "--acme-challenge",
+                "tls-alpn-01",
+            ])
+            .args(["--acme-directory", &pebble.directory])
+            .args([
+                "--acme-ca-root",
+                &pebble.listener_root.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vncgate"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = served_issuer(port, "alpn.test.example");
+        if last.as_deref().is_some_and(|i| i.contains("Pebble")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!(
+        "vncgate never served pebble's certificate after tls-alpn-01; last issuer seen: {last:?}"
+    );
+}

@@ -1,0 +1,148 @@
+//! Viewer latency and frame pacing against a real Xvnc through vncgate, in headless Chromium:
+//! `cargo xtask bench viewer` (or `cargo test -p tests --test bench_viewer -- --ignored
+//! --nocapture`). A benchmark, not a test: it measures and prints, it asserts nothing about
+//! the figures.
+//!
+//! - Latency: the time from changing the X root window's colour (`xsetroot`) to the new
+//!   colour on the canvas, seen by a `requestAnimationFrame` loop in the page. Both clocks are
+//!   this machine's wall clock (`Date.now()` and `SystemTime`), in milliseconds.
+//! - Frame pacing: while the root colour changes as fast as `xsetroot` can run, the intervals
+//!   between the colour changes the page shows.
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tests::browser::Browser;
+use tests::gateway::Gateway;
+use tests::xvnc::Xvnc;
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// Installs a rAF loop that records when pixel (4,4) of the canvas changes, as
+/// `[time_ms, "r,g,b"]` in `window.__changes`.
+const WATCH: &str = "
+  window.__changes = [];
+  const c = document.getElementById('screen');
+  const ctx = c.getContext('2d', { willReadFrequently: true });
+  let last = '';
+  function tick() {
+    const d = ctx.getImageData(4, 4, 1, 1).data;
+    const k = d[0] + ',' + d[1] + ',' + d[2];
+    if (k !== last) { window.__changes.push([Date.now(), k]); last = k; }
+    requestAnimationFrame(tick);
+  }
+  requestAnimationFrame(tick);
+  return null;";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn xsetroot(display: &str, colour: &str) -> anyhow::Result<()> {
+    let st = Command::new("xsetroot")
+        .args(["-display", display, "-solid", colour])
+        .status()?;
+    anyhow::ensure!(st.success(), "xsetroot failed");
+    Ok(())
+}
+
+#[test]
+#[ignore = "a benchmark: run with cargo xtask bench viewer"]
+fn viewer_latency_and_frame_pacing() -> anyhow::Result<()> {
+    let desk = Xvnc::start(1280, 800, &["-SecurityTypes", "None"])?;
+    let display = desk.display_env();
+    xsetroot(&display, "#000000")?;
+    let gate = Gateway::start(&[
+        "--target",
+        &format!("desk=127.0.0.1:{}", desk.port),
+        "--danger-no-auth",
+    ])?;
+    let browser = Browser::start()?;
+    browser.goto(&gate.url("#target=desk"))?;
+    browser.wait_for_state("connected", Duration::from_secs(20))?;
+    std::thread::sleep(Duration::from_millis(500));
+    browser.eval(WATCH)?;
+
+    // Latency: one change at a time, waiting for it to show.
+    let mut latencies = Vec::new();
+    let mut xsetroot_ms = Vec::new();
+    for i in 0..40u32 {
+        let colour = format!(
+            "#{:02x}{:02x}{:02x}",
+            10 + i * 5,
+            200 - i * 3,
+            (i * 37) % 256
+        );
+        let rgb = format!("{},{},{}", 10 + i * 5, 200 - i * 3, (i * 37) % 256);
+        let t0 = now_ms();
+        xsetroot(&display, &colour)?;
+        xsetroot_ms.push(now_ms() - t0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = browser.eval(&format!(
+                "const f = window.__changes.find(c => c[1] === '{rgb}'); return f ? f[0] : null;"
+            ))?;
+            if let Some(seen) = v.as_f64() {
+                latencies.push(seen - t0);
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "colour {colour} never reached the canvas"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    latencies.sort_by(f64::total_cmp);
+    xsetroot_ms.sort_by(f64::total_cmp);
+
+    // Frame pacing: changes as fast as xsetroot runs, for 5 s.
+    browser.eval("window.__changes = []; return null;")?;
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut sent = 0u32;
+    while Instant::now() < until {
+        xsetroot(&display, if sent % 2 == 0 { "#ff0000" } else { "#0000ff" })?;
+        sent += 1;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let v = browser.eval("return window.__changes.map(c => c[0]);")?;
+    let times: Vec<f64> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_f64()).collect())
+        .unwrap_or_default();
+    let mut intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let span_s = (times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0)) / 1000.0;
+    intervals.sort_by(f64::total_cmp);
+
+    println!(
+        "viewer latency, server change → canvas, {} samples (ms):",
+        latencies.len()
+    );
+    println!(
+        "  p50 {:.1}  p95 {:.1}  max {:.1}  (xsetroot itself: p50 {:.1} ms, included)",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        percentile(&xsetroot_ms, 0.5)
+    );
+    println!(
+        "frame pacing: {} changes sent in 5 s, {} shown, {:.1} frames/s; interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        sent,
+        times.len(),
+        times.len() as f64 / span_s.max(0.001),
+        percentile(&intervals, 0.5),
+        percentile(&intervals, 0.95),
+        intervals.last().copied().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
