@@ -104,6 +104,35 @@ mod tests {
         assert_every_prefix(&v2, Detected::ProxyV2);
     }
 
+    /// First flights captured from real clients (gateway/tests/captures): Chromium 156's and
+    /// openssl 3.0's ClientHello (Chromium's, with a post-quantum key share, spans several
+    /// TCP segments), Chromium's and curl's plain HTTP GET.
+    #[test]
+    fn every_prefix_of_captured_first_flights() {
+        let captures: [(&[u8], Detected); 4] = [
+            (
+                include_bytes!("../tests/captures/chromium-clienthello.bin"),
+                Detected::Tls,
+            ),
+            (
+                include_bytes!("../tests/captures/openssl-clienthello.bin"),
+                Detected::Tls,
+            ),
+            (
+                include_bytes!("../tests/captures/chromium-http-get.bin"),
+                Detected::Http,
+            ),
+            (
+                include_bytes!("../tests/captures/curl-http-get.bin"),
+                Detected::Http,
+            ),
+        ];
+        for (capture, want) in captures {
+            assert!(capture.len() > 16, "the capture is the real first flight");
+            assert_every_prefix(capture, want);
+        }
+    }
+
     #[test]
     fn garbage_and_vnc_client_versions_are_unknown() {
         assert_eq!(detect(b"RFB 003.008\n"), Detected::Unknown);
