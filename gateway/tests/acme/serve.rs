@@ -36,6 +36,49 @@ impl Drop for Child {
     }
 }
 
+/// Starts `vncgate serve` on 127.0.0.1:`port` with `acme` flags and pebble's directory.
+fn serve(dir: &TempDir, port: u16, pebble: &Pebble, acme: &[&str]) -> Child {
+    Child(
+        Command::new(env!("CARGO_BIN_EXE_vncgate"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--danger-no-auth",
+            ])
+            .args([
+                "--target",
+                "desk=127.0.0.1:5999",
+                "--state-dir",
+                &dir.path("state").display().to_string(),
+            ])
+            .args(acme)
+            .args(["--acme-directory", &pebble.directory])
+            .args([
+                "--acme-ca-root",
+                &pebble.listener_root.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vncgate"),
+    )
+}
+
+/// Waits until the certificate served for `name` is pebble's.
+fn wait_for_pebble_certificate(port: u16, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = served_issuer(port, name);
+        if last.as_deref().is_some_and(|i| i.contains("Pebble")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("vncgate never served pebble's certificate for {name}; last issuer seen: {last:?}");
+}
+
 #[test]
 fn serve_obtains_a_dns01_certificate_and_serves_it() {
     let dir = TempDir::new("serve");
@@ -43,113 +86,54 @@ fn serve_obtains_a_dns01_certificate_and_serves_it() {
     let pebble = Pebble::start(&dir, dns.dns, free_port());
     let (script, _log) = challtestsrv_hook(&dir, dns.management);
     let port = free_port();
-    let _gate = Child(
-        Command::new(env!("CARGO_BIN_EXE_vncgate"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--danger-no-auth",
-            ])
-            .args([
-                "--target",
-                "desk=127.0.0.1:5999",
-                "--state-dir",
-                &dir.path("state").display().to_string(),
-            ])
-            .args([
-                "--acme-domain",
-                "vnc.test.example",
-                "--acme-challenge",
-                "dns-01",
-            ])
-            .args([
-                "--dns-hook",
-                &script.display().to_string(),
-                "--dns-resolver",
-                &dns.dns.to_string(),
-            ])
-            .args(["--acme-directory", &pebble.directory])
-            .args([
-                "--acme-ca-root",
-                &pebble.listener_root.display().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("vncgate"),
+    let (script, resolver) = (script.display().to_string(), dns.dns.to_string());
+    let _gate = serve(
+        &dir,
+        port,
+        &pebble,
+        &[
+            "--acme-domain",
+            "vnc.test.example",
+            "--acme-challenge",
+            "dns-01",
+            "--dns-hook",
+            &script,
+            "--dns-resolver",
+            &resolver,
+        ],
     );
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = served_issuer(port, "vnc.test.example");
-        if last.as_deref().is_some_and(|i| i.contains("Pebble")) {
-            let status = Command::new(env!("CARGO_BIN_EXE_vncgate"))
-                .args([
-                    "acme",
-                    "status",
-                    "--state-dir",
-                    &dir.path("state").display().to_string(),
-                ])
-                .output()
-                .expect("acme status");
-            let text = String::from_utf8_lossy(&status.stdout);
-            assert!(text.contains("vnc.test.example"), "{text}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("vncgate never served pebble's certificate; last issuer seen: {last:?}");
+    wait_for_pebble_certificate(port, "vnc.test.example");
+    let status = Command::new(env!("CARGO_BIN_EXE_vncgate"))
+        .args([
+            "acme",
+            "status",
+            "--state-dir",
+            &dir.path("state").display().to_string(),
+        ])
+        .output()
+        .expect("acme status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("vnc.test.example"), "{text}");
 }
 
 #[test]
 fn serve_answers_tls_alpn01_on_its_own_port() {
     let dir = TempDir::new("serve-alpn");
     let dns = ChallTestSrv::start(&dir);
-    // Pebble validates tls-alpn-01 at the name's address (challtestsrv: 127.0.0.1) on this port:
-    // vncgate's single port.
+    // Pebble validates tls-alpn-01 at the name's address (challtestsrv: 127.0.0.1) on this
+    // port: vncgate's single port.
     let port = free_port();
     let pebble = Pebble::start(&dir, dns.dns, port);
-    let _gate = Child(
-        Command::new(env!("CARGO_BIN_EXE_vncgate"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--danger-no-auth",
-            ])
-            .args([
-                "--target",
-                "desk=127.0.0.1:5999",
-                "--state-dir",
-                &dir.path("state").display().to_string(),
-            ])
-            .args([
-                "--acme-domain",
-                "alpn.test.example",
-                "--acme-challenge",
-                "tls-alpn-01",
-            ])
-            .args(["--acme-directory", &pebble.directory])
-            .args([
-                "--acme-ca-root",
-                &pebble.listener_root.display().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("vncgate"),
+    let _gate = serve(
+        &dir,
+        port,
+        &pebble,
+        &[
+            "--acme-domain",
+            "alpn.test.example",
+            "--acme-challenge",
+            "tls-alpn-01",
+        ],
     );
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut last = None;
-    while Instant::now() < deadline {
-        last = served_issuer(port, "alpn.test.example");
-        if last.as_deref().is_some_and(|i| i.contains("Pebble")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!(
-        "vncgate never served pebble's certificate after tls-alpn-01; last issuer seen: {last:?}"
-    );
+    wait_for_pebble_certificate(port, "alpn.test.example");
 }

@@ -2,9 +2,10 @@
 //! whoever must inspect a client's stream (the gateway, to enforce view-only). Pad bytes are
 //! always sent as zero.
 
-use crate::error::{Error, LimitKind, Stall};
+use crate::error::{Error, Stall};
 use crate::framebuffer::Rect;
 use crate::limits::Limits;
+use crate::messages::clipboard::{read_cut_text, CutText};
 use crate::messages::encoding::Encoding;
 use crate::pixel_format::PixelFormat;
 use crate::wire::Reader;
@@ -214,35 +215,15 @@ impl ClientMessage {
                 x: r.u16()?,
                 y: r.u16()?,
             },
-            6 => {
-                r.skip(3)?;
-                let len = r.i32()?;
-                let n = usize::try_from(len.unsigned_abs()).unwrap_or(usize::MAX);
-                if len == i32::MIN || n > limits.max_cut_text_bytes {
-                    return Err(Error::limit(
-                        LimitKind::CutTextBytes,
-                        len.unsigned_abs().into(),
-                        limits.max_cut_text_bytes,
-                    )
-                    .into());
+            6 => match read_cut_text(r, limits)? {
+                CutText::Legacy(text) => {
+                    Self::ClientCutText(text.iter().map(|&b| char::from(b)).collect())
                 }
-                if len >= 0 {
-                    Self::ClientCutText(r.bytes(n)?.iter().map(|&b| char::from(b)).collect())
-                } else if n < 4 {
-                    return Err(Error::Invalid {
-                        field: "extended clipboard length",
-                        got: n as u64,
-                        why: "must hold at least the 4-byte flags",
-                    }
-                    .into());
-                } else {
-                    let flags = r.u32()?;
-                    Self::ExtendedCutText {
-                        flags,
-                        payload: r.bytes(n - 4)?.to_vec(),
-                    }
-                }
-            }
+                CutText::Extended { flags, payload } => Self::ExtendedCutText {
+                    flags,
+                    payload: payload.to_vec(),
+                },
+            },
             150 => Self::EnableContinuousUpdates {
                 enable: r.u8()? != 0,
                 area: rect(r)?,

@@ -7,7 +7,9 @@
 
 use std::io::Write;
 
-use crate::error::{Error, LimitKind};
+use crate::error::{Error, LimitKind, Stall};
+use crate::limits::Limits;
+use crate::wire::Reader;
 
 pub const FORMAT_TEXT: u32 = 1 << 0;
 pub const ACTION_CAPS: u32 = 1 << 24;
@@ -16,6 +18,49 @@ pub const ACTION_PEEK: u32 = 1 << 26;
 pub const ACTION_NOTIFY: u32 = 1 << 27;
 pub const ACTION_PROVIDE: u32 = 1 << 28;
 const FORMATS: u32 = 0xffff;
+
+/// The body of a cut-text message (ClientCutText or ServerCutText) after its type byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CutText<'a> {
+    /// A non-negative length: Latin-1 text.
+    Legacy(&'a [u8]),
+    /// A negative length: the extended clipboard's flags and the rest.
+    Extended { flags: u32, payload: &'a [u8] },
+}
+
+/// Reads `pad[3]`, the signed length and what follows, both directions alike: a negative
+/// length means the extended format (abs(len) bytes, flags first). `i32::MIN` (whose absolute
+/// value overflows) and an extended body too short for its flags (the QEMU CVE-2022-3165
+/// shape) are invalid; every length is held against `max_cut_text_bytes` first.
+pub(crate) fn read_cut_text<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<CutText<'a>, Stall> {
+    r.skip(3)?;
+    let len = r.i32()?;
+    let n = usize::try_from(len.unsigned_abs()).unwrap_or(usize::MAX);
+    if len == i32::MIN || n > limits.max_cut_text_bytes {
+        return Err(Error::limit(
+            LimitKind::CutTextBytes,
+            len.unsigned_abs().into(),
+            limits.max_cut_text_bytes,
+        )
+        .into());
+    }
+    if len >= 0 {
+        return Ok(CutText::Legacy(r.bytes(n)?));
+    }
+    if n < 4 {
+        return Err(Error::Invalid {
+            field: "extended clipboard length",
+            got: n as u64,
+            why: "must hold at least the 4-byte flags",
+        }
+        .into());
+    }
+    let flags = r.u32()?;
+    Ok(CutText::Extended {
+        flags,
+        payload: r.bytes(n - 4)?,
+    })
+}
 
 /// What one extended-clipboard message asks.
 #[derive(Debug, Clone, PartialEq, Eq)]

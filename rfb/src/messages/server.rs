@@ -1,9 +1,10 @@
 //! Server→client messages (RFC 6143 §7.6): message headers and rectangle headers. Rectangle
 //! payloads are read by [`crate::decode`].
 
-use crate::error::{Error, LimitKind, Stall};
+use crate::error::{Error, Stall};
 use crate::framebuffer::Rect;
 use crate::limits::Limits;
+use crate::messages::clipboard::{read_cut_text, CutText};
 use crate::messages::encoding::Encoding;
 use crate::wire::Reader;
 
@@ -54,37 +55,13 @@ impl ServerMessage {
                 Ok(Self::SetColourMapEntries { first, colours })
             }
             2 => Ok(Self::Bell),
-            3 => {
-                r.skip(3)?;
-                // A signed length: negative means extended clipboard (abs(len) bytes follow).
-                let len = r.i32()?;
-                let n = usize::try_from(len.unsigned_abs()).unwrap_or(usize::MAX);
-                if len == i32::MIN || n > limits.max_cut_text_bytes {
-                    return Err(Error::limit(
-                        LimitKind::CutTextBytes,
-                        len.unsigned_abs().into(),
-                        limits.max_cut_text_bytes,
-                    )
-                    .into());
-                }
-                if len >= 0 {
-                    return Ok(Self::ServerCutText(r.bytes(n)?.to_vec()));
-                }
-                if n < 4 {
-                    // The QEMU CVE-2022-3165 shape: an extended message without its flags.
-                    return Err(Error::Invalid {
-                        field: "extended clipboard length",
-                        got: n as u64,
-                        why: "must hold at least the 4-byte flags",
-                    }
-                    .into());
-                }
-                let flags = r.u32()?;
-                Ok(Self::ExtendedCutText {
+            3 => Ok(match read_cut_text(r, limits)? {
+                CutText::Legacy(text) => Self::ServerCutText(text.to_vec()),
+                CutText::Extended { flags, payload } => Self::ExtendedCutText {
                     flags,
-                    payload: r.bytes(n - 4)?.to_vec(),
-                })
-            }
+                    payload: payload.to_vec(),
+                },
+            }),
             150 => Ok(Self::EndOfContinuousUpdates),
             248 => {
                 r.skip(3)?;
@@ -133,6 +110,7 @@ impl RectHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::LimitKind;
 
     fn parse(bytes: &[u8]) -> Result<ServerMessage, Stall> {
         ServerMessage::read(&mut Reader::new(bytes), &Limits::default())
