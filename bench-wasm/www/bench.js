@@ -1,10 +1,14 @@
-// The side-by-side page: rfb built for wasm (bench-wasm) and noVNC's JavaScript decoders,
-// on the same recorded server streams, in the same tab. For each transcript: check that both
-// paint the same pixels (and, when lossless, the X server's: the .meta SHA-256), then time
-// alternating rounds of each and keep the median. Results land in window.benchResults.
+// The side-by-side page: rfb built for wasm (bench-wasm: `pkg/` opt-level 3, and `pkg-viewer/`
+// built as the viewer ships) and noVNC's JavaScript decoders, on the same recorded server
+// streams, in the same tab. For each transcript: check that all paint the same pixels (and,
+// when lossless, the X server's: the .meta SHA-256), then time alternating rounds of each.
+// Results (every round, and the medians) land in window.benchResults.
 
 import init, { bench_replay, decode_once, painted_bytes } from './pkg/bench_wasm.js';
 import { ENC, replay as novncReplay } from './novnc_harness.js';
+
+// The same module as the viewer ships it (opt-level "z", fat LTO, wasm-opt -Oz), if built.
+let viewerBuild = null;
 
 const params = new URLSearchParams(location.search);
 const ROUNDS = Number(params.get('rounds')) || 7;
@@ -147,13 +151,25 @@ async function benchOne(t, Decoders) {
             return result;
         }
     }
-    // Calibrate, then alternate rounds so both see the same machine load.
+    if (viewerBuild) {
+        const got = viewerBuild.decode_once(bytes, encodings);
+        if (compare(got, wasmRgba, t.width).pixels !== 0) {
+            result.error = 'the viewer build paints other pixels than the release build';
+            return result;
+        }
+    }
+    // Calibrate, then alternate rounds so all see the same machine load.
     const wasmIters = iterationsFor(bench_replay(bytes, encodings, 1));
+    const viewerIters = viewerBuild ? iterationsFor(viewerBuild.bench_replay(bytes, encodings, 1)) : 0;
     const novncIters = novnc ? iterationsFor(await novncRound(bytes, Decoders, 1)) : 0;
-    const wasmMs = [], novncMs = [];
+    const wasmMs = [], viewerMs = [], novncMs = [];
     for (let r = 0; r < ROUNDS; r++) {
         await breathe();
         wasmMs.push(bench_replay(bytes, encodings, wasmIters));
+        if (viewerBuild) {
+            await breathe();
+            viewerMs.push(viewerBuild.bench_replay(bytes, encodings, viewerIters));
+        }
         if (novnc) {
             await breathe();
             novncMs.push(await novncRound(bytes, Decoders, novncIters));
@@ -162,6 +178,11 @@ async function benchOne(t, Decoders) {
     result.wasm_ms = median(wasmMs);
     result.wasm_ms_rounds = wasmMs;
     result.wasm_iterations = wasmIters;
+    if (viewerBuild) {
+        result.viewer_build_ms = median(viewerMs);
+        result.viewer_build_ms_rounds = viewerMs;
+        result.viewer_build_iterations = viewerIters;
+    }
     if (novnc) {
         result.novnc_ms = median(novncMs);
         result.novnc_ms_rounds = novncMs;
@@ -176,7 +197,7 @@ function show(r) {
     const cells = [
         r.name, (r.painted_bytes / 1e6).toFixed(2),
         r.wasm_ms?.toFixed(3) ?? '–', r.novnc_ms?.toFixed(3) ?? '–',
-        mbps(r.wasm_ms), mbps(r.novnc_ms),
+        mbps(r.wasm_ms), mbps(r.viewer_build_ms), mbps(r.novnc_ms),
         r.novnc_ms && r.wasm_ms ? (r.novnc_ms / r.wasm_ms).toFixed(2) + '×' : '–',
         r.error ?? r.novnc_note ?? 'same',
     ];
@@ -190,13 +211,20 @@ function show(r) {
 
 async function main() {
     await init();
+    try {
+        viewerBuild = await import('./pkg-viewer/bench_wasm.js');
+        await viewerBuild.default();
+    } catch (e) {
+        console.warn(`no viewer build: ${e}`);
+        viewerBuild = null;
+    }
     const Decoders = await novncDecoders();
     const list = (await (await fetch('transcripts.json')).json())
         .filter((t) => t.name.includes(ONLY));
     window.benchMeta = {
         userAgent: navigator.userAgent,
         novnc_decoders: Object.keys(Decoders).map(Number),
-        rounds: ROUNDS, round_ms: ROUND_MS,
+        rounds: ROUNDS, round_ms: ROUND_MS, viewer_build: Boolean(viewerBuild),
     };
     for (const [i, t] of list.entries()) {
         setState('running', `${i + 1}/${list.length}: ${t.name}`);

@@ -2,7 +2,8 @@
 //! `cargo test -p tests --test bench_decoders -- --ignored --nocapture`). A measurement, not
 //! a test of speed: it fails only when the two decoders paint different pixels.
 //!
-//! Builds `bench-wasm` for wasm32 (wasm-bindgen, as the viewer), lays out a page in a
+//! Builds `bench-wasm` for wasm32 twice — `release` (opt-level 3) and as the viewer ships
+//! (`wasm-release`: opt-level "z", fat LTO, wasm-opt -Oz) — lays out a page in a
 //! temporary directory — `bench-wasm/www`, the wasm package, noVNC's `core/` and pako from
 //! the Debian package (noVNC 1.3; `$NOVNC_DIR` to use another), noVNC 1.4.0's ZRLE decoder
 //! when `$NOVNC_ZRLE_JS` or `target/bench-decoders/novnc-1.4.0` has it (1.3 has none), and
@@ -48,23 +49,69 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench-wasm` in release mode through wasm-bindgen into `out` (no wasm-opt: the viewer's
-/// build skips it too unless wasm-opt is 116 or newer).
-fn build_wasm(out: &Path) -> anyhow::Result<()> {
+/// `bench-wasm` built with cargo `profile` through wasm-bindgen into `out`; with `shrink`,
+/// then `wasm-opt -Oz` as `cargo xtask build-web` does for the viewer. Returns whether
+/// wasm-opt ran (it needs binaryen 116+: the system's, or the one `cargo xtask setup` puts in
+/// `~/.cache/vncgate/binaryen`).
+fn build_wasm(out: &Path, profile: &str, shrink: bool) -> anyhow::Result<bool> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(Command::new(cargo).current_dir(root()).args([
         "build",
-        "--release",
+        "--profile",
+        profile,
         "-p",
         "bench-wasm",
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown/release/bench_wasm.wasm");
+    let wasm = target_dir()
+        .join("wasm32-unknown-unknown")
+        .join(profile)
+        .join("bench_wasm.wasm");
     run(Command::new("wasm-bindgen")
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(out)
-        .arg(&wasm))
+        .arg(&wasm))?;
+    let Some(wasm_opt) = shrink.then(wasm_opt).flatten() else {
+        return Ok(false);
+    };
+    let bg = out.join("bench_wasm_bg.wasm");
+    run(Command::new(wasm_opt)
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+        ])
+        .args([
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+        ])
+        .arg("-o")
+        .arg(&bg)
+        .arg(&bg))?;
+    Ok(true)
+}
+
+/// A wasm-opt of version 116 or later (older ones corrupt wasm-bindgen's externref table).
+fn wasm_opt() -> Option<PathBuf> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let candidates = [
+        PathBuf::from("wasm-opt"),
+        home.join(".cache/vncgate/binaryen/node_modules/.bin/wasm-opt"),
+    ];
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .find_map(|w| w.parse::<u32>().ok())
+            })
+            .is_some_and(|v| v >= 116)
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -220,7 +267,13 @@ fn rfb_wasm_against_novnc() -> anyhow::Result<()> {
     let site = TempDir::new("bench-decoders")?;
     let www = root().join("bench-wasm/www");
     copy_dir(&www, site.path())?;
-    build_wasm(&site.path().join("pkg"))?;
+    // Two builds of the same code: `release` (opt-level 3, thin LTO) and the viewer's
+    // shipping build (`wasm-release`: opt-level "z", fat LTO, then wasm-opt -Oz).
+    build_wasm(&site.path().join("pkg"), "release", false)?;
+    let shrunk = build_wasm(&site.path().join("pkg-viewer"), "wasm-release", true)?;
+    if !shrunk {
+        eprintln!("note: no wasm-opt 116+: the viewer-build column is without wasm-opt");
+    }
 
     let novnc = PathBuf::from(env_or("NOVNC_DIR", "/usr/share/novnc"));
     copy_dir(&novnc.join("core"), &site.path().join("novnc/core"))
@@ -286,7 +339,12 @@ fn rfb_wasm_against_novnc() -> anyhow::Result<()> {
     )?;
     let results = browser.eval("return window.benchResults;")?;
     let meta = browser.eval("return window.benchMeta;")?;
-    let report = json!({ "meta": meta, "zrle_from_novnc_1_4_0": zrle_from_14, "results": results });
+    let report = json!({
+        "meta": meta,
+        "zrle_from_novnc_1_4_0": zrle_from_14,
+        "viewer_build_wasm_opt": shrunk,
+        "results": results,
+    });
 
     let out = target_dir().join("bench-decoders");
     std::fs::create_dir_all(&out)?;
@@ -296,7 +354,8 @@ fn rfb_wasm_against_novnc() -> anyhow::Result<()> {
     )?;
     // Per replay: the median round and the fastest round (steadier on a shared machine).
     let mut tsv = String::from(
-        "# name\tpainted_bytes\twasm_median_ms\tnovnc_median_ms\twasm_best_ms\tnovnc_best_ms\tnote\n",
+        "# name\tpainted_bytes\twasm_median_ms\tnovnc_median_ms\twasm_best_ms\tnovnc_best_ms\t\
+         viewer_build_median_ms\tviewer_build_best_ms\tnote\n",
     );
     let mut errors = Vec::new();
     for r in results.as_array().into_iter().flatten() {
@@ -314,13 +373,15 @@ fn rfb_wasm_against_novnc() -> anyhow::Result<()> {
             .or(r["novnc_note"].as_str())
             .unwrap_or("");
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             r["name"].as_str().unwrap_or("?"),
             num("painted_bytes"),
             num("wasm_ms"),
             num("novnc_ms"),
             best("wasm_ms_rounds"),
             best("novnc_ms_rounds"),
+            num("viewer_build_ms"),
+            best("viewer_build_ms_rounds"),
             note.replace(['\t', '\n'], " "),
         ));
         if let Some(e) = r["error"].as_str() {
@@ -347,9 +408,10 @@ fn summary(r: &Value) -> String {
         _ => "   - ".to_owned(),
     };
     format!(
-        "{:<28} wasm {}  noVNC {}  {ratio}  {}",
+        "{:<28} wasm {}  viewer build {}  noVNC {}  {ratio}  {}",
         r["name"].as_str().unwrap_or("?"),
         mbps(w),
+        mbps(r["viewer_build_ms"].as_f64()),
         mbps(n),
         r["error"]
             .as_str()
