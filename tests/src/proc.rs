@@ -93,3 +93,15 @@ pub fn candidate_display() -> u16 {
         }
     }
 }
+
+/// Starts an X client on `display` (e.g. `:31`), silenced, killed when the handle drops.
+pub fn spawn_x_client(display: &str, program: &str, args: &[&str]) -> anyhow::Result<Proc> {
+    let child = std::process::Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
+    Ok(Proc::new(program, child))
+}

@@ -88,14 +88,11 @@ impl X11vnc {
     }
 
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> anyhow::Result<()> {
-        let child = Command::new(program)
-            .args(args)
-            .env("DISPLAY", self.display_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {program}"))?;
-        self.clients.push(Proc::new(program, child));
+        self.clients.push(crate::proc::spawn_x_client(
+            &self.display_env(),
+            program,
+            args,
+        )?);
         Ok(())
     }
 }
