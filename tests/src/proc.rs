@@ -9,6 +9,8 @@ use anyhow::bail;
 pub struct Proc {
     pub name: String,
     pub child: Child,
+    /// Asked to exit with SIGTERM first, so it can remove what it left in /tmp (X servers).
+    gentle: bool,
 }
 
 impl Proc {
@@ -16,6 +18,7 @@ impl Proc {
         Self {
             name: name.to_owned(),
             child,
+            gentle: false,
         }
     }
 
@@ -30,9 +33,28 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if self.gentle && terminate(&mut self.child, Duration::from_secs(3)) {
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends SIGTERM (through `kill(1)`: no `unsafe` here) and waits up to `grace` for the exit.
+fn terminate(child: &mut Child, grace: Duration) -> bool {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let deadline = Instant::now() + grace;
+    while sent && Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// A loopback TCP port that was free a moment ago.
@@ -76,20 +98,38 @@ pub fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
     })
 }
 
-/// Display numbers handed out by this process, so parallel tests never pick the same one.
-static NEXT_DISPLAY: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-
-/// An X display number with no server on it. Callers retry with another number if the
-/// server they start on it exits at once (another process took it meanwhile).
-pub fn candidate_display() -> u16 {
-    // Spread by pid so several test binaries rarely race for a number.
-    let base = 30 + (std::process::id() % 40) as u16 * 5;
-    loop {
-        let n = base + NEXT_DISPLAY.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 300;
-        let lock = format!("/tmp/.X{n}-lock");
-        let socket = format!("/tmp/.X11-unix/X{n}");
-        if !std::path::Path::new(&lock).exists() && !std::path::Path::new(&socket).exists() {
-            return n;
+/// Starts an X server (`Xvnc`, `Xvfb`) on a display it picks itself.
+///
+/// The server is given `-displayfd 1`: it takes the first display number it can lock
+/// (removing locks left by dead servers) and prints that number on stdout once clients can
+/// connect. Choosing the number here instead races other test binaries and fails once
+/// crashed runs have left sockets in /tmp/.X11-unix.
+pub fn start_x_server(program: &str, args: &[String]) -> anyhow::Result<(Proc, u16)> {
+    let mut child = std::process::Command::new(program)
+        .args(["-displayfd", "1"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {program} ({e}); run `cargo xtask setup`"))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut server = Proc::new(program, child);
+    server.gentle = true;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .map_err(|_| anyhow::anyhow!("{program} did not report its display within 20 s"))?;
+    match line.trim().parse() {
+        Ok(display) => Ok((server, display)),
+        Err(_) => {
+            server.check_alive()?;
+            bail!("{program} printed {line:?} instead of a display number")
         }
     }
 }

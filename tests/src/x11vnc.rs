@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::proc::{candidate_display, free_port, wait_until, Proc};
+use crate::proc::{free_port, start_x_server, wait_until, Proc};
 
 pub struct X11vnc {
     pub display: u16,
@@ -20,30 +20,16 @@ impl X11vnc {
     pub fn start(width: u16, height: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let mut last_err = None;
         for _ in 0..5 {
-            let display = candidate_display();
-            let child = Command::new("Xvfb")
-                .arg(format!(":{display}"))
-                .args([
-                    "-screen",
-                    "0",
-                    &format!("{width}x{height}x24"),
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start Xvfb; run `cargo xtask setup`")?;
-            let mut xvfb = Proc::new("Xvfb", child);
-            let socket = format!("/tmp/.X11-unix/X{display}");
-            let up = wait_until(Duration::from_secs(10), "Xvfb", || {
-                xvfb.check_alive()?;
-                Ok(std::path::Path::new(&socket).exists().then_some(()))
-            });
-            if let Err(e) = up {
-                last_err = Some(e);
-                continue;
-            }
+            let (xvfb, display) = start_x_server(
+                "Xvfb",
+                &[
+                    "-screen".into(),
+                    "0".into(),
+                    format!("{width}x{height}x24"),
+                    "-nolisten".into(),
+                    "tcp".into(),
+                ],
+            )?;
             let port = free_port()?;
             let child = Command::new("x11vnc")
                 .args([
@@ -66,12 +52,17 @@ impl X11vnc {
                 .spawn()
                 .context("cannot start x11vnc; run `cargo xtask setup`")?;
             let mut vnc = Proc::new("x11vnc", child);
-            wait_until(Duration::from_secs(20), "x11vnc to listen", || {
+            // Another process may take the port meanwhile: x11vnc exits, another is tried.
+            let listening = wait_until(Duration::from_secs(20), "x11vnc to listen", || {
                 vnc.check_alive()?;
                 Ok(std::net::TcpStream::connect(("127.0.0.1", port))
                     .ok()
                     .map(|_| ()))
-            })?;
+            });
+            if let Err(e) = listening {
+                last_err = Some(e);
+                continue;
+            }
             return Ok(Self {
                 display,
                 port,
@@ -80,7 +71,7 @@ impl X11vnc {
                 _xvfb: xvfb,
             });
         }
-        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("Xvfb did not start")))
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("x11vnc did not start")))
     }
 
     pub fn display_env(&self) -> String {

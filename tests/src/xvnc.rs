@@ -1,6 +1,6 @@
 //! A real TigerVNC `Xvnc` desktop on a free display, listening on loopback only.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::Context;
 
@@ -18,23 +18,27 @@ pub struct Xvnc {
 impl Xvnc {
     /// Starts `Xvnc` with `extra` arguments (e.g. `-SecurityTypes None`).
     pub fn start(width: u16, height: u16, extra: &[&str]) -> anyhow::Result<Self> {
-        // Another process may take the display or port between the check and the start: then
-        // Xvnc exits at once, and the next candidate is tried.
+        // Another process may take the port between the check and the start: then Xvnc exits
+        // at once, and another port is tried.
         let mut last_err = None;
         for _ in 0..5 {
-            let display = crate::proc::candidate_display();
             let port = free_port()?;
-            let child = Command::new("Xvnc")
-                .arg(format!(":{display}"))
-                .args(["-geometry", &format!("{width}x{height}"), "-depth", "24"])
-                .args(["-localhost", "-AlwaysShared", "-desktop", "vncgate-test"])
-                .args(["-rfbport", &port.to_string()])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start Xvnc; run `cargo xtask setup`")?;
-            let mut server = Proc::new("Xvnc", child);
+            let mut args: Vec<String> = [
+                "-geometry",
+                &format!("{width}x{height}"),
+                "-depth",
+                "24",
+                "-localhost",
+                "-AlwaysShared",
+                "-desktop",
+                "vncgate-test",
+                "-rfbport",
+                &port.to_string(),
+            ]
+            .map(str::to_owned)
+            .into();
+            args.extend(extra.iter().map(|a| (*a).to_owned()));
+            let (mut server, display) = crate::proc::start_x_server("Xvnc", &args)?;
             let ready = wait_until(Duration::from_secs(15), "Xvnc to listen", || {
                 server.check_alive()?;
                 Ok(std::net::TcpStream::connect(("127.0.0.1", port))

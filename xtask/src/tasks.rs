@@ -1,6 +1,6 @@
 //! The build, run and test tasks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -67,16 +67,6 @@ impl Drop for Children {
     }
 }
 
-/// A display number with no X server on it.
-fn free_display() -> anyhow::Result<u16> {
-    (20..100)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .context("no free X display number between :20 and :99")
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -112,30 +102,37 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .iter()
         .any(|a| a == "--target" || a.starts_with("--target="));
     if !has_target {
-        let display = free_display()?;
         let port = free_port()?;
-        eprintln!("starting a demo desktop: Xvnc :{display} on 127.0.0.1:{port}");
-        children.0.push(
-            Command::new("Xvnc")
-                .arg(format!(":{display}"))
-                .args([
-                    "-geometry",
-                    "1280x800",
-                    "-depth",
-                    "24",
-                    "-localhost",
-                    "-SecurityTypes",
-                    "None",
-                    "-AlwaysShared",
-                    "-desktop",
-                    "vncgate demo",
-                ])
-                .args(["-rfbport", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start Xvnc (run cargo xtask setup)")?,
-        );
+        // `-displayfd 1`: Xvnc picks a display number it can lock and prints it when ready.
+        let mut xvnc = Command::new("Xvnc")
+            .args(["-displayfd", "1"])
+            .args([
+                "-geometry",
+                "1280x800",
+                "-depth",
+                "24",
+                "-localhost",
+                "-SecurityTypes",
+                "None",
+                "-AlwaysShared",
+                "-desktop",
+                "vncgate demo",
+            ])
+            .args(["-rfbport", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start Xvnc (run cargo xtask setup)")?;
+        let stdout = xvnc.stdout.take().context("Xvnc's stdout")?;
+        children.0.push(xvnc);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .context("reading Xvnc's display number")?;
+        let display: u16 = line
+            .trim()
+            .parse()
+            .with_context(|| format!("Xvnc did not start (it printed {line:?})"))?;
+        eprintln!("started a demo desktop: Xvnc :{display} on 127.0.0.1:{port}");
         wait_for_port(port, "Xvnc")?;
         let disp = format!(":{display}");
         for cmd in [

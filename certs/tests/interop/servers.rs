@@ -127,26 +127,25 @@ fn x11vnc_serves_tls_with_the_exported_bundle() {
         .export_x11vnc(&Pki::name("vnc"), &bundle, Overwrite::Refuse)
         .expect("export");
 
-    // A display number no other X server uses, derived from the process id.
-    let display = (50..200)
-        .map(|n| (n + std::process::id()) % 150 + 50)
-        .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-        .expect("a free display");
+    // `-displayfd 1`: Xvnc picks a display it can lock (clearing locks of dead servers) and
+    // prints its number once clients can connect.
     let (xvnc_port, tls_port) = (free_port(), free_port());
-    let _xvnc = Reaped(
-        Command::new(xvnc)
-            .args([
-                format!(":{display}"),
-                "-localhost".into(),
-                "-SecurityTypes".into(),
-                "None".into(),
-            ])
-            .args(["-rfbport".to_owned(), xvnc_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvnc"),
-    );
+    let mut child = Command::new(xvnc)
+        .args(["-displayfd", "1", "-localhost", "-SecurityTypes", "None"])
+        .args(["-rfbport".to_owned(), xvnc_port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvnc");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let _xvnc = Reaped(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("Xvnc's display number");
+    let display: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvnc printed {line:?} instead of its display number"));
     assert!(
         wait_for_port(xvnc_port, Duration::from_secs(20)),
         "Xvnc did not start"
