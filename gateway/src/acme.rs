@@ -23,6 +23,7 @@ pub mod dns01;
 pub mod error;
 pub mod order;
 pub mod renew;
+pub mod settings;
 pub mod status;
 pub mod store;
 pub mod tls_alpn;

@@ -1,7 +1,6 @@
 //! Subcommands of the `vncgate` binary, one module each.
 
 pub mod acme;
-pub mod acme_args;
 pub mod certs;
 pub mod otk;
 pub mod serve;

@@ -92,6 +92,10 @@ pub enum ConfigError {
     PassphraseWithoutKey,
     #[error("--name adds names to the self-signed certificate only; with --cert, put the names into your certificate")]
     NamesWithCert,
+    #[error("{0} (in the config file: the same settings under [acme], see docs/acme.md)")]
+    Acme(#[from] crate::acme::AcmeConfigError),
+    #[error("--acme-domain and --cert/--key both name the certificate to serve: use one of them")]
+    AcmeWithCert,
     #[error("{origin}: a plain (non-TLS) VNC client cannot authenticate to the gateway, so this also needs --danger-no-auth")]
     PlainVncNeedsNoAuth { origin: Origin },
     #[error("{origin}: {problem}")]
@@ -154,6 +158,8 @@ pub struct Config {
     /// Client addresses that may read `/metrics`.
     pub metrics_from: CidrSet,
     pub limits: Limits,
+    /// Certificates from an ACME CA instead of the self-signed one.
+    pub acme: Option<crate::acme::AcmeConfig>,
 }
 
 impl Config {
@@ -174,6 +180,7 @@ impl Config {
             proxy_protocol_from: CidrSet::default(),
             metrics_from: CidrSet::loopback(),
             limits: Limits::default(),
+            acme: None,
         }
     }
 }
@@ -207,6 +214,8 @@ pub struct Layer {
     pub admin_token_file: Option<PathBuf>,
     pub anonymous_target_list: Option<bool>,
     pub audit_log: Option<PathBuf>,
+    /// The ACME settings as given (checked in [`Layer::into_config`]).
+    pub acme: crate::acme::settings::AcmeArgs,
 }
 
 use crate::auth::client_ca as auth_client_auth;
@@ -269,6 +278,7 @@ impl Layer {
             admin_token_file: over.admin_token_file.or(self.admin_token_file),
             anonymous_target_list: over.anonymous_target_list.or(self.anonymous_target_list),
             audit_log: over.audit_log.or(self.audit_log),
+            acme: self.acme.overridden_by(over.acme),
         }
     }
 
@@ -336,6 +346,10 @@ impl Layer {
             in_tls: known(self.native_vnc_target)?,
             danger_plain: known(self.danger_allow_plain_vnc)?,
         };
+        let acme = std::mem::take(&mut self.acme).into_config()?;
+        if acme.is_some() && matches!(tls, TlsSource::Files { .. }) {
+            return Err(ConfigError::AcmeWithCert);
+        }
         let limits = self
             .limits
             .resolve()
@@ -357,6 +371,7 @@ impl Layer {
             proxy_protocol_from: CidrSet(self.proxy_protocol_from.unwrap_or_default()),
             metrics_from: self.metrics_from.map_or_else(CidrSet::loopback, CidrSet),
             limits,
+            acme,
         })
     }
 }

@@ -37,6 +37,51 @@ impl Browser {
 
     /// [`Browser::start`], presenting a client certificate when asked.
     pub fn start_with(cert: Option<&ClientCert>) -> anyhow::Result<Self> {
+        let profile = TempDir::new("chromium")?;
+        let binary = match cert {
+            None => "/usr/bin/chromium".to_owned(),
+            Some(c) => wrapper(profile.path(), c)?,
+        };
+        Self::launch(profile, binary, true, Vec::new())
+    }
+
+    /// A browser that accepts only certificates chaining to `ca_pem` (trusted in a fresh NSS
+    /// database, as an administrator would import a company root) or to the public roots,
+    /// resolving the host names in `hosts` to 127.0.0.1.
+    pub fn start_trusting(ca_pem: &std::path::Path, hosts: &[&str]) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let profile = TempDir::new("chromium")?;
+        let home = profile.path().join("home");
+        crate::pki::nss_trust(&home, ca_pem)?;
+        let script = profile.path().join("chromium-trusting.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nexport HOME='{}'\nexec /usr/bin/chromium \"$@\"\n",
+                home.display()
+            ),
+        )?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        let rules = hosts
+            .iter()
+            .map(|h| format!("MAP {h} 127.0.0.1"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let binary = script.display().to_string();
+        Self::launch(
+            profile,
+            binary,
+            false,
+            vec![format!("--host-resolver-rules={rules}")],
+        )
+    }
+
+    fn launch(
+        profile: TempDir,
+        binary: String,
+        accept_insecure_certs: bool,
+        extra_args: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let driver = Command::new(
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
@@ -48,11 +93,22 @@ impl Browser {
         .context("cannot start chromedriver; run `cargo xtask setup`")?;
         let driver = Proc::new("chromedriver", driver);
         wait_for_port(port, "chromedriver")?;
-        let profile = TempDir::new("chromium")?;
-        let binary = match cert {
-            None => "/usr/bin/chromium".to_owned(),
-            Some(c) => wrapper(profile.path(), c)?,
-        };
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--window-size=1280,1000",
+        ]
+        .map(str::to_owned)
+        .into();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra_args);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -61,16 +117,8 @@ impl Browser {
         let base = format!("http://127.0.0.1:{port}");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "acceptInsecureCerts": true,
-            "goog:chromeOptions": {
-                "binary": binary,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--disable-quic", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
+            "acceptInsecureCerts": accept_insecure_certs,
+            "goog:chromeOptions": { "binary": binary, "args": args }
         }}});
         let v = call(&agent, "POST", &format!("{base}/session"), Some(caps))?;
         let session = v["sessionId"]

@@ -71,6 +71,29 @@ fn run(prog: &str, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An NSS database in `home/.pki/nssdb` (where Chromium on Linux looks) trusting the CA in
+/// `ca_pem` for TLS servers.
+pub fn nss_trust(home: &Path, ca_pem: &Path) -> anyhow::Result<()> {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db)?;
+    let d = format!("sql:{}", db.display());
+    run("certutil", &["-d", &d, "-N", "--empty-password"])?;
+    run(
+        "certutil",
+        &[
+            "-d",
+            &d,
+            "-A",
+            "-t",
+            "C,,",
+            "-n",
+            "test CA",
+            "-i",
+            &ca_pem.display().to_string(),
+        ],
+    )
+}
+
 /// Makes `home/.pki/nssdb` (Chromium's NSS database) holding the certificate and key of
 /// `p12`, as `pk12util` imports them.
 pub fn nss_db(home: &Path, p12: &Path, pass: &str) -> anyhow::Result<()> {

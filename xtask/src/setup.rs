@@ -43,6 +43,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("bind9-utils", "tsig-keygen and named-checkconf"),
     ("dnsutils", "dig, for checking TXT records"),
     (
+        "iproute2",
+        "ip: brings up loopback in the network namespaces some tests run in",
+    ),
+    (
         "stunnel4",
         "a native TLS VNC client with a certificate, in auth tests",
     ),

@@ -1,6 +1,6 @@
 //! `vncgate acme status`: what the ACME renewal loop of `vncgate serve` last did, read from the
 //! state directory (`acme/status.json` and the certificate itself). The flags that turn ACME on
-//! belong to `serve` (`acme_args`).
+//! belong to `serve` (`gateway::acme::settings`).
 
 use std::path::PathBuf;
 

@@ -38,7 +38,7 @@ shutdown_grace_secs. The operator guide is docs/gateway.md.";
 #[command(after_help = AFTER_HELP)]
 pub struct ServeArgs {
     #[command(flatten)]
-    acme: crate::cli::acme_args::AcmeArgs,
+    acme: gateway::acme::settings::AcmeArgs,
     /// Read settings from this TOML file (see docs/gateway.md); flags override it.
     #[arg(long, value_name = "FILE", env = "VNCGATE_CONFIG")]
     config: Option<PathBuf>,
@@ -184,6 +184,7 @@ impl ServeArgs {
             admin_token_file: self.admin_token_file.clone(),
             anonymous_target_list: self.anonymous_target_list.then_some(true),
             audit_log: self.audit_log.clone(),
+            acme: self.acme.clone(),
         })
     }
 
@@ -201,15 +202,8 @@ impl ServeArgs {
 }
 
 /// Runs the gateway until SIGTERM or Ctrl-C.
-pub fn run(mut args: ServeArgs) -> anyhow::Result<()> {
-    let acme = std::mem::take(&mut args.acme).into_config()?;
-    let config = args.into_config()?;
-    if acme.is_some() && matches!(config.tls, TlsSource::Files { .. }) {
-        anyhow::bail!(
-            "--acme-domain and --cert/--key both name the certificate to serve: use one of them"
-        );
-    }
-    serve(config, acme)
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    serve(args.into_config()?)
 }
 
 /// The certificate files to load (and watch) for `config`, and the identity loaded now.
@@ -242,7 +236,8 @@ fn load_identity(config: &Config) -> anyhow::Result<(CertFiles, Identity)> {
     })
 }
 
-fn serve(config: Config, acme: Option<gateway::acme::AcmeConfig>) -> anyhow::Result<()> {
+fn serve(mut config: Config) -> anyhow::Result<()> {
+    let acme = config.acme.take();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

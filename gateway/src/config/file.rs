@@ -35,6 +35,8 @@ struct FileConfig {
     targets: BTreeMap<String, TargetEntry>,
     #[serde(default)]
     limits: LimitsLayer,
+    #[serde(default)]
+    acme: crate::acme::settings::AcmeArgs,
 }
 
 /// `name = "HOST:PORT"`, or a table with `address` and how the gateway logs in.
@@ -94,6 +96,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
         audit_log: file.audit_log.map(rel),
         admin_token_file: file.auth.admin_token_file.map(rel),
         anonymous_target_list: file.auth.anonymous_target_list,
+        acme: file.acme.relative_to(base),
         ..Layer::default()
     };
     if let Some(ca) = file.auth.client_ca {
@@ -262,6 +265,96 @@ mode = "view-only"
         );
         let e = err("[targets.vm]\naddress = \"h:1\"\npassword = \"inline\"");
         assert!(e.contains("targets"), "passwords are never inline: {e}");
+    }
+
+    #[test]
+    fn reads_acme_settings_and_lets_flags_override_them() {
+        let text = r#"
+[acme]
+domains = ["vnc.example.org", "*.vnc.example.org"]
+email = "ops@example.org"
+staging = true
+dns_rfc2136 = "ns1.example.org"
+tsig_key = "missing-tsig.key"
+dns_resolver = "127.0.0.1:5353"
+renew_before = "20d"
+"#;
+        let layer = parse(Path::new("/etc/vncgate/v.toml"), text).expect("valid");
+        assert_eq!(
+            layer.acme.tsig_key,
+            Some(PathBuf::from("/etc/vncgate/missing-tsig.key")),
+            "relative to the file"
+        );
+        assert_eq!(
+            layer.acme.acme_renew_before,
+            Some(std::time::Duration::from_secs(20 * 86_400))
+        );
+        // The key file is read when the settings are checked: its absence is reported.
+        let e = layer
+            .into_config("/s".into())
+            .expect_err("no key file")
+            .to_string();
+        assert!(
+            e.starts_with("--tsig-key /etc/vncgate/missing-tsig.key: cannot read it")
+                && e.contains("[acme]"),
+            "{e}"
+        );
+
+        // Flags naming another provider replace the file's (and its key); others add to it.
+        let file = parse(Path::new("/etc/vncgate/v.toml"), text).expect("valid");
+        let flags = Layer {
+            acme: crate::acme::settings::AcmeArgs {
+                dns_hook: Some("/usr/local/bin/hook".into()),
+                acme_directory: Some("https://ca.internal/dir".into()),
+                ..Default::default()
+            },
+            ..Layer::default()
+        };
+        let c = file
+            .overridden_by(flags)
+            .into_config("/s".into())
+            .expect("valid")
+            .acme
+            .expect("acme on");
+        assert_eq!(c.directory, "https://ca.internal/dir");
+        assert_eq!(c.domains.len(), 2);
+        let crate::acme::ChallengeConfig::Dns01(dns) = c.challenge else {
+            panic!("dns-01 expected")
+        };
+        assert!(matches!(
+            dns.provider,
+            crate::acme::config::DnsProvider::Hook { .. }
+        ));
+
+        let e = parse(
+            Path::new("/v.toml"),
+            "[acme]
+domain = \"x.org\"",
+        )
+        .expect_err("typo");
+        assert!(e.to_string().contains("unknown field `domain`"), "{e}");
+        let e = parse(
+            Path::new("/v.toml"),
+            "[acme]
+renew_before = \"3w\"",
+        )
+        .expect_err("unit");
+        assert!(e.to_string().contains("the unit is s, m, h or d"), "{e}");
+        let e = parse(
+            Path::new("/v.toml"),
+            "[acme]
+challenge = \"http-01\"",
+        )
+        .expect_err("kind");
+        assert!(e.to_string().contains("dns-01"), "{e}");
+        let e = parse(
+            Path::new("/v.toml"),
+            "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[acme]\ndomains = [\"a.org\"]",
+        )
+        .expect("parses")
+        .into_config("/s".into())
+        .expect_err("both");
+        assert!(e.to_string().contains("use one of them"), "{e}");
     }
 
     #[test]

@@ -142,13 +142,15 @@ pub struct Pebble {
     pub directory: String,
     /// The root of pebble's HTTPS listener (for `--acme-ca-root`).
     pub listener_root: PathBuf,
+    /// Pebble's management API (HTTPS with the listener certificate).
+    pub management: SocketAddr,
     _server: Server,
 }
 
 impl Pebble {
     /// Validates dns-01 against `dns_server` and tls-alpn-01 on `tls_port`.
     pub fn start(dir: &TempDir, dns_server: SocketAddr, tls_port: u16) -> Self {
-        let listen = local(free_port());
+        let (listen, management) = (local(free_port()), local(free_port()));
         let (root_pem, cert_pem, key_pem) = listener_certificate();
         let listener_root = dir.path("pebble-listener-root.pem");
         std::fs::write(&listener_root, root_pem).expect("root");
@@ -156,7 +158,7 @@ impl Pebble {
         std::fs::write(dir.path("pebble-key.pem"), key_pem).expect("key");
         let config = serde_json::json!({ "pebble": {
             "listenAddress": listen.to_string(),
-            "managementListenAddress": local(free_port()).to_string(),
+            "managementListenAddress": management.to_string(),
             "certificate": dir.path("pebble-cert.pem"),
             "privateKey": dir.path("pebble-key.pem"),
             "httpPort": free_port(),
@@ -178,12 +180,30 @@ impl Pebble {
             &[("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_WFE_NONCEREJECT", "0")],
             dir.path("pebble.log"),
         )
-        .wait_for(listen);
+        .wait_for(listen)
+        .wait_for(management);
         Self {
             directory: format!("https://{listen}/dir"),
             listener_root,
+            management,
             _server: server,
         }
+    }
+
+    /// The root pebble issues certificates under (PEM; a new one every time pebble starts).
+    pub fn issuing_root(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sSf", "--cacert"])
+            .arg(&self.listener_root)
+            .arg(format!("https://{}/roots/0", self.management))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "pebble's /roots/0: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("PEM is text")
     }
 }
 
@@ -219,6 +239,11 @@ impl Bind {
     pub const LOCKED_ZONE: &'static str = "locked.example";
 
     pub fn start(dir: &TempDir) -> Self {
+        Self::start_at(dir, local(free_port()))
+    }
+
+    /// Listens on `addr`; the zones' NS record `ns.ZONE` points at its address.
+    pub fn start_at(dir: &TempDir, addr: SocketAddr) -> Self {
         let d = dir.path("bind");
         std::fs::create_dir_all(&d).expect("bind dir");
         let key_file = d.join("tsig.key");
@@ -228,13 +253,13 @@ impl Bind {
             .expect("tsig-keygen (apt-get install -y bind9)");
         assert!(keygen.status.success(), "tsig-keygen failed");
         std::fs::write(&key_file, &keygen.stdout).expect("key");
-        let port = free_port();
+        let (ip, port) = (addr.ip(), addr.port());
         let conf = format!(
             r#"include "{key}";
 options {{
     directory "{d}"; pid-file "{d}/named.pid"; session-keyfile "{d}/session.key";
     managed-keys-directory "{d}";
-    listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+    listen-on port {port} {{ {ip}; }}; listen-on-v6 {{ none; }};
     recursion no; dnssec-validation no; notify no;
 }};
 controls {{ }};
@@ -257,7 +282,7 @@ zone "{locked}" {{
             std::fs::write(
                 d.join(file),
                 format!(
-                    "$TTL 60\n@ IN SOA ns.{z}. hostmaster.{z}. 1 60 60 600 60\n@ IN NS ns.{z}.\nns IN A 127.0.0.1\n"
+                    "$TTL 60\n@ IN SOA ns.{z}. hostmaster.{z}. 1 60 60 600 60\n@ IN NS ns.{z}.\nns IN A {ip}\n"
                 ),
             )
             .expect("zone");
@@ -269,9 +294,9 @@ zone "{locked}" {{
             &[],
             dir.path("named.log"),
         )
-        .wait_for(local(port));
+        .wait_for(addr);
         Self {
-            addr: local(port),
+            addr,
             key_file,
             _server: server,
         }

@@ -58,7 +58,10 @@ pub async fn wait_visible(
     }
     let mut servers = BTreeMap::new();
     for fqdn in wanted.keys() {
-        servers.insert(*fqdn, servers_for(check, fqdn).await?);
+        let found = servers_for(check, fqdn).await?;
+        let names: Vec<&str> = found.iter().map(|s| s.name.as_str()).collect();
+        tracing::info!(fqdn, servers = %names.join(", "), "waiting for the TXT record to be visible at");
+        servers.insert(*fqdn, found);
     }
     loop {
         let mut missing = Vec::new();

@@ -1,49 +1,68 @@
-//! The `--acme-*` and `--dns-*` flags of `vncgate serve` → one validated [`AcmeConfig`]
-//! (or `None` when no `--acme-domain` is given). Reads the TSIG key file; opens no socket.
+//! The ACME settings as given — the `--acme-*` and `--dns-*` flags of `vncgate serve`, and the
+//! `[acme]` table of its config file (keys named after the flags) — merged (flags win) and
+//! turned into one validated [`AcmeConfig`], or `None` when no domain is given. Reads the TSIG
+//! key file; opens no socket.
 
-// `vncgate serve` flattens `AcmeArgs` into its flags; until that is wired, only tests use it.
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gateway::acme::config::{
+use serde::Deserialize;
+
+use super::config::{
     parse_email, AcmeConfigError, ChallengeConfig, Dns01Config, DnsProvider, DomainName, HostPort,
     PropagationCheck, Timing,
 };
-use gateway::acme::dns::tsig::TsigKey;
-use gateway::acme::AcmeConfig;
+use super::dns::tsig::TsigKey;
+use super::AcmeConfig;
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+/// How long to wait for TXT records to become visible when nothing else is said.
+const DEFAULT_PROPAGATION_TIMEOUT_SECS: u64 = 120;
+
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChallengeArg {
     #[value(name = "dns-01")]
+    #[serde(rename = "dns-01")]
     Dns01,
     #[value(name = "tls-alpn-01")]
+    #[serde(rename = "tls-alpn-01")]
     TlsAlpn01,
 }
 
-#[derive(clap::Args, Debug, Default)]
+/// The settings as given; [`AcmeArgs::into_config`] checks them.
+///
+/// In the config file: `[acme]` with `domains = [..]`, `email`, `directory`, `staging`,
+/// `ca_root`, `challenge`, `dns_hook`, `dns_rfc2136`, `tsig_key`, `dns_resolver`,
+/// `dns_propagation_timeout` (seconds) and `renew_before` (`"30d"`).
+#[derive(clap::Args, Deserialize, Debug, Default, Clone)]
 #[command(next_help_heading = "ACME certificates (docs/acme.md)")]
+#[serde(deny_unknown_fields)]
 pub struct AcmeArgs {
     /// Obtain and renew a certificate for NAME from an ACME CA such as Let's Encrypt
     /// (repeatable; `*.NAME` for a wildcard, which needs dns-01).
     #[arg(long = "acme-domain", value_name = "NAME")]
+    #[serde(rename = "domains", default)]
     pub acme_domains: Vec<String>,
     /// Contact address the CA may send expiry and policy notices to.
     #[arg(long, value_name = "ADDR")]
+    #[serde(rename = "email")]
     pub acme_email: Option<String>,
     /// The CA's ACME directory URL [default: Let's Encrypt production].
     #[arg(long, value_name = "URL", conflicts_with = "acme_staging")]
+    #[serde(rename = "directory")]
     pub acme_directory: Option<String>,
     /// Use Let's Encrypt's staging CA (untrusted certificates, for trying things out).
     #[arg(long)]
+    #[serde(rename = "staging", default)]
     pub acme_staging: bool,
     /// Trust this PEM root for the CA's own HTTPS (a private CA; pebble in tests).
     #[arg(long, value_name = "FILE")]
+    #[serde(rename = "ca_root")]
     pub acme_ca_root: Option<PathBuf>,
     /// How the CA checks the names: dns-01 (a TXT record; for hosts the internet cannot reach,
     /// and wildcards) or tls-alpn-01 (on this port, which must be reachable as NAME:443)
     /// [default: dns-01 with --dns-hook or --dns-rfc2136, else tls-alpn-01].
     #[arg(long, value_name = "TYPE", value_enum)]
+    #[serde(rename = "challenge")]
     pub acme_challenge: Option<ChallengeArg>,
     /// Publish dns-01 TXT records with SCRIPT, run as `SCRIPT present|cleanup FQDN VALUE TTL`
     /// (lego's exec convention); a non-zero exit aborts the attempt.
@@ -60,16 +79,85 @@ pub struct AcmeArgs {
     /// authoritative servers (split-horizon DNS, tests).
     #[arg(long, value_name = "ADDR:PORT")]
     pub dns_resolver: Option<String>,
-    /// How long to wait for TXT records to become visible, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
-    pub dns_propagation_timeout: u64,
+    /// How long to wait for TXT records to become visible, in seconds [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub dns_propagation_timeout: Option<u64>,
     /// Renew when this much validity is left (e.g. 30d, 12h, 90s) [default: at two thirds of
     /// the certificate's lifetime].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(rename = "renew_before", default, deserialize_with = "duration_text")]
     pub acme_renew_before: Option<Duration>,
 }
 
+/// `renew_before = "30d"` in the file, read as `--acme-renew-before` reads it.
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 impl AcmeArgs {
+    /// `self` (the file's `[acme]`) with what `over` (the flags) gives taking precedence;
+    /// domains given as flags replace the file's list.
+    pub fn overridden_by(self, over: AcmeArgs) -> AcmeArgs {
+        // A directory choice from the flags (URL or staging) replaces the file's.
+        let flags_choose_directory = over.acme_directory.is_some() || over.acme_staging;
+        // So does a DNS provider.
+        let flags_choose_provider = over.dns_hook.is_some() || over.dns_rfc2136.is_some();
+        AcmeArgs {
+            acme_domains: if over.acme_domains.is_empty() {
+                self.acme_domains
+            } else {
+                over.acme_domains
+            },
+            acme_email: over.acme_email.or(self.acme_email),
+            acme_directory: if flags_choose_directory {
+                over.acme_directory
+            } else {
+                self.acme_directory
+            },
+            acme_staging: if flags_choose_directory {
+                over.acme_staging
+            } else {
+                self.acme_staging
+            },
+            acme_ca_root: over.acme_ca_root.or(self.acme_ca_root),
+            acme_challenge: over.acme_challenge.or(self.acme_challenge),
+            dns_hook: if flags_choose_provider {
+                over.dns_hook
+            } else {
+                self.dns_hook
+            },
+            dns_rfc2136: if flags_choose_provider {
+                over.dns_rfc2136
+            } else {
+                self.dns_rfc2136
+            },
+            tsig_key: if flags_choose_provider {
+                over.tsig_key
+            } else {
+                self.tsig_key
+            },
+            dns_resolver: over.dns_resolver.or(self.dns_resolver),
+            dns_propagation_timeout: over
+                .dns_propagation_timeout
+                .or(self.dns_propagation_timeout),
+            acme_renew_before: over.acme_renew_before.or(self.acme_renew_before),
+        }
+    }
+
+    /// Paths made relative to `base` (the config file's folder) where they are relative.
+    pub fn relative_to(self, base: &Path) -> AcmeArgs {
+        let rel = |p: Option<PathBuf>| p.map(|p| if p.is_relative() { base.join(p) } else { p });
+        AcmeArgs {
+            acme_ca_root: rel(self.acme_ca_root),
+            dns_hook: rel(self.dns_hook),
+            tsig_key: rel(self.tsig_key),
+            ..self
+        }
+    }
+
     /// The validated configuration, or `None` without `--acme-domain`.
     pub fn into_config(self) -> Result<Option<AcmeConfig>, AcmeConfigError> {
         if self.acme_domains.is_empty() {
@@ -91,8 +179,8 @@ impl AcmeArgs {
         let email = self.acme_email.as_deref().map(parse_email).transpose()?;
         let directory = match (&self.acme_directory, self.acme_staging) {
             (Some(url), _) => url.clone(),
-            (None, true) => gateway::acme::LETS_ENCRYPT_STAGING.to_owned(),
-            (None, false) => gateway::acme::LETS_ENCRYPT_PRODUCTION.to_owned(),
+            (None, true) => super::LETS_ENCRYPT_STAGING.to_owned(),
+            (None, false) => super::LETS_ENCRYPT_PRODUCTION.to_owned(),
         };
         if !directory.starts_with("https://") {
             return Err(AcmeConfigError::Invalid {
@@ -160,7 +248,10 @@ impl AcmeArgs {
         Ok(Dns01Config {
             provider,
             check,
-            propagation_timeout: Duration::from_secs(self.dns_propagation_timeout),
+            propagation_timeout: Duration::from_secs(
+                self.dns_propagation_timeout
+                    .unwrap_or(DEFAULT_PROPAGATION_TIMEOUT_SECS),
+            ),
             poll_interval: Duration::from_secs(2),
             ttl_secs: 60,
         })
@@ -247,7 +338,7 @@ mod tests {
             .expect("ok")
             .expect("some");
         assert!(matches!(c.challenge, ChallengeConfig::TlsAlpn01));
-        assert_eq!(c.directory, gateway::acme::LETS_ENCRYPT_STAGING);
+        assert_eq!(c.directory, crate::acme::LETS_ENCRYPT_STAGING);
         assert_eq!(c.domains[0].as_str(), "vnc.example.org");
         let e = parse(&["--acme-domain", "*.example.org"]).expect_err("wildcard");
         assert!(e.to_string().contains("dns-01"), "{e}");

@@ -1,0 +1,180 @@
+//! ACME end to end: the real `vncgate` binary gets a dns-01 certificate from a real `pebble`,
+//! Chromium loads the viewer trusting only pebble's root (no "accept the risk" click), and a
+//! renewal swaps the certificate while that browser's WebSocket session stays open.
+//!
+//! Pebble, `pebble-challtestsrv` and BIND are started by the same code as the gateway crate's
+//! ACME tests (`gateway/tests/acme/servers.rs`, included here rather than copied).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tests::browser::Browser;
+use tests::gateway::Gateway;
+use tests::proc::wait_until;
+use tests::xvnc::Xvnc;
+
+#[allow(dead_code)]
+#[path = "../../gateway/tests/acme/servers.rs"]
+mod servers;
+
+use servers::{free_port, ChallTestSrv, Pebble, TempDir};
+
+const NAME: &str = "vnc.test.example";
+const BLUE: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
+const GREEN: [u8; 4] = [0x22, 0x88, 0x44, 0xff];
+
+/// A lego-exec hook publishing through challtestsrv. While the file `hold` exists, `present`
+/// waits (up to 60 s) — the test decides when a renewal may finish.
+fn hook(dir: &TempDir, management: std::net::SocketAddr) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let hold = dir.path("hold");
+    let log = dir.path("hook.log");
+    let body = format!(
+        r#"#!/bin/sh
+echo "$1 $2" >> {log}
+case "$1" in
+  present)
+    n=0; while [ -e {hold} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
+    curl -sSf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" http://{management}/set-txt ;;
+  cleanup) curl -sSf -X POST -d "{{\"host\":\"$2\"}}" http://{management}/clear-txt ;;
+  *) echo "unknown action $1" >&2; exit 2 ;;
+esac
+"#,
+        log = log.display(),
+        hold = hold.display(),
+    );
+    let script = dir.path("hook.sh");
+    std::fs::write(&script, body).expect("hook");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (script.display().to_string(), hold)
+}
+
+/// What `openssl s_client` sees for `NAME` on `port`: the leaf's SHA-256 fingerprint, and
+/// whether the chain verified against `root` for that name.
+fn served(port: u16, root: &Path) -> anyhow::Result<(String, bool)> {
+    let script = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername {NAME} -verify_hostname {NAME} \
+         -CAfile '{root}' </dev/null 2>/dev/null > s_client.out; \
+         grep -q 'Verify return code: 0 (ok)' s_client.out && echo verified; \
+         openssl x509 -noout -fingerprint -sha256 < s_client.out",
+        root = root.display()
+    );
+    let dir = root.parent().unwrap_or(Path::new("."));
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fingerprint = text
+        .lines()
+        .find_map(|l| l.split_once('=').map(|(_, f)| f.to_owned()))
+        .ok_or_else(|| anyhow::anyhow!("no certificate from s_client: {text}"))?;
+    Ok((fingerprint, text.lines().any(|l| l == "verified")))
+}
+
+fn relays(gate: &Gateway) -> usize {
+    gate.log_text().matches("relay started").count()
+}
+
+#[test]
+fn the_browser_trusts_the_acme_certificate_and_keeps_its_session_through_a_renewal(
+) -> anyhow::Result<()> {
+    let dir = TempDir::new("e2e");
+    let dns = ChallTestSrv::start(&dir);
+    let pebble = Pebble::start(&dir, dns.dns, free_port());
+    let root = dir.path("pebble-root.pem");
+    std::fs::write(&root, pebble.issuing_root())?;
+    let (script, hold) = hook(&dir, dns.management);
+    let desk = Xvnc::start(800, 600, &["-SecurityTypes", "None"])?;
+    desk.run("xsetroot", &["-solid", "#336699"])?;
+    let target = format!("desk=127.0.0.1:{}", desk.port);
+    let resolver = dns.dns.to_string();
+    let ca_root = pebble.listener_root.display().to_string();
+    let mut args = vec![
+        "--target",
+        &target,
+        "--danger-no-auth",
+        "--acme-domain",
+        NAME,
+        "--acme-email",
+        "ops@vnc.test.example",
+        "--acme-challenge",
+        "dns-01",
+        "--dns-hook",
+        &script,
+        "--dns-resolver",
+        &resolver,
+        "--acme-directory",
+        &pebble.directory,
+        "--acme-ca-root",
+        &ca_root,
+    ];
+
+    // First start: the self-signed certificate serves until pebble's arrives.
+    let gate = Gateway::start(&args)?;
+    wait_until(
+        Duration::from_secs(40),
+        "the first ACME certificate",
+        || {
+            Ok(gate
+                .log_contains("now serving the new ACME certificate")
+                .then_some(()))
+        },
+    )?;
+    let (first, verified) = served(gate.port, &root)?;
+    assert!(
+        verified,
+        "the chain vncgate serves verifies against pebble's root"
+    );
+
+    // Restart on the same state directory with a renewal threshold longer than the
+    // certificate's life: the stored certificate serves at once, and a renewal starts, held in
+    // the hook until the browser is connected.
+    std::fs::write(&hold, "")?;
+    let state = gate.kill();
+    args.extend(["--acme-renew-before", "36500d"]);
+    let gate = Gateway::start_in(state, &args)?;
+    assert_eq!(
+        served(gate.port, &root)?.0,
+        first,
+        "after a restart the stored certificate serves"
+    );
+
+    let browser = Browser::start_trusting(&root, &[NAME])?;
+    browser.goto(&format!("https://{NAME}:{}/#target=desk", gate.port))?;
+    browser.wait_for_state("connected", Duration::from_secs(20))?;
+    wait_until(Duration::from_secs(10), "the desktop on the canvas", || {
+        Ok((browser.canvas_pixel(700, 500)? == BLUE).then_some(()))
+    })?;
+    if let Some(out) = std::env::var_os("VNCGATE_SCREENSHOTS") {
+        browser.screenshot(&Path::new(&out).join("acme-trusted.png"))?;
+    }
+    assert_eq!(relays(&gate), 1);
+
+    // Let the renewal finish: new connections get the new certificate...
+    std::fs::remove_file(&hold)?;
+    wait_until(Duration::from_secs(40), "the renewed certificate", || {
+        Ok(gate
+            .log_contains("now serving the new ACME certificate")
+            .then_some(()))
+    })?;
+    let (second, verified) = served(gate.port, &root)?;
+    assert_ne!(second, first, "a new certificate serves after the renewal");
+    assert!(verified, "the renewed chain verifies against pebble's root");
+
+    // ...while the browser's session, opened under the old one, still carries the desktop.
+    desk.run("xsetroot", &["-solid", "#228844"])?;
+    wait_until(
+        Duration::from_secs(10),
+        "the new root colour on the canvas",
+        || Ok((browser.canvas_pixel(700, 500)? == GREEN).then_some(())),
+    )?;
+    assert_eq!(
+        browser.eval("return document.getElementById('status').dataset.state")?,
+        "connected"
+    );
+    assert_eq!(relays(&gate), 1, "the session was never re-opened");
+    Ok(())
+}
