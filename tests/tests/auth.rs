@@ -597,3 +597,67 @@ fn a_view_only_session_cannot_type() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// x11vnc with `-ssl -sslverify` and a VNC password: the gateway holds all three (the CA that
+/// checks x11vnc, its own client certificate, the password) and reaches it both with TLS from
+/// the first byte (`tls_wrapped`) and through VeNCrypt X509Vnc on the same port; the browser
+/// needs none of them.
+#[test]
+fn the_gateway_reaches_x11vnc_over_tls_with_its_certificate_and_password() -> anyhow::Result<()>
+{
+    let t = TempDir::new("e2e-x11vnc-tls")?;
+    let pki = CertDir::init(&t.path().join("pki"), "Desk CA")?;
+    // x11vnc loads RSA server keys only.
+    pki.run(&[
+        "issue", "server", "x11", "--san", "127.0.0.1", "--key", "rsa-2048",
+    ])?;
+    pki.client("gateway", None)?;
+    let bundle = t.path().join("x11vnc.pem").display().to_string();
+    pki.run(&["export", "x11", "--x11vnc", &bundle])?;
+    let desk = tests::x11vnc::X11vnc::start(
+        640,
+        480,
+        &[
+            "-passwd",
+            "sesame",
+            "-ssl",
+            &bundle,
+            "-sslverify",
+            &pki.path("ca.crt"),
+        ],
+    )?;
+    Command::new("xsetroot")
+        .args(["-solid", "#336699"])
+        .env("DISPLAY", desk.display_env())
+        .status()?;
+    write(t.path(), "desk.pass", "sesame\n")?;
+    let target = |name: &str, wrapped: bool| {
+        format!(
+            "[targets.{name}]\naddress = \"127.0.0.1:{}\"\npassword_file = \"desk.pass\"\nca = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\ntls_wrapped = {wrapped}\n",
+            desk.port,
+            pki.path("ca.crt"),
+            pki.path("gateway.crt"),
+            pki.path("gateway.key")
+        )
+    };
+    let config = write(
+        t.path(),
+        "vncgate.toml",
+        &format!(
+            "danger_no_auth = true\n{}{}",
+            target("wrapped", true),
+            target("vencrypt", false)
+        ),
+    )?;
+    let gate = Gateway::start(&["--config", &config])?;
+    for name in ["wrapped", "vencrypt"] {
+        let browser = Browser::start()?;
+        browser.goto(&gate.url(&format!("#target={name}")))?;
+        shows_desktop(&browser, 600, 400).with_context(|| format!("target {name}"))?;
+    }
+    ensure!(
+        !gate.log_text().contains("sesame"),
+        "the password is never logged"
+    );
+    Ok(())
+}
