@@ -232,6 +232,71 @@ fn a_portal_gets_a_link_from_the_api_and_it_opens_the_desktop() -> anyhow::Resul
     Ok(())
 }
 
+/// A portal with a client certificate named in `[auth] admins` mints and revokes links; a
+/// user's certificate from the same CA may not.
+#[test]
+fn a_portal_with_an_admin_certificate_mints_and_revokes_links() -> anyhow::Result<()> {
+    let t = TempDir::new("e2e-portal-cert")?;
+    let pki = CertDir::init(&t.path().join("pki"), "Portal CA")?;
+    pki.client("portal", None)?;
+    pki.client("alice", Some("alice@example.test"))?;
+    let desk = desktop(640, 480, &[])?;
+    let config = write(
+        t.path(),
+        "vncgate.toml",
+        &format!(
+            "[targets]\ndesk = \"127.0.0.1:{}\"\n[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\nadmins = [\"cn:portal\"]\n",
+            desk.port,
+            pki.path("ca.crt")
+        ),
+    )?;
+    let gate = Gateway::start(&["--config", &config])?;
+    let api = format!("https://127.0.0.1:{}/api/otk", gate.port);
+    let as_client = |name: &str| -> Vec<String> {
+        vec![
+            "--cert".into(),
+            pki.path(&format!("{name}.crt")),
+            "--key".into(),
+            pki.path(&format!("{name}.key")),
+        ]
+    };
+    let post = |who: &[String]| -> anyhow::Result<(u16, String)> {
+        let mut args: Vec<&str> = who.iter().map(String::as_str).collect();
+        args.extend([
+            "-X",
+            "POST",
+            &api,
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"target":"desk","ttl_seconds":120}"#,
+        ]);
+        curl(&args)
+    };
+    let (status, body) = post(&as_client("alice"))?;
+    ensure!(status == 403, "alice is no admin: {status}: {body}");
+    let (status, body) = post(&[])?;
+    ensure!(status == 403, "no certificate: {status}: {body}");
+    let (status, body) = post(&as_client("portal"))?;
+    ensure!(status == 201, "{status}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    let id = v["id"].as_str().context("no key id")?.to_owned();
+    let link = v["link"].as_str().context("no link")?.to_owned();
+
+    // Revoked before use, the link says so in the page.
+    let portal = as_client("portal");
+    let mut args: Vec<&str> = portal.iter().map(String::as_str).collect();
+    let url = format!("{api}/{id}");
+    args.extend(["-X", "DELETE", &url]);
+    let (status, body) = curl(&args)?;
+    ensure!(status == 204 || status == 200, "{status}: {body}");
+    let browser = Browser::start()?;
+    browser.goto(&link)?;
+    let msg = browser.wait_for_state("error", Duration::from_secs(20))?;
+    ensure!(msg.contains("revoked"), "page says: {msg}");
+    Ok(())
+}
+
 /// Repeated wrong tokens block the address (visible in /metrics); the block ends.
 #[test]
 fn repeated_failures_lock_the_address_out_for_a_while() -> anyhow::Result<()> {
@@ -603,13 +668,18 @@ fn a_view_only_session_cannot_type() -> anyhow::Result<()> {
 /// the first byte (`tls_wrapped`) and through VeNCrypt X509Vnc on the same port; the browser
 /// needs none of them.
 #[test]
-fn the_gateway_reaches_x11vnc_over_tls_with_its_certificate_and_password() -> anyhow::Result<()>
-{
+fn the_gateway_reaches_x11vnc_over_tls_with_its_certificate_and_password() -> anyhow::Result<()> {
     let t = TempDir::new("e2e-x11vnc-tls")?;
     let pki = CertDir::init(&t.path().join("pki"), "Desk CA")?;
     // x11vnc loads RSA server keys only.
     pki.run(&[
-        "issue", "server", "x11", "--san", "127.0.0.1", "--key", "rsa-2048",
+        "issue",
+        "server",
+        "x11",
+        "--san",
+        "127.0.0.1",
+        "--key",
+        "rsa-2048",
     ])?;
     pki.client("gateway", None)?;
     let bundle = t.path().join("x11vnc.pem").display().to_string();
