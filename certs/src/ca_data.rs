@@ -31,6 +31,14 @@ pub fn encode_base64(der: &[u8]) -> String {
     s
 }
 
+/// `base64:` + URL-safe base64 without padding of `der`: the form for a link's fragment, where
+/// `+`, `/` and `=` may be rewritten. [`decode`] reads it like the standard form.
+pub fn encode_base64_url(der: &[u8]) -> String {
+    let mut s = String::from(BASE64_PREFIX);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(der, &mut s);
+    s
+}
+
 /// Lower-case hex of `der`.
 pub fn encode_hex(der: &[u8]) -> String {
     let mut s = String::with_capacity(der.len() * 2);
@@ -151,8 +159,9 @@ pub(crate) mod tests {
     #[test]
     fn url_safe_unpadded_and_escaped_base64_are_accepted() {
         let der = sample_der();
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der);
-        let decoded = decode(&format!("base64:{url}")).expect("url-safe");
+        let url = encode_base64_url(&der);
+        assert!(!url.contains(['+', '/', '=']), "{url}");
+        let decoded = decode(&url).expect("url-safe");
         assert_eq!(decoded.as_ref(), der.as_slice());
         let escaped = encode_base64(&der).replace('=', "%3D");
         assert_eq!(decode(&escaped).expect("escaped").as_ref(), der.as_slice());

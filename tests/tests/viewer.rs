@@ -511,6 +511,51 @@ fn vencrypt_x509_with_ca_data_from_the_link() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A single-use link for a VeNCrypt X509 desktop carries the CA from `otk issue --ca`: the
+/// viewer verifies the server end to end on its first (and only) connection, and the session
+/// file written alongside carries the same trust.
+#[test]
+fn one_time_key_link_carries_the_servers_ca() -> anyhow::Result<()> {
+    let dir = TempDir::new("viewer-otk-ca")?;
+    let good = pki(dir.path(), "Desk")?;
+    let desk = x509_desk(&good)?;
+    let gate = Gateway::start(&["--target", &format!("tls=127.0.0.1:{}", desk.port)])?;
+    let state = gate.state.path().display().to_string();
+    let session = dir.path().join("desk.vncgate");
+    let out = vncgate(&[
+        "otk",
+        "issue",
+        "--state-dir",
+        &state,
+        "--target",
+        "tls",
+        "--gateway",
+        &format!("https://127.0.0.1:{}/", gate.port),
+        "--ca",
+        "ca",
+        "--dir",
+        &good.display().to_string(),
+        "--session-file",
+        &session.display().to_string(),
+    ])?;
+    let link = out
+        .lines()
+        .find(|l| l.starts_with("https://"))
+        .context("otk issue printed no link")?
+        .to_owned();
+    assert!(link.contains("&ca=base64:"), "{link}");
+    let file = std::fs::read_to_string(&session)?;
+    assert!(
+        file.contains("\nca=base64:") && !file.contains("fingerprint="),
+        "{file}"
+    );
+    let browser = Browser::start()?;
+    browser.goto(&link)?;
+    browser.wait_for_state("connected", T)?;
+    assert!(is_visible(&browser, "b-tls")?, "the TLS badge shows");
+    Ok(())
+}
+
 #[test]
 fn vencrypt_x509_trust_on_first_use_and_a_changed_certificate() -> anyhow::Result<()> {
     let dir = TempDir::new("viewer-tofu")?;

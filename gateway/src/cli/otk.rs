@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use certs::fs::Overwrite;
 use certs::session_file::{GatewayUrl, SessionFile, TargetName};
-use certs::Fingerprint;
 use gateway::auth::{Mode, Pattern};
 use gateway::config::{file, Layer};
 use gateway::otk::sqlite::SqliteStore;
@@ -56,6 +55,10 @@ enum OtkCommand {
         /// Also write a session file (.vncgate, mode 0600) with the key.
         #[arg(long, value_name = "FILE")]
         session_file: Option<PathBuf>,
+        /// How the viewer checks the VNC server's certificate, put in the link and the session
+        /// file: with a single-use key there is no second try after trust on first use.
+        #[command(flatten)]
+        trust: crate::cli::server_trust::ServerTrustArgs,
     },
     /// List keys (ids, targets, states; never the keys).
     List,
@@ -106,18 +109,6 @@ fn default_gateway(layer: Option<&Layer>) -> String {
     format!("https://{host}:{}", listen.port())
 }
 
-/// The self-signed certificate's fingerprint, when the gateway uses one.
-fn self_signed_pin(ctx: &OtkContext) -> Option<Fingerprint> {
-    let files_given = ctx.layer.as_ref().is_some_and(|l| l.cert.is_some());
-    if files_given {
-        return None;
-    }
-    let path = gateway::tls::self_signed_files(&ctx.state_dir).cert;
-    let pem = std::fs::read(path).ok()?;
-    let chain = certs::pem::certificates("self-signed certificate", &pem).ok()?;
-    chain.first().map(|c| Fingerprint::of_der(c))
-}
-
 pub fn run(args: OtkArgs) -> anyhow::Result<()> {
     let ctx = args.context()?;
     let store = SqliteStore::open_in(&ctx.state_dir)?;
@@ -130,6 +121,7 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
             for_identity,
             gateway,
             session_file,
+            trust,
         } => {
             if let Some(layer) = &ctx.layer {
                 if !layer.targets.is_empty() && !layer.targets.iter().any(|(n, _, _)| *n == target)
@@ -174,16 +166,17 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
             )?;
             store.insert(&issued.record)?;
             let gateway_url = gateway.unwrap_or_else(|| default_gateway(ctx.layer.as_ref()));
-            let link = otk::link(&gateway_url, &issued.key, &target, mode);
+            let mut s = SessionFile::new(name);
+            s.gateway = Some(
+                GatewayUrl::parse(&gateway_url)
+                    .map_err(|e| anyhow::anyhow!("--gateway {gateway_url:?}: expected {e}"))?,
+            );
+            trust.apply(&mut s, &ctx.state_dir)?;
+            let link = otk::link(&gateway_url, &issued.key, &target, mode)
+                + &crate::cli::server_trust::fragment(&s);
             if let Some(path) = session_file {
-                let mut s = SessionFile::new(name);
-                s.gateway = Some(
-                    GatewayUrl::parse(&gateway_url)
-                        .map_err(|e| anyhow::anyhow!("--gateway {gateway_url:?}: expected {e}"))?,
-                );
                 s.otk = Some(issued.key.clone());
                 s.view_only = view_only.then_some(true);
-                s.fingerprint = self_signed_pin(&ctx);
                 certs::fs::write_file(&path, s.to_text().as_bytes(), 0o600, Overwrite::Refuse)?;
                 eprintln!("session file written to {} (mode 0600)", path.display());
             }

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use certs::fs::Overwrite;
-use certs::generate::store::{Name, Store};
 use certs::session_file::{GatewayUrl, OneTimeKey, Quality, Scaling, SessionFile, TargetName};
-use certs::Fingerprint;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -25,16 +23,8 @@ pub struct SessionArgs {
     /// A one-time key for the session.
     #[arg(long, env = "VNCGATE_OTK", hide_env_values = true, value_name = "KEY")]
     otk: Option<String>,
-    /// Verify the VNC server's VeNCrypt X509 certificate (end to end, in the viewer) against
-    /// this CA of the certificate directory (e.g. `ca`).
-    #[arg(long, value_name = "NAME")]
-    ca: Option<String>,
-    /// Pin the VNC server's VeNCrypt X509 certificate in FILE (e.g. what `-X509Cert` serves).
-    #[arg(long, value_name = "FILE", conflicts_with = "fingerprint")]
-    pin_cert: Option<PathBuf>,
-    /// Pin this SHA-256 fingerprint of the VNC server's certificate (hex, colons allowed).
-    #[arg(long, value_name = "SHA256")]
-    fingerprint: Option<String>,
+    #[command(flatten)]
+    trust: crate::cli::server_trust::ServerTrustArgs,
     /// The gateway's address, e.g. https://gw.example.net:8443/.
     #[arg(long, value_name = "URL")]
     gateway: Option<String>,
@@ -47,9 +37,6 @@ pub struct SessionArgs {
     /// Picture quality for lossy encodings, 0 (smallest) to 9 (best).
     #[arg(long, value_name = "0-9")]
     quality: Option<u8>,
-    /// The certificate directory for --ca [default: <state dir>/certs].
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
     /// Where to write the file (`-` for standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
@@ -73,24 +60,8 @@ impl SessionArgs {
         if let Some(k) = &self.otk {
             s.otk = Some(OneTimeKey::parse(k).map_err(|e| anyhow::anyhow!("--otk: expected {e}"))?);
         }
-        if let Some(ca) = &self.ca {
-            let dir = self
-                .dir
-                .clone()
-                .unwrap_or_else(|| gateway::state_dir::resolve(None).join("certs"));
-            s.ca = Some(Store::new(dir).ca_der(&Name::parse(ca)?)?);
-        }
-        if let Some(path) = &self.pin_cert {
-            let bytes = certs::fs::read_limited(path, 256 * 1024, "")?;
-            let chain = certs::pem::certificates(&path.display().to_string(), &bytes)?;
-            let leaf = chain
-                .first()
-                .with_context(|| format!("{}: no certificate", path.display()))?;
-            s.fingerprint = Some(Fingerprint::of_der(leaf));
-        }
-        if let Some(fp) = &self.fingerprint {
-            s.fingerprint = Some(fp.parse()?);
-        }
+        self.trust
+            .apply(&mut s, &gateway::state_dir::resolve(None))?;
         if s.ca.is_none() && s.fingerprint.is_none() {
             tracing::warn!("no --ca, --pin-cert or --fingerprint: a VeNCrypt X509 server will be checked by trust on first use in the viewer");
         }
@@ -152,7 +123,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vncgate-cli-session-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = dir.join("desk.vncgate");
-        let fp = Fingerprint::of_der(b"gateway cert").to_string();
+        let fp = certs::Fingerprint::of_der(b"gateway cert").to_string();
         let o = out.to_str().expect("utf-8");
         let args = [
             "--target",
