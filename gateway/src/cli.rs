@@ -4,5 +4,6 @@ pub mod acme;
 pub mod certs;
 pub mod otk;
 pub mod serve;
+pub mod server_trust;
 pub mod session;
 pub mod snapshot;
