@@ -79,9 +79,12 @@ pub fn decode(text: &str) -> Result<CertificateDer<'static>, Error> {
     } else {
         CertificateDer::from(bytes)
     };
-    x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| {
+    crate::inspect::CertInfo::parse("CA data", der.as_ref()).map_err(|e| {
         fail(CaDataProblem::NotACertificate {
-            detail: e.to_string(),
+            detail: match e {
+                Error::Certificate { detail, .. } => detail,
+                other => other.to_string(),
+            },
         })
     })?;
     Ok(der)

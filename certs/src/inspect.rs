@@ -1,14 +1,18 @@
-//! Reading certificates and CRLs with x509-parser into plain values: subject, SANs, validity,
-//! serial, issuer, kind, fingerprint — what `vncgate certs info` prints and the viewer shows.
+//! Certificates (and, with `generate`, CRLs) as plain values: subject, SANs, validity, serial,
+//! issuer, kind, fingerprint — what `vncgate certs info` prints and the viewer shows.
 //!
-//! Pure functions of the DER; the current time is a parameter where it matters.
+//! Certificates are read by the small DER walk in `x509` (the viewer carries no ASN.1
+//! library); CRLs, which only the certificate store reads, by x509-parser. Pure functions of
+//! the DER; the current time is a parameter where it matters.
 
-use std::net::IpAddr;
+mod x509;
 
-use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::public_key::PublicKey;
-use x509_parser::revocation_list::CertificateRevocationList;
+#[cfg(feature = "generate")]
+mod crl;
+#[cfg(all(test, feature = "generate"))]
+mod oracle_tests;
+#[cfg(feature = "generate")]
+pub use crl::{CrlInfo, RevokedEntry};
 
 use crate::{Catchphrase, Error, Fingerprint};
 
@@ -113,24 +117,9 @@ impl CertInfo {
             what: what.to_owned(),
             detail,
         };
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(bad(format!("{} bytes after the certificate", rest.len())));
-        }
-        let basic = cert.basic_constraints().map_err(|e| bad(e.to_string()))?;
-        let is_ca = basic.as_ref().is_some_and(|b| b.value.ca);
-        let path_len = basic.as_ref().and_then(|b| b.value.path_len_constraint);
-        let self_issued = cert.subject().as_raw() == cert.issuer().as_raw();
-        let eku = cert.extended_key_usage().map_err(|e| bad(e.to_string()))?;
-        let (server, client) = eku
-            .map(|e| {
-                (
-                    e.value.server_auth || e.value.any,
-                    e.value.client_auth || e.value.any,
-                )
-            })
-            .unwrap_or((false, false));
-        let kind = match (is_ca, self_issued, server, client) {
+        let cert = x509::parse(der).map_err(|e| bad(e.to_string()))?;
+        let self_issued = cert.subject.der == cert.issuer.der;
+        let kind = match (cert.is_ca, self_issued, cert.server_auth, cert.client_auth) {
             (true, true, _, _) => Kind::RootCa,
             (true, false, _, _) => Kind::IntermediateCa,
             (false, _, true, true) => Kind::ServerAndClient,
@@ -138,35 +127,22 @@ impl CertInfo {
             (false, _, false, true) => Kind::Client,
             (false, _, false, false) => Kind::Other,
         };
-        let sans = match cert
-            .subject_alternative_name()
-            .map_err(|e| bad(e.to_string()))?
-        {
-            Some(ext) => ext.value.general_names.iter().map(describe_name).collect(),
-            None => Vec::new(),
-        };
-        let common_name = cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_owned);
         Ok(Self {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            common_name,
-            sans,
-            not_before: cert.validity().not_before.timestamp(),
-            not_after: cert.validity().not_after.timestamp(),
-            serial: strip_leading_zeros(cert.raw_serial()),
+            subject: cert.subject.text,
+            issuer: cert.issuer.text,
+            common_name: cert.subject.common_name,
+            sans: cert.sans,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            serial: strip_leading_zeros(cert.serial),
             kind,
             self_issued,
-            path_len,
-            key: describe_key(&cert),
+            path_len: cert.path_len,
+            key: cert.key,
             fingerprint: Fingerprint::of_der(der),
-            subject_der: cert.subject().as_raw().to_vec(),
-            issuer_der: cert.issuer().as_raw().to_vec(),
-            public_key: cert.public_key().subject_public_key.data.to_vec(),
+            subject_der: cert.subject.der.to_vec(),
+            issuer_der: cert.issuer.der.to_vec(),
+            public_key: cert.public_key.to_vec(),
         })
     }
 
@@ -182,63 +158,6 @@ impl CertInfo {
     /// Whether `now` (Unix seconds) is within the validity period.
     pub fn is_valid_at(&self, now: i64) -> bool {
         self.not_before <= now && now <= self.not_after
-    }
-}
-
-/// One revoked certificate in a CRL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokedEntry {
-    /// Magnitude, big-endian, without leading zero bytes.
-    pub serial: Vec<u8>,
-    /// Unix seconds.
-    pub revoked_at: i64,
-    /// The CRLReason code (RFC 5280 §5.3.1), if given.
-    pub reason: Option<u8>,
-}
-
-/// The parts of a CRL the store needs to extend it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrlInfo {
-    pub issuer: String,
-    pub issuer_der: Vec<u8>,
-    /// The CRL number (big-endian magnitude); absent in CRLs not made here.
-    pub number: Option<Vec<u8>>,
-    pub this_update: i64,
-    pub next_update: Option<i64>,
-    pub revoked: Vec<RevokedEntry>,
-}
-
-impl CrlInfo {
-    pub fn parse(what: &str, der: &[u8]) -> Result<Self, Error> {
-        let bad = |detail: String| Error::Crl {
-            what: what.to_owned(),
-            detail,
-        };
-        let (rest, crl) =
-            CertificateRevocationList::from_der(der).map_err(|e| bad(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(bad(format!("{} bytes after the CRL", rest.len())));
-        }
-        Ok(Self {
-            issuer: crl.issuer().to_string(),
-            issuer_der: crl.issuer().as_raw().to_vec(),
-            number: crl.crl_number().map(|n| n.to_bytes_be()),
-            this_update: crl.last_update().timestamp(),
-            next_update: crl.next_update().map(|t| t.timestamp()),
-            revoked: crl
-                .iter_revoked_certificates()
-                .map(|r| RevokedEntry {
-                    serial: strip_leading_zeros(r.raw_serial()),
-                    revoked_at: r.revocation_date.timestamp(),
-                    reason: r.reason_code().map(|(_, code)| code.0),
-                })
-                .collect(),
-        })
-    }
-
-    pub fn is_revoked(&self, serial: &[u8]) -> bool {
-        let serial = strip_leading_zeros(serial);
-        self.revoked.iter().any(|r| r.serial == serial)
     }
 }
 
@@ -302,49 +221,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     match bytes.get(first..) {
         Some(rest) if !rest.is_empty() => rest.to_vec(),
         _ => vec![0],
-    }
-}
-
-fn describe_name(name: &GeneralName<'_>) -> String {
-    match name {
-        GeneralName::DNSName(n) => format!("DNS:{n}"),
-        GeneralName::RFC822Name(e) => format!("email:{e}"),
-        GeneralName::URI(u) => format!("URI:{u}"),
-        GeneralName::IPAddress(raw) => match ip_from_bytes(raw) {
-            Some(ip) => format!("IP:{ip}"),
-            None => format!("IP:<{} bytes>", raw.len()),
-        },
-        GeneralName::DirectoryName(n) => format!("DirName:{n}"),
-        other => format!("{other:?}").chars().take(80).collect(),
-    }
-}
-
-fn ip_from_bytes(raw: &[u8]) -> Option<IpAddr> {
-    if let Ok(v4) = <[u8; 4]>::try_from(raw) {
-        return Some(IpAddr::from(v4));
-    }
-    <[u8; 16]>::try_from(raw).ok().map(IpAddr::from)
-}
-
-fn describe_key(cert: &X509Certificate<'_>) -> KeyAlgorithm {
-    match cert.public_key().parsed() {
-        Ok(PublicKey::EC(point)) => KeyAlgorithm::Ec {
-            bits: point.key_size(),
-        },
-        Ok(PublicKey::RSA(rsa)) => KeyAlgorithm::Rsa {
-            bits: rsa.key_size(),
-        },
-        _ if cert.public_key().algorithm.algorithm
-            == x509_parser::oid_registry::OID_SIG_ED25519 =>
-        {
-            KeyAlgorithm::Ed25519
-        }
-        _ => KeyAlgorithm::Other(cert.public_key().algorithm.algorithm.to_id_string()),
     }
 }
 
@@ -377,12 +258,6 @@ mod tests {
         der.push(0);
         let e = CertInfo::parse("y.crt", &der).expect_err("trailing");
         assert!(e.to_string().contains("1 bytes after"), "{e}");
-        let e = CrlInfo::parse("crl.pem", b"").expect_err("empty");
-        assert!(
-            e.to_string()
-                .starts_with("crl.pem: not a valid certificate revocation"),
-            "{e}"
-        );
     }
 
     #[test]

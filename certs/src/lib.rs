@@ -4,7 +4,8 @@
 //!
 //! Portable (built for wasm32 by the viewer, no I/O, no clock):
 //! - [`pem`]: PEM blocks in and out;
-//! - [`inspect`]: a certificate or CRL as plain values (subject, SANs, validity, kind…);
+//! - [`inspect`]: a certificate (or, with `generate`, a CRL) as plain values (subject, SANs,
+//!   validity, kind…), read with the small DER reader [`der`];
 //! - [`fingerprint`] and [`catchphrase`]: the SHA-256 fingerprint and the eight words a person
 //!   reads aloud for it;
 //! - [`ca_data`]: a CA certificate as one line (`base64:…` or hex) for a URL or a file;
@@ -26,6 +27,7 @@
 
 pub mod ca_data;
 pub mod catchphrase;
+pub mod der;
 pub mod error;
 pub mod fingerprint;
 pub mod inspect;
