@@ -118,6 +118,9 @@ pub async fn serve(
                     }
                 };
                 shared.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+                // Interactive traffic: a small write (a cursor update, a key echo) goes out at
+                // once instead of waiting for the browser to acknowledge the previous one.
+                let _ = stream.set_nodelay(true);
                 if tasks.len() >= limits.max_connections {
                     shared.metrics.connections_refused.inc(Refused::MaxConnections);
                     tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
