@@ -329,6 +329,32 @@ where
     }
 }
 
+/// Dials the admitted target and logs in to it when the gateway does (the same for browsers
+/// and native clients).
+async fn reach(
+    admission: Admission,
+    target: &str,
+    env: &SessionEnv<'_>,
+) -> Result<(Route, Backend), NotDialled> {
+    let (route, tcp) = dial(admission, target, env).await?;
+    let backend = log_in(&route, tcp, env).await?;
+    Ok((route, backend))
+}
+
+/// Pump settings before the greeting (which may add view-only filtering and a prefix).
+fn pump_options<'a>(
+    env: &SessionEnv<'a>,
+    ping_interval: Option<std::time::Duration>,
+) -> PumpOptions<'a> {
+    PumpOptions {
+        ping_interval,
+        metrics: env.metrics,
+        shutdown: env.shutdown.clone(),
+        view_only: None,
+        client_prefix: Vec::new(),
+    }
+}
+
 /// A browser's WebSocket (already upgraded) to its admitted target.
 pub async fn websocket<S>(
     io: S,
@@ -345,11 +371,7 @@ where
         .max_frame_size(Some(max))
         .read_buffer_size(BROWSER_READ_BUF_BYTES);
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-    let dialled = match dial(admission, &target, &env).await {
-        Ok((route, tcp)) => log_in(&route, tcp, &env).await.map(|b| (route, b)),
-        Err(why) => Err(why),
-    };
-    let (route, backend) = match dialled {
+    let (route, backend) = match reach(admission, &target, &env).await {
         Ok(ok) => ok,
         Err(why) => {
             close(&mut ws, why.close_code(), &why.shown()).await;
@@ -359,13 +381,7 @@ where
             };
         }
     };
-    let mut opts = PumpOptions {
-        ping_interval: env.limits.websocket_ping_interval,
-        metrics: env.metrics,
-        shutdown: env.shutdown.clone(),
-        view_only: None,
-        client_prefix: Vec::new(),
-    };
+    let mut opts = pump_options(&env, env.limits.websocket_ping_interval);
     match backend {
         Backend::Raw(tcp) => pumped(&route, &env, pump_websocket(ws, tcp, opts)).await,
         Backend::LoggedIn {
@@ -397,11 +413,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut io = io;
-    let dialled = match dial(admission, &target, &env).await {
-        Ok((route, tcp)) => log_in(&route, tcp, &env).await.map(|b| (route, b)),
-        Err(why) => Err(why),
-    };
-    let (route, backend) = match dialled {
+    let (route, backend) = match reach(admission, &target, &env).await {
         Ok(ok) => ok,
         Err(why) => {
             return SessionOutcome::Refused {
@@ -410,13 +422,7 @@ where
             }
         }
     };
-    let mut opts = PumpOptions {
-        ping_interval: None,
-        metrics: env.metrics,
-        shutdown: env.shutdown.clone(),
-        view_only: None,
-        client_prefix: Vec::new(),
-    };
+    let mut opts = pump_options(&env, None);
     match backend {
         Backend::Raw(tcp) => pumped(&route, &env, tcp::pump_tcp(io, tcp, opts)).await,
         Backend::LoggedIn {
