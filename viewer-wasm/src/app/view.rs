@@ -1,0 +1,120 @@
+//! The view: layout and scaling, asking the server for a new desktop size, painting dirty
+//! rectangles on animation frames, the bell.
+
+use wasm_bindgen::JsCast;
+
+use crate::dom::{self, Timer};
+use crate::layout::{self, layout};
+use crate::settings::Scale;
+
+use super::App;
+
+impl App {
+    /// Lays the canvas out for the scaling mode and window.
+    pub fn relayout(&mut self) {
+        let canvas = self.painter.canvas();
+        let fb = (
+            u16::try_from(canvas.width()).unwrap_or(u16::MAX),
+            u16::try_from(canvas.height()).unwrap_or(u16::MAX),
+        );
+        let stage = (
+            f64::from(self.ui.stage.client_width()),
+            f64::from(self.ui.stage.client_height()),
+        );
+        let dpr = dom::window().map_or(1.0, |w| w.device_pixel_ratio());
+        let l = layout(self.settings.scale, fb, stage, dpr);
+        self.painter.apply(&l);
+    }
+
+    pub fn set_scale(&mut self, scale: Scale) {
+        self.settings.scale = scale;
+        self.relayout();
+        if scale == Scale::Remote {
+            self.remote.pending = true;
+            self.request_remote_size(false);
+        }
+    }
+
+    /// The stage changed size: lay out now, ask the server to follow shortly after.
+    pub fn stage_resized(&mut self) {
+        self.relayout();
+        if self.settings.scale == Scale::Remote {
+            let w = self.me.clone();
+            self.resize_timer = Timer::once(300, move || {
+                App::with(&w, |a| {
+                    a.remote.pending = true;
+                    a.request_remote_size(false);
+                });
+            });
+        }
+    }
+
+    /// Asks the server for a desktop the size of the window (`Remote` mode). `after_update`:
+    /// an update has arrived, so a refusal now means the server cannot resize.
+    pub(super) fn request_remote_size(&mut self, after_update: bool) {
+        if self.settings.scale != Scale::Remote || self.remote.unsupported {
+            self.remote.pending = false;
+            return;
+        }
+        let stage = (
+            f64::from(self.ui.stage.client_width()),
+            f64::from(self.ui.stage.client_height()),
+        );
+        let want = layout::remote_size(stage);
+        let Some(s) = self.session.as_mut().filter(|s| s.connected) else {
+            return;
+        };
+        let current = s.client.framebuffer().map(|f| (f.width(), f.height()));
+        if current == Some(want) || self.remote.requested == Some(want) {
+            self.remote.pending = false;
+            return;
+        }
+        s.tick();
+        if s.client.set_desktop_size(want.0, want.1) {
+            s.flush();
+            self.remote.requested = Some(want);
+            self.remote.pending = false;
+        } else if after_update {
+            self.remote.pending = false;
+            self.remote.unsupported = true;
+            self.warnings.push(
+                "This VNC server cannot resize its desktop; it is scaled to the window instead."
+                    .to_owned(),
+            );
+            self.ui.warnings(&self.warnings);
+        }
+    }
+
+    pub(super) fn request_frame(&mut self) {
+        if self.frame_id.is_some() {
+            return;
+        }
+        let (Some(w), Some(cb)) = (dom::window(), self.frame.upgrade()) else {
+            return;
+        };
+        if let Ok(id) = w.request_animation_frame(cb.as_ref().as_ref().unchecked_ref()) {
+            self.frame_id = Some(id);
+        }
+    }
+
+    pub(super) fn on_frame(&mut self) {
+        self.frame_id = None;
+        let Some(s) = &mut self.session else { return };
+        if let Some(dirty) = s.client.take_dirty() {
+            if let Some(fb) = s.client.framebuffer() {
+                let _ = self.painter.paint(fb, dirty);
+            }
+        }
+    }
+
+    pub(super) fn bell(&mut self) {
+        let stage = self.ui.stage.clone();
+        let _ = stage.class_list().remove_1("bell");
+        // Reading a layout property restarts the animation when bells come quickly.
+        let _ = stage.offset_width();
+        let _ = stage.class_list().add_1("bell");
+        self.bell_timer = Timer::once(400, move || {
+            let _ = stage.class_list().remove_1("bell");
+        });
+    }
+}
