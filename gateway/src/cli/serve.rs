@@ -1,16 +1,13 @@
 //! `vncgate serve`: flags (and `--config FILE`) → one validated [`Config`] → the certificate
-//! (with its reloader) → the running gateway.
+//! (with its reloader) → the running gateway (`serve/running.rs`).
+
+mod running;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context;
-use gateway::auth::client_ca::{self, ClientAuth, ClientVerifier};
-use gateway::config::{
-    file, AuthMode, Cidr, Config, ConfigError, Layer, LimitsLayer, Origin, Problem, TlsSource,
-};
-use gateway::tls::{CertFiles, CertStore, Identity, Reloader};
+use gateway::auth::client_ca::ClientAuth;
+use gateway::config::{file, Cidr, Config, ConfigError, Layer, LimitsLayer, Origin, Problem};
 
 const AFTER_HELP: &str = "\
 Flags override the same settings in the --config file.
@@ -203,209 +200,7 @@ impl ServeArgs {
 
 /// Runs the gateway until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    serve(args.into_config()?)
-}
-
-/// The certificate files to load (and watch) for `config`, and the identity loaded now.
-fn load_identity(config: &Config) -> anyhow::Result<(CertFiles, Identity)> {
-    Ok(match &config.tls {
-        TlsSource::SelfSigned { names } => {
-            let names = gateway::tls::default_names(names);
-            let identity = gateway::tls::load_or_create_self_signed(&config.state_dir, &names)?;
-            let how = if identity.created {
-                "created"
-            } else {
-                "loaded"
-            };
-            tracing::info!(state_dir = %config.state_dir.display(), "self-signed certificate {how}");
-            (gateway::tls::self_signed_files(&config.state_dir), identity)
-        }
-        TlsSource::Files {
-            cert,
-            key,
-            key_passphrase_file,
-        } => {
-            let files = CertFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                key_passphrase_file: key_passphrase_file.clone(),
-            };
-            let identity = files.load()?;
-            (files, identity)
-        }
-    })
-}
-
-fn serve(mut config: Config) -> anyhow::Result<()> {
-    let acme = config.acme.take();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let (files, identity) = load_identity(&config)?;
-        let store = Arc::new(CertStore::new(files.certify(&identity)?));
-        // tls-alpn-01 challenges are answered by this resolver; other handshakes get `store`'s.
-        let resolver = Arc::new(gateway::acme::AcmeResolver::new(store.clone()));
-        let clients = match &config.access.client_ca {
-            Some(files) => Some(ClientVerifier::load(files.clone())?),
-            None => None,
-        };
-        let mut tls = gateway::tls::server_config_with_clients(
-            resolver.clone(),
-            clients
-                .clone()
-                .map(|c| c as Arc<dyn rustls::server::danger::ClientCertVerifier>),
-        )?;
-        let mut on_hup = Vec::new();
-        // Kept until shutdown: dropping it stops renewal.
-        let _acme = match acme {
-            Some(acme) => {
-                if let Some(cfg) = Arc::get_mut(&mut tls) {
-                    gateway::acme::tls_alpn::offer_acme_alpn(cfg);
-                }
-                let handle = gateway::acme::spawn(acme, &config.state_dir, Some(resolver));
-                gateway::acme::install(&handle, store.clone());
-                Some(handle)
-            }
-            None => {
-                // Without ACME the certificate files are watched; with it, a reload of the
-                // self-signed files must never replace the ACME certificate.
-                let (reload, reload_rx) = tokio::sync::mpsc::channel(1);
-                tokio::spawn(
-                    Reloader::new(files, store).run(config.limits.cert_poll_interval, reload_rx),
-                );
-                on_hup.push(reload);
-                None
-            }
-        };
-        if let Some(c) = clients {
-            let (crl_reload, crl_rx) = tokio::sync::mpsc::channel(1);
-            tokio::spawn(client_ca::watch(
-                c,
-                config.limits.cert_poll_interval,
-                crl_rx,
-            ));
-            on_hup.push(crl_reload);
-        }
-        spawn_sighup(on_hup);
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}; is another program using it? (--listen ADDR:PORT)",
-                    config.listen
-                )
-            })?;
-        let local = listener.local_addr()?;
-        print_banner(&config, &identity, local);
-        gateway::serve(listener, config, tls, shutdown_signal()).await?;
-        Ok(())
-    })
-}
-
-/// SIGHUP → reload the certificate (and the client CRLs) now.
-fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; certificate files are still polled");
-            return;
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the certificate and CRLs");
-            for r in &reload {
-                let _ = r.try_send(());
-            }
-        }
-    });
-    #[cfg(not(unix))]
-    drop(reload);
-}
-
-fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
-    // tests/src/gateway.rs reads the first line: keep its form.
-    eprintln!("vncgate listening on https://{local}/");
-    if let Some(fp) = identity.fingerprint() {
-        eprintln!("  certificate SHA-256 fingerprint: {fp}");
-        eprintln!("  certificate catchphrase: {}", fp.catchphrase());
-    }
-    if let TlsSource::Files { cert, .. } = &config.tls {
-        eprintln!(
-            "  certificate from {} (reloaded on change and SIGHUP)",
-            cert.display()
-        );
-    }
-    if config.targets.is_empty() {
-        eprintln!("  no --target given: there is nothing to relay to");
-    }
-    for name in config.targets.names() {
-        eprintln!("  target {name}: https://{local}/#target={name}");
-    }
-    if let Some(t) = &config.native_vnc.in_tls {
-        eprintln!("  native VNC clients inside TLS go to target {t}");
-    }
-    if !config.proxy_protocol_from.is_empty() {
-        eprintln!(
-            "  PROXY protocol required from: {}",
-            config.proxy_protocol_from
-        );
-    }
-    let access = &config.access;
-    match (config.auth, &access.client_ca) {
-        (AuthMode::DangerNone, _) => {
-            tracing::warn!("--danger-no-auth: ANYONE who can reach {local} can use every target");
-        }
-        (AuthMode::Required, None) => {
-            tracing::warn!("no authentication is configured besides one-time keys: only links made with `vncgate otk issue` (or POST /api/otk) are relayed; --client-ca FILE adds client certificates, --danger-no-auth relays without authentication");
-        }
-        (AuthMode::Required, Some(ca)) => {
-            eprintln!(
-                "  client certificates {} (CA {}{}); {}",
-                ca.mode.as_str(),
-                ca.ca.display(),
-                if ca.crls.is_empty() {
-                    ", no CRL".to_owned()
-                } else {
-                    format!(", {} CRL file(s)", ca.crls.len())
-                },
-                if access.acl.is_some() {
-                    "access list from the config file"
-                } else {
-                    "no access list: every verified certificate may use every target"
-                }
-            );
-        }
-    }
-    if access.admin_token_file.is_some() || !access.admins.is_empty() {
-        eprintln!("  one-time-key API enabled (POST /api/otk)");
-    }
-    if let Some(p) = &config.audit_log {
-        eprintln!("  audit log: {}", p.display());
-    }
-    if let Some(t) = &config.native_vnc.danger_plain {
-        tracing::warn!("--danger-allow-plain-vnc: VNC clients without TLS reach target {t}; nothing they send or receive is protected");
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
+    running::serve(args.into_config()?)
 }
 
 #[cfg(test)]
@@ -452,7 +247,7 @@ mod tests {
         assert_eq!(c.native_vnc.in_tls.as_deref(), Some("desk"));
         assert_eq!(c.limits.max_connections, 7);
         assert_eq!(c.limits.shutdown_grace, std::time::Duration::from_secs(9));
-        assert_eq!(c.auth, AuthMode::DangerNone);
+        assert_eq!(c.auth, gateway::config::AuthMode::DangerNone);
         assert!(c
             .proxy_protocol_from
             .contains("10.1.2.3".parse().expect("ip")));
