@@ -520,29 +520,19 @@ fn one_time_key_link_carries_the_servers_ca() -> anyhow::Result<()> {
     let good = pki(dir.path(), "Desk")?;
     let desk = x509_desk(&good)?;
     let gate = Gateway::start(&["--target", &format!("tls=127.0.0.1:{}", desk.port)])?;
-    let state = gate.state.path().display().to_string();
     let session = dir.path().join("desk.vncgate");
-    let out = vncgate(&[
-        "otk",
-        "issue",
-        "--state-dir",
-        &state,
-        "--target",
+    let link = otk_link(
+        &gate,
         "tls",
-        "--gateway",
-        &format!("https://127.0.0.1:{}/", gate.port),
-        "--ca",
-        "ca",
-        "--dir",
-        &good.display().to_string(),
-        "--session-file",
-        &session.display().to_string(),
-    ])?;
-    let link = out
-        .lines()
-        .find(|l| l.starts_with("https://"))
-        .context("otk issue printed no link")?
-        .to_owned();
+        &[
+            "--ca",
+            "ca",
+            "--dir",
+            &good.display().to_string(),
+            "--session-file",
+            &session.display().to_string(),
+        ],
+    )?;
     assert!(link.contains("&ca=base64:"), "{link}");
     let file = std::fs::read_to_string(&session)?;
     assert!(
@@ -739,28 +729,35 @@ fn reconnects_after_the_connection_drops() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[test]
-fn one_time_key_link_opens_one_session() -> anyhow::Result<()> {
-    let desk = Xvnc::start(320, 200, &["-SecurityTypes", "None"])?;
-    // No --danger-no-auth: only the one-time key admits the page.
-    let gate = Gateway::start(&["--target", &format!("desk=127.0.0.1:{}", desk.port)])?;
+/// The link `vncgate otk issue --target TARGET EXTRA…` prints for `gate`.
+fn otk_link(gate: &Gateway, target: &str, extra: &[&str]) -> anyhow::Result<String> {
     let state = gate.state.path().display().to_string();
     let base = format!("https://127.0.0.1:{}/", gate.port);
-    let out = vncgate(&[
+    let mut args = vec![
         "otk",
         "issue",
         "--state-dir",
         &state,
         "--target",
-        "desk",
+        target,
         "--gateway",
         &base,
-    ])?;
-    let link = out
+    ];
+    args.extend_from_slice(extra);
+    let out = vncgate(&args)?;
+    Ok(out
         .lines()
         .find(|l| l.starts_with("https://"))
         .context("otk issue printed no link")?
-        .to_owned();
+        .to_owned())
+}
+
+#[test]
+fn one_time_key_link_opens_one_session() -> anyhow::Result<()> {
+    let desk = Xvnc::start(320, 200, &["-SecurityTypes", "None"])?;
+    // No --danger-no-auth: only the one-time key admits the page.
+    let gate = Gateway::start(&["--target", &format!("desk=127.0.0.1:{}", desk.port)])?;
+    let link = otk_link(&gate, "desk", &[])?;
     let browser = Browser::start()?;
     browser.goto(&link)?;
     browser.wait_for_state("connected", T)?;
