@@ -2,18 +2,22 @@
 //!
 //! Invariant relied on by [`crate::Client`]: a rectangle is retried from its header whenever
 //! more bytes arrive, and consumed only once complete. So a decoder either reads its whole
-//! payload and then changes state, or reports [`Stall::Incomplete`] having changed nothing —
-//! neither the framebuffer nor a persistent zlib stream:
+//! payload and then changes state, or reports [`Stall::Incomplete`] having changed neither the
+//! framebuffer nor a persistent zlib stream:
 //!
 //! - length-prefixed encodings (Zlib, ZRLE, Tight's compact lengths) read the length, then the
 //!   bytes, and only then inflate and paint;
-//! - encodings without a length (Hextile, TRLE) decode into a scratch buffer and copy it into
-//!   the framebuffer only when the walk reached the end ([`Reader`] cannot rewind, so a
-//!   separate measuring walk could not re-read what it measured);
+//! - encodings without a length (Hextile, TRLE) decode into a scratch canvas and copy it into
+//!   the framebuffer only when the walk reached the end. So that a large rectangle arriving in
+//!   pieces costs one pass and not one per piece, the walk keeps its place ([`Partial`]): the
+//!   retry skips the tiles already decoded. This relies on the retry bringing the same bytes
+//!   again, with more after them — the session consumes nothing of a rectangle until it is
+//!   complete, and any error ends the connection;
 //! - RRE's and CopyRect's sizes follow from their headers.
 //!
 //! Persistent per-connection state (the zlib streams: Zlib 1, ZRLE 1, Tight 4; JPEG tables
-//! for encoding 21) lives in [`Decoders`], owned by the session.
+//! for encoding 21) and the place of an incomplete Hextile or TRLE rectangle live in
+//! [`Decoders`], owned by the session.
 
 pub(crate) mod canvas;
 pub(crate) mod copy_rect;
@@ -23,6 +27,7 @@ pub(crate) mod hextile;
 pub(crate) mod image;
 pub(crate) mod inflate;
 pub(crate) mod jpeg;
+pub(crate) mod partial;
 pub mod raw;
 pub(crate) mod rre;
 pub(crate) mod tight;
@@ -42,6 +47,7 @@ use crate::pixel_format::PixelFormat;
 use crate::wire::Reader;
 
 use inflate::Inflater;
+use partial::Partial;
 
 /// What decoders need besides the bytes: the current pixel format, colour map and limits.
 #[derive(Debug, Clone, Copy)]
@@ -178,6 +184,8 @@ pub(crate) struct Decoders {
     inflated: Vec<u8>,
     /// RGBA of the current Hextile/TRLE rectangle, copied to the framebuffer when complete.
     scratch: Vec<u8>,
+    /// Where the walk over the current Hextile/TRLE rectangle stopped when its bytes ran out.
+    partial: Partial,
 }
 
 impl Default for Decoders {
@@ -194,6 +202,7 @@ impl Default for Decoders {
             jpeg_tables: jpeg::Tables::default(),
             inflated: Vec::new(),
             scratch: Vec::new(),
+            partial: Partial::None,
         }
     }
 }
@@ -214,9 +223,23 @@ impl Decoders {
             Encoding::Raw => raw::decode(rect, r, fb, ctx)?,
             Encoding::CopyRect => copy_rect::decode(rect, r, fb)?,
             Encoding::Rre => rre::decode(rect, r, fb, ctx)?,
-            Encoding::Hextile => hextile::decode(rect, r, fb, ctx, &mut self.scratch)?,
+            Encoding::Hextile => {
+                let mut cursor = self.partial.take_hextile(rect, &mut self.scratch);
+                let done = hextile::decode(rect, r, fb, ctx, &mut self.scratch, &mut cursor);
+                if let Err(Stall::Incomplete(_)) = done {
+                    self.partial = Partial::Hextile { rect, cursor };
+                }
+                done?;
+            }
             Encoding::Zlib => zlib::decode(rect, r, fb, ctx, &mut self.zlib, &mut self.inflated)?,
-            Encoding::Trle => trle::decode(rect, r, fb, ctx, &mut self.scratch)?,
+            Encoding::Trle => {
+                let mut cursor = self.partial.take_trle(rect, &mut self.scratch);
+                let done = trle::decode(rect, r, fb, ctx, &mut self.scratch, &mut cursor);
+                if let Err(Stall::Incomplete(_)) = done {
+                    self.partial = Partial::Trle { rect, cursor };
+                }
+                done?;
+            }
             Encoding::Zrle => zrle::decode(rect, r, fb, ctx, &mut self.zrle, &mut self.inflated)?,
             Encoding::Tight | Encoding::TightPng => {
                 let streams = tight::Streams {

@@ -12,16 +12,27 @@ pub struct Needed;
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    skipped: usize,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            skipped: 0,
+        }
     }
 
     /// Bytes consumed so far.
     pub fn position(&self) -> usize {
         self.pos
+    }
+
+    /// How many of the bytes consumed were passed over by [`Reader::skip`] without being
+    /// looked at (padding, or what a resumed decoder had finished with).
+    pub fn skipped(&self) -> usize {
+        self.skipped
     }
 
     pub fn remaining(&self) -> usize {
@@ -42,7 +53,9 @@ impl<'a> Reader<'a> {
     }
 
     pub fn skip(&mut self, n: usize) -> Result<(), Needed> {
-        self.bytes(n).map(|_| ())
+        self.bytes(n)?;
+        self.skipped += n;
+        Ok(())
     }
 
     pub fn u8(&mut self) -> Result<u8, Needed> {
@@ -87,6 +100,10 @@ mod tests {
         assert_eq!(r.u8(), Ok(3));
         assert_eq!(r.remaining(), 0);
         assert_eq!(r.bytes(usize::MAX), Err(Needed));
+        let mut r = Reader::new(&[1, 2, 3]);
+        assert_eq!(r.skip(4), Err(Needed));
+        assert_eq!(r.skip(2), Ok(()));
+        assert_eq!((r.position(), r.skipped()), (2, 2));
     }
 
     #[test]

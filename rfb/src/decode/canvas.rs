@@ -1,6 +1,7 @@
 //! Where tile decoders write pixels: straight into the framebuffer (when the whole payload is
 //! already in hand, as with ZRLE), or into a scratch [`Canvas`] that is copied over only once a
-//! rectangle without a length prefix (Hextile, TRLE) turned out to be complete.
+//! rectangle without a length prefix (Hextile, TRLE) turned out to be complete. Such a
+//! rectangle may arrive over many receives: its canvas keeps the tiles decoded so far.
 
 use crate::framebuffer::{Framebuffer, Rect};
 
@@ -21,10 +22,16 @@ pub(crate) struct Canvas<'a> {
 }
 
 impl<'a> Canvas<'a> {
-    /// The caller has checked `w × h × 4` against the limits.
+    /// Opens `data` as a `w × h` canvas: as it is when it already has that size (the same
+    /// rectangle, resumed after more bytes arrived), else zeroed to that size. Whoever starts a
+    /// new rectangle empties `data` first. The caller has checked `w × h × 4` against the
+    /// limits.
     pub(crate) fn new(w: u16, h: u16, data: &'a mut Vec<u8>) -> Self {
-        data.clear();
-        data.resize(usize::from(w) * usize::from(h) * 4, 0);
+        let len = usize::from(w) * usize::from(h) * 4;
+        if data.len() != len {
+            data.clear();
+            data.resize(len, 0);
+        }
         Self { w, h, data }
     }
 
@@ -34,7 +41,11 @@ impl<'a> Canvas<'a> {
     }
 }
 
+// `#[inline]` on both: the tile walks call them per tile and per subrectangle, and left to
+// itself the compiler took them out of line after the walks became cursors, which cost a
+// full-screen Hextile replay about 20 % (criterion, `benches/decode.rs`).
 impl Sink for Canvas<'_> {
+    #[inline]
     fn fill(&mut self, x: u16, y: u16, w: u16, h: u16, rgba: [u8; 4]) {
         let w = w.min(self.w.saturating_sub(x));
         let y_end = y.saturating_add(h).min(self.h);
@@ -45,6 +56,7 @@ impl Sink for Canvas<'_> {
         }
     }
 
+    #[inline]
     fn row(&mut self, x: u16, y: u16, w: u16) -> &mut [u8] {
         if y >= self.h || u32::from(x) + u32::from(w) > u32::from(self.w) {
             return &mut [];

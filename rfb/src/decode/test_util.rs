@@ -185,6 +185,44 @@ impl Env {
         out
     }
 
+    /// Feeds `payload` to a decoder that resumes (Hextile, TRLE) in pieces as a session does:
+    /// after each piece (ending at each of `ends`, ascending, the last being `payload.len()`)
+    /// the rectangle is decoded from every byte so far. Stops at the first call that is not
+    /// incomplete; until then nothing may reach the framebuffer. Returns how the feed ended,
+    /// and the payload bytes the decoder read over all the calls: a resumed walk skips what it
+    /// had finished, so skipped bytes do not count, bytes read again do. After every call they
+    /// may exceed the bytes fed so far only by a little per call (the unfinished steps read
+    /// again) and one step: a decoder that starts over fails here fast, not slowly.
+    pub(crate) fn feed(
+        &mut self,
+        encoding: Encoding,
+        rect: Rect,
+        payload: &[u8],
+        ends: impl IntoIterator<Item = usize>,
+    ) -> (Fed, usize) {
+        let header = RectHeader { rect, encoding };
+        let mut read = 0;
+        self.fb.take_dirty();
+        for (calls, end) in (1..).zip(ends) {
+            let ctx = DecodeContext::new(&self.pf, &self.cmap, &self.limits);
+            let mut r = Reader::new(payload.get(..end).expect("ends within the payload"));
+            let result = self.decoders.decode(header, &mut r, &mut self.fb, &ctx);
+            read += r.position() - r.skipped();
+            assert!(
+                read <= end + 64 * calls + 2048,
+                "{encoding:?}: {calls} calls with {end} bytes read {read}"
+            );
+            match result {
+                Err(Stall::Incomplete(_)) => {
+                    assert_eq!(self.fb.take_dirty(), None, "painted before {end} bytes");
+                }
+                Err(Stall::Invalid(e)) => return (Fed::Invalid(e), read),
+                Ok(_) => return (Fed::Complete { used: r.position() }, read),
+            }
+        }
+        (Fed::Incomplete, read)
+    }
+
     /// Decodes a rectangle expected to be invalid and returns the error.
     pub(crate) fn run_err(&mut self, encoding: Encoding, rect: Rect, payload: &[u8]) -> Error {
         match self.run(encoding, rect, payload) {
@@ -209,4 +247,67 @@ impl Env {
 
 pub(crate) fn rect(x: u16, y: u16, w: u16, h: u16) -> Rect {
     Rect { x, y, w, h }
+}
+
+/// How feeding a rectangle ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// Decoded, using this many payload bytes.
+    Complete {
+        used: usize,
+    },
+    Incomplete,
+    Invalid(Error),
+}
+
+/// Feeds that split a `len`-byte payload in two at every byte boundary, then one in 1-byte
+/// pieces.
+pub(crate) fn every_split(len: usize) -> Vec<Vec<usize>> {
+    let mut feeds: Vec<Vec<usize>> = (0..len).map(|cut| vec![cut, len]).collect();
+    feeds.push((0..=len).collect());
+    feeds
+}
+
+/// The ends of `size`-byte pieces of a `len`-byte payload.
+pub(crate) fn pieces(len: usize, size: usize) -> Vec<usize> {
+    (size..len).step_by(size).chain([len]).collect()
+}
+
+/// Decodes `payload` whole in a fresh environment from `make`, then in the pieces of each of
+/// `feeds` in another fresh one, and asserts that every feed ends as the whole did: the same
+/// bytes used and the same framebuffer, or the same error. Returns how the whole ended.
+pub(crate) fn assert_feeds_match_whole(
+    make: impl Fn() -> Env,
+    encoding: Encoding,
+    rect: Rect,
+    payload: &[u8],
+    feeds: impl IntoIterator<Item = Vec<usize>>,
+) -> Fed {
+    let mut whole = make();
+    let (expected, _) = whole.feed(encoding, rect, payload, [payload.len()]);
+    for ends in feeds {
+        let mut env = make();
+        let (got, _) = env.feed(encoding, rect, payload, ends.iter().copied());
+        let feed = format!(
+            "{} pieces ending at {:?}…",
+            ends.len(),
+            &ends[..ends.len().min(3)]
+        );
+        assert_eq!(got, expected, "{encoding:?} in {feed}");
+        assert!(
+            env.fb.rgba() == whole.fb.rgba(),
+            "{encoding:?} in {feed}: the framebuffers differ"
+        );
+    }
+    expected
+}
+
+/// A deterministic xorshift64 sequence, for generated test data.
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
 }

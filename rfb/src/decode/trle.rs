@@ -19,9 +19,16 @@
 //! TRLE overran its buffer on endless `FF` bytes), and a palette index must be below the
 //! palette size.
 //!
+//! TRLE has no length prefix: a rectangle that arrives over several receives is decoded as its
+//! bytes come, into a scratch canvas, and a [`Cursor`] remembers where the walk stopped.
+//!
 //! CPIXEL: when the format is true colour, 32 bpp, depth ≤ 24 and every colour bit lies in
 //! the least or the most significant three bytes, a pixel travels as just those three bytes
 //! (TigerVNC's and libvncserver's rule, including which three when both fit).
+
+mod cursor;
+
+pub(crate) use cursor::Cursor;
 
 use super::canvas::{Canvas, Sink};
 use super::{check_bounds, pixel_bytes, DecodeContext};
@@ -90,21 +97,39 @@ impl CPixel {
             _ => ctx.rgba(b),
         }
     }
+
+    /// Converts a row of CPIXELs into RGBA, copying bytes when they are already `R G B`.
+    fn row_rgba(self, src: &[u8], dst: &mut [u8], ctx: &DecodeContext<'_>) {
+        if self == CPixel::First3 && ctx.is_rgbx() {
+            for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(3)) {
+                if let [r, g, b] = s {
+                    d.copy_from_slice(&[*r, *g, *b, 0xff]);
+                }
+            }
+        } else {
+            for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(self.size())) {
+                d.copy_from_slice(&self.rgba(s, ctx));
+            }
+        }
+    }
 }
 
-/// TRLE (15): the tiles follow the rectangle header directly. Decoded into a scratch canvas,
-/// copied to the framebuffer only once the last tile was read.
+/// TRLE (15): the tiles follow the rectangle header directly. Decodes the tiles that have
+/// arrived into the scratch canvas, from where `cursor` stopped, and copies the canvas into the
+/// framebuffer once the last tile was read. When the bytes run out the framebuffer is untouched
+/// and `cursor` is where the next call — for the same rectangle, with more bytes — goes on.
 pub(crate) fn decode(
     rect: Rect,
     r: &mut Reader<'_>,
     fb: &mut Framebuffer,
     ctx: &DecodeContext<'_>,
     scratch: &mut Vec<u8>,
+    cursor: &mut Cursor,
 ) -> Result<(), Stall> {
     check_bounds(&rect, fb)?;
     pixel_bytes(&rect, 4, ctx.limits)?;
     let mut canvas = Canvas::new(rect.w, rect.h, scratch);
-    decode_tiles(rect.w, rect.h, r, ctx, &mut canvas, Flavour::Trle)?;
+    cursor.walk(rect.w, rect.h, r, ctx, &mut canvas, Flavour::Trle)?;
     canvas.blit(fb, rect);
     Ok(())
 }
@@ -112,7 +137,7 @@ pub(crate) fn decode(
 /// The largest palette: palette RLE with subencoding 255.
 const MAX_PALETTE: usize = 127;
 
-/// Reads the tiles of a `w × h` rectangle into `sink`.
+/// Reads all the tiles of a `w × h` rectangle, in hand at once, into `sink`.
 pub(crate) fn decode_tiles(
     w: u16,
     h: u16,
@@ -121,74 +146,7 @@ pub(crate) fn decode_tiles(
     sink: &mut impl Sink,
     flavour: Flavour,
 ) -> Result<(), Stall> {
-    let cp = CPixel::for_format(ctx.pixel_format);
-    let n = cp.size();
-    let step = flavour.tile();
-    let mut palette = [[0u8; 4]; MAX_PALETTE];
-    // Colours of the previous palette (0: none yet in this rectangle).
-    let mut pal_len = 0usize;
-    for ty in (0..h).step_by(usize::from(step)) {
-        let th = (h - ty).min(step);
-        for tx in (0..w).step_by(usize::from(step)) {
-            let tw = (w - tx).min(step);
-            let tile = Tile { tx, ty, tw, th };
-            let sub = r.u8()?;
-            match (sub, flavour) {
-                (0, _) => {
-                    let row_len = usize::from(tw) * n;
-                    let data = r.bytes(row_len * usize::from(th))?;
-                    for (dy, src) in (0..th).zip(data.chunks_exact(row_len)) {
-                        let dst = sink.row(tx, ty + dy, tw);
-                        for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(n)) {
-                            d.copy_from_slice(&cp.rgba(s, ctx));
-                        }
-                    }
-                }
-                (1, _) => sink.fill(tx, ty, tw, th, cp.rgba(r.bytes(n)?, ctx)),
-                (2..=16, _) => {
-                    pal_len = read_palette(r, usize::from(sub), &mut palette, cp, ctx)?;
-                    packed(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
-                }
-                (127, Flavour::Trle) => {
-                    if !(2..=16).contains(&pal_len) {
-                        return Err(invalid(
-                            "TRLE subencoding",
-                            sub,
-                            "no previous packed palette to reuse",
-                        ));
-                    }
-                    packed(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
-                }
-                (128, _) => {
-                    let area = tile.area();
-                    let mut pos = 0;
-                    while pos < area {
-                        let colour = cp.rgba(r.bytes(n)?, ctx);
-                        let run = run_length(r, area - pos)?;
-                        tile.paint_run(sink, pos, run, colour);
-                        pos += run;
-                    }
-                }
-                (129, Flavour::Trle) => {
-                    if pal_len == 0 {
-                        return Err(invalid(
-                            "TRLE subencoding",
-                            sub,
-                            "no previous palette to reuse",
-                        ));
-                    }
-                    palette_rle(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
-                }
-                (130..=255, _) => {
-                    pal_len = read_palette(r, usize::from(sub - 128), &mut palette, cp, ctx)?;
-                    palette_rle(r, tile, palette.get(..pal_len).unwrap_or_default(), sink)?;
-                }
-                (_, Flavour::Trle) => return Err(invalid("TRLE subencoding", sub, "unused")),
-                (_, Flavour::Zrle) => return Err(invalid("ZRLE subencoding", sub, "unused")),
-            }
-        }
-    }
-    Ok(())
+    Cursor::default().walk(w, h, r, ctx, sink, flavour)
 }
 
 fn invalid(field: &'static str, got: u8, why: &'static str) -> Stall {
@@ -278,33 +236,69 @@ fn packed(
     Ok(())
 }
 
-fn palette_rle(
+/// Where a tile's runs stopped for lack of bytes (or on invalid input): the pixels the whole
+/// runs painted, and the reader position after the last of them.
+struct RunsStopped {
+    stall: Stall,
+    pos: usize,
+    at: usize,
+}
+
+/// Paints a tile's runs from raster position `pos` until the tile is full, each read by
+/// `read_run` (given the pixels left, it returns the run's length, at most that, and colour).
+fn runs(
     r: &mut Reader<'_>,
     tile: Tile,
-    palette: &[[u8; 4]],
+    mut pos: usize,
     sink: &mut impl Sink,
-) -> Result<(), Stall> {
+    mut read_run: impl FnMut(&mut Reader<'_>, usize) -> Result<(usize, [u8; 4]), Stall>,
+) -> Result<(), RunsStopped> {
     let area = tile.area();
-    let mut pos = 0;
     while pos < area {
-        let b = r.u8()?;
-        let index = b & 0x7f;
-        let colour = *palette.get(usize::from(index)).ok_or_else(|| {
-            invalid(
-                "ZRLE/TRLE palette index",
-                index,
-                "not below the palette size",
-            )
-        })?;
-        let run = if b & 0x80 != 0 {
-            run_length(r, area - pos)?
-        } else {
-            1
-        };
-        tile.paint_run(sink, pos, run, colour);
-        pos += run;
+        let at = r.position();
+        match read_run(r, area - pos) {
+            Ok((run, colour)) => {
+                tile.paint_run(sink, pos, run, colour);
+                pos += run;
+            }
+            Err(stall) => return Err(RunsStopped { stall, pos, at }),
+        }
     }
     Ok(())
+}
+
+/// One plain RLE run: a CPIXEL and a run length.
+fn plain_run(
+    r: &mut Reader<'_>,
+    left: usize,
+    cp: CPixel,
+    ctx: &DecodeContext<'_>,
+) -> Result<(usize, [u8; 4]), Stall> {
+    let colour = cp.rgba(r.bytes(cp.size())?, ctx);
+    Ok((run_length(r, left)?, colour))
+}
+
+/// One palette RLE run: an index byte, and if its top bit is set a run length.
+fn palette_run(
+    r: &mut Reader<'_>,
+    left: usize,
+    palette: &[[u8; 4]],
+) -> Result<(usize, [u8; 4]), Stall> {
+    let b = r.u8()?;
+    let index = b & 0x7f;
+    let colour = *palette.get(usize::from(index)).ok_or_else(|| {
+        invalid(
+            "ZRLE/TRLE palette index",
+            index,
+            "not below the palette size",
+        )
+    })?;
+    let run = if b & 0x80 != 0 {
+        run_length(r, left)?
+    } else {
+        1
+    };
+    Ok((run, colour))
 }
 
 /// `1 + Σ bytes`, 255 meaning "more follows"; refused as soon as it exceeds `left`.

@@ -1,4 +1,5 @@
-//! TRLE decoding and the shared tile grammar's hostile-input checks.
+//! TRLE decoding and the shared tile grammar's hostile-input checks; rectangles arriving in
+//! pieces in [`pieces`].
 
 use super::super::test_util::*;
 use super::*;
@@ -215,3 +216,31 @@ fn unused_and_unreusable_subencodings() {
     assert!(matches!(e, Error::RectOutOfBounds { .. }));
     assert!(env.run(Encoding::Trle, Rect { w: 0, ..big }, &[]).is_ok());
 }
+
+#[test]
+fn cpixel_rows_convert_like_single_pixels() {
+    let mut be_rgbx = PixelFormat::RGBX_LE;
+    be_rgbx.big_endian = true;
+    (be_rgbx.red_shift, be_rgbx.green_shift, be_rgbx.blue_shift) = (24, 16, 8);
+    let cmap = crate::framebuffer::ColourMap::default();
+    let limits = crate::Limits::default();
+    // The first two take the copying path.
+    for (i, pf) in [PixelFormat::RGBX_LE, be_rgbx, PF_XRGB_BE, PF_RGB565_BE]
+        .into_iter()
+        .enumerate()
+    {
+        let ctx = DecodeContext::new(&pf, &cmap, &limits);
+        let cp = CPixel::for_format(&pf);
+        assert_eq!(ctx.is_rgbx() && cp == CPixel::First3, i < 2, "{pf:?}");
+        let src: Vec<u8> = (0..5 * cp.size()).map(|i| (i * 37 + 11) as u8).collect();
+        let mut row = vec![0; 5 * 4];
+        cp.row_rgba(&src, &mut row, &ctx);
+        let each: Vec<u8> = src
+            .chunks_exact(cp.size())
+            .flat_map(|s| cp.rgba(s, &ctx))
+            .collect();
+        assert_eq!(row, each, "{pf:?}");
+    }
+}
+
+mod pieces;
