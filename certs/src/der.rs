@@ -80,16 +80,11 @@ impl<'a> Der<'a> {
     /// The next element: its tag, its contents, and its whole encoding (tag and length too).
     pub fn any(&mut self, what: &'static str) -> Result<(u8, &'a [u8], &'a [u8]), DerError> {
         let fail = |problem| DerError { what, problem };
-        let (&tag, after_tag) = self
-            .rest
-            .split_first()
-            .ok_or(fail(DerProblem::Truncated))?;
+        let (&tag, after_tag) = self.rest.split_first().ok_or(fail(DerProblem::Truncated))?;
         if tag & 0x1f == 0x1f {
             return Err(fail(DerProblem::LongTag));
         }
-        let (&first, after_len) = after_tag
-            .split_first()
-            .ok_or(fail(DerProblem::Truncated))?;
+        let (&first, after_len) = after_tag.split_first().ok_or(fail(DerProblem::Truncated))?;
         let (len, body) = if first < 0x80 {
             (usize::from(first), after_len)
         } else {
@@ -126,7 +121,11 @@ impl<'a> Der<'a> {
     }
 
     /// The contents of the next element if it has tag `wanted`; otherwise nothing is read.
-    pub fn optional(&mut self, wanted: u8, what: &'static str) -> Result<Option<&'a [u8]>, DerError> {
+    pub fn optional(
+        &mut self,
+        wanted: u8,
+        what: &'static str,
+    ) -> Result<Option<&'a [u8]>, DerError> {
         match self.peek_tag() {
             Some(t) if t == wanted => self.expect(wanted, what).map(Some),
             _ => Ok(None),
@@ -206,7 +205,11 @@ pub fn time(tag_found: u8, contents: &[u8]) -> Option<i64> {
     };
     let [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map(|i| num(&rest[i..i + 2]));
     let (month, day, hour, minute, second) = (month?, day?, hour?, minute?, second?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }
@@ -247,13 +250,19 @@ mod tests {
 
     #[test]
     fn bad_input_is_an_error_naming_the_element() {
-        let e = Der::new(&[0x30, 0x05, 0x02]).any("cert").expect_err("short");
+        let e = Der::new(&[0x30, 0x05, 0x02])
+            .any("cert")
+            .expect_err("short");
         assert_eq!(e.to_string(), "cert: the data ends early");
         let e = Der::new(&[0x30, 0x80]).any("cert").expect_err("indefinite");
         assert_eq!(e.problem, DerProblem::Length);
-        let e = Der::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).any("cert").expect_err("huge");
+        let e = Der::new(&[0x30, 0x85, 1, 1, 1, 1, 1])
+            .any("cert")
+            .expect_err("huge");
         assert_eq!(e.problem, DerProblem::Length);
-        let e = Der::new(&[0x1f, 0x01, 0x00]).any("x").expect_err("long tag");
+        let e = Der::new(&[0x1f, 0x01, 0x00])
+            .any("x")
+            .expect_err("long tag");
         assert_eq!(e.problem, DerProblem::LongTag);
         let e = Der::new(&[0x02, 0x01, 0x00])
             .expect(tag::SEQUENCE, "tbs")
@@ -269,7 +278,10 @@ mod tests {
             oid_text(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01]).as_deref(),
             Some("1.2.840.113549.1.9.1")
         );
-        assert_eq!(oid_text(&[0x2b, 0x65, 0x70]).as_deref(), Some("1.3.101.112"));
+        assert_eq!(
+            oid_text(&[0x2b, 0x65, 0x70]).as_deref(),
+            Some("1.3.101.112")
+        );
         assert_eq!(oid_text(&[]), None);
         assert_eq!(oid_text(&[0x2a, 0x86]), None);
         assert_eq!(oid_text(&[0x2a, 0x80, 0x01]), None);

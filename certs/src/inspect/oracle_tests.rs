@@ -2,8 +2,8 @@
 //! name form and extension this project makes or meets must read the same with both.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, SanType,
 };
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -67,8 +67,14 @@ fn reference(der: &[u8]) -> CertInfo {
                     GeneralName::RFC822Name(e) => format!("email:{e}"),
                     GeneralName::URI(u) => format!("URI:{u}"),
                     GeneralName::IPAddress(raw) => match raw.len() {
-                        4 => format!("IP:{}", std::net::IpAddr::from(<[u8; 4]>::try_from(*raw).expect("4"))),
-                        _ => format!("IP:{}", std::net::IpAddr::from(<[u8; 16]>::try_from(*raw).expect("16"))),
+                        4 => format!(
+                            "IP:{}",
+                            std::net::IpAddr::from(<[u8; 4]>::try_from(*raw).expect("4"))
+                        ),
+                        _ => format!(
+                            "IP:{}",
+                            std::net::IpAddr::from(<[u8; 16]>::try_from(*raw).expect("16"))
+                        ),
                     },
                     other => panic!("not made in these tests: {other:?}"),
                 })
@@ -137,7 +143,10 @@ fn certificates_read_as_x509_parser_reads_them() {
             (DnType::CountryName, "DE"),
             (DnType::LocalityName, "Köln"),
             (DnType::StateOrProvinceName, "NRW"),
-            (DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]), "ca@example.test"),
+            (
+                DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]),
+                "ca@example.test",
+            ),
         ],
     );
     root.is_ca = IsCa::Ca(BasicConstraints::Constrained(2));
@@ -146,7 +155,11 @@ fn certificates_read_as_x509_parser_reads_them() {
     assert_eq!(info.kind, Kind::RootCa);
     assert_eq!(info.path_len, Some(2));
     assert_eq!(info.key, KeyAlgorithm::Ec { bits: 384 });
-    assert!(info.subject.contains("Email=ca@example.test"), "{}", info.subject);
+    assert!(
+        info.subject.contains("Email=ca@example.test"),
+        "{}",
+        info.subject
+    );
     let issuer = Issuer::new(root, root_key);
 
     // An intermediate, unconstrained.
@@ -215,9 +228,10 @@ fn damaged_certificates_are_errors_not_panics() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut bad = der.clone();
             bad[i] ^= flip;
-            if let (Ok(ours), Ok((rest, _))) =
-                (CertInfo::parse("bad", &bad), X509Certificate::from_der(&bad))
-            {
+            if let (Ok(ours), Ok((rest, _))) = (
+                CertInfo::parse("bad", &bad),
+                X509Certificate::from_der(&bad),
+            ) {
                 if rest.is_empty() {
                     let theirs = std::panic::catch_unwind(|| reference(&bad));
                     if let Ok(theirs) = theirs {
