@@ -13,118 +13,13 @@ use crate::decode;
 use crate::error::{Error, LimitKind, Stall};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::handshake::{Handshake, Step};
-use crate::limits::Limits;
-use crate::messages::client::ClientMessage;
-use crate::messages::encoding::Encoding;
 use crate::security::Password;
-use crate::tls::{InputTime, Observed, TlsIdentity, TlsTrust};
+use crate::tls::{InputTime, Observed};
 use crate::wire::Reader;
 
-/// How the client connects and what it asks for.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Ask the server to leave other clients connected.
-    pub shared: bool,
-    /// Used for VNC authentication when the server asks for it.
-    pub password: Option<Password>,
-    /// User name for VeNCrypt Plain / X509Plain.
-    pub username: Option<String>,
-    /// How a VeNCrypt X509 server certificate is verified; `None` disables the X509 subtypes.
-    pub tls_trust: Option<TlsTrust>,
-    /// A client certificate for servers that verify clients.
-    pub tls_identity: Option<TlsIdentity>,
-    /// Pause with [`Event::CredentialsRequired`] when the server wants credentials that were
-    /// not given, instead of failing.
-    pub prompt_for_credentials: bool,
-    /// Encodings to request, in order of preference.
-    pub encodings: Vec<Encoding>,
-    pub limits: Limits,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            shared: true,
-            password: None,
-            username: None,
-            tls_trust: None,
-            tls_identity: None,
-            prompt_for_credentials: false,
-            // Best first. Tight (with JPEG at quality 6) and ZRLE are what Xvnc, x11vnc and
-            // QEMU compress best; Hextile, Zlib and RRE cover older servers; CopyRect is used
-            // whenever listed. Then the pseudo-encodings this client understands.
-            encodings: vec![
-                Encoding::Tight,
-                Encoding::Zrle,
-                Encoding::Hextile,
-                Encoding::Zlib,
-                Encoding::CopyRect,
-                Encoding::Rre,
-                Encoding::Raw,
-                Encoding::QualityLevel(6),
-                Encoding::CompressLevel(2),
-                Encoding::DesktopSize,
-                Encoding::LastRect,
-                Encoding::ExtendedDesktopSize,
-                Encoding::DesktopName,
-                Encoding::Cursor,
-                Encoding::QemuExtendedKeyEvent,
-                Encoding::Fence,
-                Encoding::ContinuousUpdates,
-                Encoding::ExtendedClipboard,
-            ],
-            limits: Limits::default(),
-        }
-    }
-}
-
-/// What the application hears from the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// The handshake is over and the framebuffer exists.
-    Connected {
-        width: u16,
-        height: u16,
-        name: String,
-    },
-    /// The framebuffer was re-created at a new size.
-    Resized {
-        width: u16,
-        height: u16,
-    },
-    /// A FramebufferUpdate was fully applied; repaint the dirty rectangle.
-    UpdateComplete,
-    Bell,
-    /// The server's clipboard changed.
-    ServerCutText(String),
-    /// The server's cursor image (pseudo-encoding Cursor): draw it at the local pointer.
-    /// `rgba` is `width × height × 4` bytes, transparent outside the cursor's mask; an empty
-    /// image (0 wide or high) means no cursor.
-    CursorShape {
-        width: u16,
-        height: u16,
-        hotspot_x: u16,
-        hotspot_y: u16,
-        rgba: Vec<u8>,
-    },
-    /// The desktop's name changed (pseudo-encoding DesktopName).
-    DesktopName(String),
-    /// A fence sent by [`Client::ping`] came back after `millis`.
-    RoundTrip {
-        millis: u64,
-    },
-    /// The VeNCrypt TLS handshake finished; this certificate (leaf first, DER) was verified
-    /// against the configured trust. `sha256` is the leaf's fingerprint.
-    ServerCertificate {
-        chain: Vec<Vec<u8>>,
-        sha256: [u8; 32],
-    },
-    /// The server wants a password (and a user name if `username`); answer with
-    /// [`Client::provide_credentials`].
-    CredentialsRequired {
-        username: bool,
-    },
-}
+mod api;
+mod input;
+pub use api::{ClientConfig, Event};
 
 #[derive(Debug)]
 enum Phase {
@@ -387,65 +282,6 @@ impl Client {
 
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Session(_))
-    }
-
-    /// Queues a KeyEvent. Ignored before the handshake completes.
-    pub fn key_event(&mut self, down: bool, keysym: u32) {
-        self.send(ClientMessage::KeyEvent { down, keysym });
-    }
-
-    /// Queues a PointerEvent, clamping the position to the framebuffer.
-    pub fn pointer_event(&mut self, buttons: u8, x: u16, y: u16) {
-        let Some(fb) = self.framebuffer() else { return };
-        let x = x.min(fb.width().saturating_sub(1));
-        let y = y.min(fb.height().saturating_sub(1));
-        self.send(ClientMessage::PointerEvent { buttons, x, y });
-    }
-
-    /// Puts `text` on the server's clipboard: UTF-8 through the extended clipboard when the
-    /// server has it, Latin-1 otherwise.
-    pub fn cut_text(&mut self, text: &str) {
-        if let Phase::Session(s) = &mut self.phase {
-            s.cut_text(text, &mut self.outbuf);
-        }
-    }
-
-    /// A key with its XT scancode: a QEMU extended key event when the server supports them
-    /// (and the scancode is known, non-zero), else a plain KeyEvent.
-    pub fn key_event_scancode(&mut self, down: bool, keysym: u32, scancode: u32) {
-        if scancode != 0 && self.supports_qemu_key_events() {
-            self.send(ClientMessage::QemuKeyEvent {
-                down,
-                keysym,
-                keycode: scancode,
-            });
-        } else {
-            self.key_event(down, keysym);
-        }
-    }
-
-    /// Asks the server to resize its desktop; false when it has not shown it can
-    /// (no ExtendedDesktopSize yet).
-    pub fn set_desktop_size(&mut self, width: u16, height: u16) -> bool {
-        match &self.phase {
-            Phase::Session(s) => s.set_desktop_size(width, height, &mut self.outbuf),
-            _ => false,
-        }
-    }
-
-    /// Sends a fence; its echo arrives as [`Event::RoundTrip`]. False when the server has no
-    /// fences (it never sent one).
-    pub fn ping(&mut self) -> bool {
-        match &self.phase {
-            Phase::Session(s) => s.ping(self.now_ms, &mut self.outbuf),
-            _ => false,
-        }
-    }
-
-    fn send(&mut self, msg: ClientMessage) {
-        if self.is_connected() {
-            msg.write(&mut self.outbuf);
-        }
     }
 
     fn process(&mut self) -> Result<(), Error> {

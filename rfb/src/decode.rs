@@ -2,14 +2,14 @@
 //!
 //! Invariant relied on by [`crate::Client`]: a rectangle is retried from its header whenever
 //! more bytes arrive, and consumed only once complete. So a decoder either reads its whole
-//! payload and then changes state, or reports [`Stall::Incomplete`] having changed neither the
+//! payload and then changes state, or reports `Stall::Incomplete` having changed neither the
 //! framebuffer nor a persistent zlib stream:
 //!
 //! - length-prefixed encodings (Zlib, ZRLE, Tight's compact lengths) read the length, then the
 //!   bytes, and only then inflate and paint;
 //! - encodings without a length (Hextile, TRLE) decode into a scratch canvas and copy it into
 //!   the framebuffer only when the walk reached the end. So that a large rectangle arriving in
-//!   pieces costs one pass and not one per piece, the walk keeps its place ([`Partial`]): the
+//!   pieces costs one pass and not one per piece, the walk keeps its place (`Partial`): the
 //!   retry skips the tiles already decoded. This relies on the retry bringing the same bytes
 //!   again, with more after them — the session consumes nothing of a rectangle until it is
 //!   complete, and any error ends the connection;
@@ -17,7 +17,7 @@
 //!
 //! Persistent per-connection state (the zlib streams: Zlib 1, ZRLE 1, Tight 4; JPEG tables
 //! for encoding 21) and the place of an incomplete Hextile or TRLE rectangle live in
-//! [`Decoders`], owned by the session.
+//! `Decoders`, owned by the session.
 
 pub(crate) mod canvas;
 pub(crate) mod copy_rect;

@@ -1,6 +1,7 @@
 //! The protocol extensions of the normal phase, driven through the client.
 
 use super::*;
+use crate::messages::client::ClientMessage;
 use crate::messages::clipboard;
 
 /// A connected client (3.8, None, 8×4) with everything it sent so far drained.
