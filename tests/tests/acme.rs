@@ -152,6 +152,16 @@ fn the_browser_trusts_the_acme_certificate_and_keeps_its_session_through_a_renew
         browser.screenshot(&Path::new(&out).join("acme-trusted.png"))?;
     }
     assert_eq!(relays(&gate), 1);
+    // The renewal is under way and held: its record is being presented, not yet cleaned up.
+    let calls = std::fs::read_to_string(dir.path("hook.log"))?;
+    assert_eq!(
+        (
+            calls.matches("present").count(),
+            calls.matches("cleanup").count()
+        ),
+        (2, 1),
+        "{calls}"
+    );
 
     // Let the renewal finish: new connections get the new certificate...
     std::fs::remove_file(&hold)?;

@@ -61,6 +61,33 @@ async fn dns01_through_a_hook_issues_reuses_the_account_and_removes_the_record()
     assert_eq!(loaded.info.fingerprint, again.info.fingerprint);
 }
 
+/// A CA that still holds a valid authorization for the name (pebble reusing them all) gets no
+/// DNS record published for the next order.
+#[tokio::test]
+async fn authorizations_the_ca_reuses_need_no_record() {
+    let dir = TempDir::new("reuse");
+    let dns = ChallTestSrv::start(&dir);
+    let pebble = Pebble::start_reusing(&dir, dns.dns, free_port(), 100);
+    let (script, log) = challtestsrv_hook(&dir, dns.management);
+    let cfg = config(
+        &pebble,
+        &["vnc.test.example"],
+        dns01(DnsProvider::Hook { script }, dns.dns),
+    );
+    let store = AcmeStore::new(&dir.path("state"));
+    let first = obtain(&cfg, &store, None).await.expect("first");
+    let calls = std::fs::read_to_string(&log).expect("hook log");
+    assert_eq!(calls.lines().count(), 2, "present and cleanup: {calls}");
+    let second = obtain(&cfg, &store, None).await.expect("second");
+    assert_ne!(second.info.fingerprint, first.info.fingerprint);
+    let calls = std::fs::read_to_string(&log).expect("hook log");
+    assert_eq!(
+        calls.lines().count(),
+        2,
+        "no hook call for the reused one: {calls}"
+    );
+}
+
 #[tokio::test]
 async fn dns01_through_rfc2136_with_tsig_issues_a_name_and_its_wildcard() {
     let dir = TempDir::new("rfc2136");

@@ -148,8 +148,19 @@ pub struct Pebble {
 }
 
 impl Pebble {
-    /// Validates dns-01 against `dns_server` and tls-alpn-01 on `tls_port`.
+    /// Validates dns-01 against `dns_server` and tls-alpn-01 on `tls_port`; every order needs
+    /// its challenges (no reuse of earlier authorizations, so tests are deterministic).
     pub fn start(dir: &TempDir, dns_server: SocketAddr, tls_port: u16) -> Self {
+        Self::start_reusing(dir, dns_server, tls_port, 0)
+    }
+
+    /// [`Pebble::start`], reusing a valid authorization for `percent` % of new orders.
+    pub fn start_reusing(
+        dir: &TempDir,
+        dns_server: SocketAddr,
+        tls_port: u16,
+        percent: u8,
+    ) -> Self {
         let (listen, management) = (local(free_port()), local(free_port()));
         let (root_pem, cert_pem, key_pem) = listener_certificate();
         let listener_root = dir.path("pebble-listener-root.pem");
@@ -177,7 +188,11 @@ impl Pebble {
                 &dns_server.to_string(),
                 "-strict=false",
             ],
-            &[("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_WFE_NONCEREJECT", "0")],
+            &[
+                ("PEBBLE_VA_NOSLEEP", "1"),
+                ("PEBBLE_WFE_NONCEREJECT", "0"),
+                ("PEBBLE_AUTHZREUSE", &percent.to_string()),
+            ],
             dir.path("pebble.log"),
         )
         .wait_for(listen)
