@@ -273,6 +273,33 @@ pub(crate) fn pieces(len: usize, size: usize) -> Vec<usize> {
     (size..len).step_by(size).chain([len]).collect()
 }
 
+/// A large valid rectangle spoiled twice, each fed in 1-byte and 4 KiB pieces: with byte
+/// `at` set to `bad` it must fail as the whole does, with that value as what was wrong; cut one
+/// byte short it must stay incomplete.
+pub(crate) fn assert_late_error_and_truncation(
+    make: impl Fn() -> Env + Copy,
+    encoding: Encoding,
+    rect: Rect,
+    payload: &[u8],
+    at: usize,
+    bad: u8,
+) {
+    let mut spoiled = payload.to_vec();
+    spoiled[at] = bad;
+    let feeds = [1, 4096].map(|size| pieces(spoiled.len(), size));
+    let fed = assert_feeds_match_whole(make, encoding, rect, &spoiled, feeds);
+    assert!(
+        matches!(fed, Fed::Invalid(Error::Invalid { got, .. }) if got == u64::from(bad)),
+        "{fed:?}"
+    );
+    let short = &payload[..payload.len() - 1];
+    let feeds = [1, 4096].map(|size| pieces(short.len(), size));
+    assert_eq!(
+        assert_feeds_match_whole(make, encoding, rect, short, feeds),
+        Fed::Incomplete
+    );
+}
+
 /// Decodes `payload` whole in a fresh environment from `make`, then in the pieces of each of
 /// `feeds` in another fresh one, and asserts that every feed ends as the whole did: the same
 /// bytes used and the same framebuffer, or the same error. Returns how the whole ended.

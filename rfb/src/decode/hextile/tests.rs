@@ -311,18 +311,7 @@ fn malformed_rectangles_fail_alike_in_pieces() {
     let make = || Env::new(480, 320, PixelFormat::RGBX_LE);
     let (data, starts) = generated(&make(), 480, 320, 3);
     let r = rect(0, 0, 480, 320);
-    let mut bad = data.clone();
-    bad[starts[500]] = 0x21;
-    let feeds = [1, 4096].map(|size| pieces(bad.len(), size));
-    let fed = assert_feeds_match_whole(make, Encoding::Hextile, r, &bad, feeds);
-    assert!(
-        matches!(fed, Fed::Invalid(Error::Invalid { got: 0x21, .. })),
-        "{fed:?}"
-    );
-    let short = &data[..data.len() - 1];
-    let feeds = [1, 4096].map(|size| pieces(short.len(), size));
-    let fed = assert_feeds_match_whole(make, Encoding::Hextile, r, short, feeds);
-    assert_eq!(fed, Fed::Incomplete);
+    assert_late_error_and_truncation(make, Encoding::Hextile, r, &data, starts[500], 0x21);
 }
 
 /// Valid rectangles with a few bytes changed end the same way however they are cut.

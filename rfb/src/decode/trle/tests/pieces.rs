@@ -222,18 +222,7 @@ fn malformed_rectangles_fail_alike_in_pieces() {
     // Late in a large rectangle: an unused subencoding; the rectangle cut short.
     let make = || Env::new(480, 320, PixelFormat::RGBX_LE);
     let (data, starts) = generated(&make(), 480, 320, 3);
-    let mut bad = data.clone();
-    bad[starts[500]] = 100;
-    let feeds = [1, 4096].map(|size| pieces(bad.len(), size));
-    let fed = assert_feeds_match_whole(make, Encoding::Trle, LARGE, &bad, feeds);
-    assert!(
-        matches!(fed, Fed::Invalid(Error::Invalid { got: 100, .. })),
-        "{fed:?}"
-    );
-    let short = &data[..data.len() - 1];
-    let feeds = [1, 4096].map(|size| pieces(short.len(), size));
-    let fed = assert_feeds_match_whole(make, Encoding::Trle, LARGE, short, feeds);
-    assert_eq!(fed, Fed::Incomplete);
+    assert_late_error_and_truncation(make, Encoding::Trle, LARGE, &data, starts[500], 100);
 }
 
 /// Valid rectangles with a few bytes changed end the same way however they are cut.
