@@ -6,7 +6,6 @@
 //! ACME tests (`gateway/tests/acme/servers.rs`, included here rather than copied).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tests::browser::Browser;
@@ -18,60 +17,24 @@ use tests::xvnc::Xvnc;
 #[path = "../../gateway/tests/acme/servers.rs"]
 mod servers;
 
-use servers::{free_port, ChallTestSrv, Pebble, TempDir};
+use servers::{challtestsrv_hook, free_port, s_client, x509, ChallTestSrv, Pebble, TempDir};
 
 const NAME: &str = "vnc.test.example";
 const BLUE: [u8; 4] = [0x33, 0x66, 0x99, 0xff];
 const GREEN: [u8; 4] = [0x22, 0x88, 0x44, 0xff];
 
-/// A lego-exec hook publishing through challtestsrv. While the file `hold` exists, `present`
-/// waits (up to 60 s) — the test decides when a renewal may finish.
-fn hook(dir: &TempDir, management: std::net::SocketAddr) -> (String, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let hold = dir.path("hold");
-    let log = dir.path("hook.log");
-    let body = format!(
-        r#"#!/bin/sh
-echo "$1 $2" >> {log}
-case "$1" in
-  present)
-    n=0; while [ -e {hold} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
-    curl -sSf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" http://{management}/set-txt ;;
-  cleanup) curl -sSf -X POST -d "{{\"host\":\"$2\"}}" http://{management}/clear-txt ;;
-  *) echo "unknown action $1" >&2; exit 2 ;;
-esac
-"#,
-        log = log.display(),
-        hold = hold.display(),
-    );
-    let script = dir.path("hook.sh");
-    std::fs::write(&script, body).expect("hook");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    (script.display().to_string(), hold)
-}
-
 /// What `openssl s_client` sees for `NAME` on `port`: the leaf's SHA-256 fingerprint, and
 /// whether the chain verified against `root` for that name.
 fn served(port: u16, root: &Path) -> anyhow::Result<(String, bool)> {
-    let script = format!(
-        "openssl s_client -connect 127.0.0.1:{port} -servername {NAME} -verify_hostname {NAME} \
-         -CAfile '{root}' </dev/null 2>/dev/null > s_client.out; \
-         grep -q 'Verify return code: 0 (ok)' s_client.out && echo verified; \
-         openssl x509 -noout -fingerprint -sha256 < s_client.out",
-        root = root.display()
-    );
-    let dir = root.parent().unwrap_or(Path::new("."));
-    let out = Command::new("sh")
-        .args(["-c", &script])
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let fingerprint = text
-        .lines()
-        .find_map(|l| l.split_once('=').map(|(_, f)| f.to_owned()))
-        .ok_or_else(|| anyhow::anyhow!("no certificate from s_client: {text}"))?;
-    Ok((fingerprint, text.lines().any(|l| l == "verified")))
+    let root = root.display().to_string();
+    let out = s_client(port, NAME, &["-verify_hostname", NAME, "-CAfile", &root]);
+    let fingerprint = x509(&out, &["-noout", "-fingerprint", "-sha256"]);
+    let fingerprint = fingerprint
+        .trim()
+        .split_once('=')
+        .map(|(_, f)| f.to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no certificate from s_client: {out}"))?;
+    Ok((fingerprint, out.contains("Verify return code: 0 (ok)")))
 }
 
 fn relays(gate: &Gateway) -> usize {
@@ -86,7 +49,9 @@ fn the_browser_trusts_the_acme_certificate_and_keeps_its_session_through_a_renew
     let pebble = Pebble::start(&dir, dns.dns, free_port());
     let root = dir.path("pebble-root.pem");
     std::fs::write(&root, pebble.issuing_root())?;
-    let (script, hold) = hook(&dir, dns.management);
+    let hold = dir.path("hold");
+    let (script, _log) = challtestsrv_hook(&dir, dns.management, Some(&hold));
+    let script = script.display().to_string();
     let desk = Xvnc::start(800, 600, &["-SecurityTypes", "None"])?;
     desk.run("xsetroot", &["-solid", "#336699"])?;
     let target = format!("desk=127.0.0.1:{}", desk.port);

@@ -13,7 +13,7 @@ async fn dns01_through_a_hook_issues_reuses_the_account_and_removes_the_record()
     let dir = TempDir::new("hook");
     let dns = ChallTestSrv::start(&dir);
     let pebble = Pebble::start(&dir, dns.dns, free_port());
-    let (script, log) = challtestsrv_hook(&dir, dns.management);
+    let (script, log) = challtestsrv_hook(&dir, dns.management, None);
     let cfg = config(
         &pebble,
         &["vnc.test.example"],
@@ -68,7 +68,7 @@ async fn authorizations_the_ca_reuses_need_no_record() {
     let dir = TempDir::new("reuse");
     let dns = ChallTestSrv::start(&dir);
     let pebble = Pebble::start_reusing(&dir, dns.dns, free_port(), 100);
-    let (script, log) = challtestsrv_hook(&dir, dns.management);
+    let (script, log) = challtestsrv_hook(&dir, dns.management, None);
     let cfg = config(
         &pebble,
         &["vnc.test.example"],

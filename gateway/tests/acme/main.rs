@@ -12,7 +12,6 @@ mod serve;
 mod tls_alpn;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,7 +22,8 @@ use gateway::acme::config::{
 use hickory_client::client::ClientHandle;
 use hickory_client::proto::rr::{DNSClass, Name, RData, RecordType};
 
-use servers::{Pebble, TempDir};
+use servers::Pebble;
+pub use servers::{challtestsrv_hook, script};
 
 /// A configuration for `pebble`, with timings short enough for tests.
 pub fn config(pebble: &Pebble, domains: &[&str], challenge: ChallengeConfig) -> AcmeConfig {
@@ -67,31 +67,6 @@ pub fn dns01(provider: DnsProvider, dns: SocketAddr) -> ChallengeConfig {
         poll_interval: Duration::from_millis(100),
         ttl_secs: 60,
     })
-}
-
-/// A lego-exec hook that publishes through challtestsrv's management API and logs each call
-/// to `hook.log` (returned with the script).
-pub fn challtestsrv_hook(dir: &TempDir, management: SocketAddr) -> (PathBuf, PathBuf) {
-    let log = dir.path("hook.log");
-    let body = format!(
-        r#"echo "$1 $2 $3 $4" >> {log}
-case "$1" in
-  present) curl -sSf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" http://{management}/set-txt ;;
-  cleanup) curl -sSf -X POST -d "{{\"host\":\"$2\"}}" http://{management}/clear-txt ;;
-  *) echo "unknown action $1" >&2; exit 2 ;;
-esac"#,
-        log = log.display()
-    );
-    (script(dir, "hook.sh", &body), log)
-}
-
-/// An executable `/bin/sh` script in `dir`.
-pub fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.path(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("script");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    p
 }
 
 /// The TXT values `server` has at `fqdn`.

@@ -17,7 +17,7 @@ async fn a_forced_renewal_puts_a_new_certificate_on_the_channel_and_into_the_sto
     let dir = TempDir::new("renew");
     let dns = ChallTestSrv::start(&dir);
     let pebble = Pebble::start(&dir, dns.dns, free_port());
-    let (script, _log) = challtestsrv_hook(&dir, dns.management);
+    let (script, _log) = challtestsrv_hook(&dir, dns.management, None);
     let mut cfg = config(
         &pebble,
         &["vnc.test.example"],

@@ -5,24 +5,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::challtestsrv_hook;
-use crate::servers::{free_port, Bind, ChallTestSrv, Pebble, TempDir};
+use crate::servers::{free_port, s_client, x509, Bind, ChallTestSrv, Pebble, TempDir};
 
 /// The issuer line `openssl s_client` prints for the certificate served to `name`.
 fn served_issuer(port: u16, name: &str) -> Option<String> {
-    let out = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            "-servername",
-            name,
-        ])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
+    s_client(port, name, &[])
+        .lines()
         .find(|l| l.starts_with("issuer="))
         .map(str::to_owned)
 }
@@ -86,7 +74,7 @@ fn serve_obtains_a_dns01_certificate_and_serves_it() {
     let dir = TempDir::new("serve");
     let dns = ChallTestSrv::start(&dir);
     let pebble = Pebble::start(&dir, dns.dns, free_port());
-    let (script, _log) = challtestsrv_hook(&dir, dns.management);
+    let (script, _log) = challtestsrv_hook(&dir, dns.management, None);
     let port = free_port();
     let (script, resolver) = (script.display().to_string(), dns.dns.to_string());
     let _gate = serve(
@@ -175,17 +163,10 @@ fn serve_obtains_a_name_and_its_wildcard_through_rfc2136() {
 
 /// The subjectAltName extension of the certificate served to `name`, as openssl prints it.
 fn served_sans(port: u16, name: &str) -> String {
-    let out = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-            "openssl s_client -connect 127.0.0.1:{port} -servername {name} </dev/null 2>/dev/null \
-             | openssl x509 -noout -ext subjectAltName"
-        ),
-        ])
-        .output()
-        .expect("openssl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    x509(
+        &s_client(port, name, &[]),
+        &["-noout", "-ext", "subjectAltName"],
+    )
 }
 
 #[test]

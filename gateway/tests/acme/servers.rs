@@ -328,3 +328,76 @@ zone "{locked}" {{
         p
     }
 }
+
+/// A lego-exec hook that publishes through challtestsrv's management API and logs each call
+/// to `hook.log` (returned with the script). With `hold`, `present` waits while that file
+/// exists (up to 60 s), so a test decides when an order may go on.
+pub fn challtestsrv_hook(
+    dir: &TempDir,
+    management: SocketAddr,
+    hold: Option<&Path>,
+) -> (PathBuf, PathBuf) {
+    let log = dir.path("hook.log");
+    let wait = hold.map_or(String::new(), |h| {
+        format!(
+            "n=0; while [ -e '{}' ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; ",
+            h.display()
+        )
+    });
+    let body = format!(
+        r#"echo "$1 $2 $3 $4" >> {log}
+case "$1" in
+  present) {wait}curl -sSf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" http://{management}/set-txt ;;
+  cleanup) curl -sSf -X POST -d "{{\"host\":\"$2\"}}" http://{management}/clear-txt ;;
+  *) echo "unknown action $1" >&2; exit 2 ;;
+esac"#,
+        log = log.display()
+    );
+    (script(dir, "hook.sh", &body), log)
+}
+
+/// An executable `/bin/sh` script in `dir`.
+pub fn script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.path(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("script");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+/// What `openssl s_client` prints connecting to 127.0.0.1:`port` for `name` (with `extra`
+/// flags): the chain's summary, the leaf's PEM, the verification result.
+pub fn s_client(port: u16, name: &str, extra: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            name,
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `openssl x509 ARGS` on the first certificate in `pem` (s_client's output will do).
+pub fn x509(pem: &str, args: &[&str]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .arg("x509")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(pem.as_bytes());
+    }
+    let out = child.wait_with_output().expect("openssl x509");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
