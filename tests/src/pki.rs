@@ -71,13 +71,19 @@ fn run(prog: &str, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An NSS database in `home/.pki/nssdb` (where Chromium on Linux looks) trusting the CA in
-/// `ca_pem` for TLS servers.
-pub fn nss_trust(home: &Path, ca_pem: &Path) -> anyhow::Result<()> {
+/// Creates an empty NSS database in `home/.pki/nssdb` and returns its `sql:` name.
+fn new_nss_db(home: &Path) -> anyhow::Result<String> {
     let db = home.join(".pki/nssdb");
     std::fs::create_dir_all(&db)?;
     let d = format!("sql:{}", db.display());
     run("certutil", &["-d", &d, "-N", "--empty-password"])?;
+    Ok(d)
+}
+
+/// An NSS database in `home/.pki/nssdb` (where Chromium on Linux looks) trusting the CA in
+/// `ca_pem` for TLS servers.
+pub fn nss_trust(home: &Path, ca_pem: &Path) -> anyhow::Result<()> {
+    let d = new_nss_db(home)?;
     run(
         "certutil",
         &[
@@ -97,10 +103,7 @@ pub fn nss_trust(home: &Path, ca_pem: &Path) -> anyhow::Result<()> {
 /// Makes `home/.pki/nssdb` (Chromium's NSS database) holding the certificate and key of
 /// `p12`, as `pk12util` imports them.
 pub fn nss_db(home: &Path, p12: &Path, pass: &str) -> anyhow::Result<()> {
-    let db = home.join(".pki/nssdb");
-    std::fs::create_dir_all(&db)?;
-    let d = format!("sql:{}", db.display());
-    run("certutil", &["-d", &d, "-N", "--empty-password"])?;
+    let d = new_nss_db(home)?;
     run(
         "pk12util",
         &["-d", &d, "-i", &p12.display().to_string(), "-W", pass],

@@ -134,6 +134,17 @@ pub fn start_x_server(program: &str, args: &[String]) -> anyhow::Result<(Proc, u
     }
 }
 
+/// Runs an X client on `display` (e.g. `:31`) to completion (e.g. `xsetroot`); fails if it does.
+pub fn run_x_client(display: &str, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+    anyhow::ensure!(status.success(), "{program} {args:?} failed: {status}");
+    Ok(())
+}
+
 /// Starts an X client on `display` (e.g. `:31`), silenced, killed when the handle drops.
 pub fn spawn_x_client(display: &str, program: &str, args: &[&str]) -> anyhow::Result<Proc> {
     let child = std::process::Command::new(program)

@@ -78,6 +78,11 @@ impl X11vnc {
         format!(":{}", self.display)
     }
 
+    /// Runs an X client to completion (e.g. `xsetroot`).
+    pub fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        crate::proc::run_x_client(&self.display_env(), program, args)
+    }
+
     pub fn spawn(&mut self, program: &str, args: &[&str]) -> anyhow::Result<()> {
         self.clients.push(crate::proc::spawn_x_client(
             &self.display_env(),

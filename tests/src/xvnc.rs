@@ -1,9 +1,5 @@
 //! A real TigerVNC `Xvnc` desktop on a free display, listening on loopback only.
 
-use std::process::Command;
-
-use anyhow::Context;
-
 use std::time::Duration;
 
 use crate::proc::{free_port, wait_until, Proc};
@@ -66,13 +62,7 @@ impl Xvnc {
 
     /// Runs an X client to completion (e.g. `xsetroot`).
     pub fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
-        let status = Command::new(program)
-            .args(args)
-            .env("DISPLAY", self.display_env())
-            .status()
-            .with_context(|| format!("cannot run {program}"))?;
-        anyhow::ensure!(status.success(), "{program} {args:?} failed: {status}");
-        Ok(())
+        crate::proc::run_x_client(&self.display_env(), program, args)
     }
 
     /// Starts an X client that lives as long as this desktop.

@@ -696,10 +696,7 @@ fn the_gateway_reaches_x11vnc_over_tls_with_its_certificate_and_password() -> an
             &pki.path("ca.crt"),
         ],
     )?;
-    Command::new("xsetroot")
-        .args(["-solid", "#336699"])
-        .env("DISPLAY", desk.display_env())
-        .status()?;
+    desk.run("xsetroot", &["-solid", "#336699"])?;
     write(t.path(), "desk.pass", "sesame\n")?;
     let target = |name: &str, wrapped: bool| {
         format!(
