@@ -74,15 +74,7 @@ pub fn paint_test_desktop(
     spawn: &mut dyn FnMut(&str, &[&str]) -> anyhow::Result<()>,
     dir: &Path,
 ) -> anyhow::Result<()> {
-    let run = |prog: &str, args: &[&str]| -> anyhow::Result<()> {
-        let st = Command::new(prog)
-            .args(args)
-            .env("DISPLAY", display)
-            .status()
-            .with_context(|| format!("cannot run {prog}"))?;
-        anyhow::ensure!(st.success(), "{prog} failed");
-        Ok(())
-    };
+    let run = |prog: &str, args: &[&str]| crate::proc::run_x_client(display, prog, args);
     run("xsetroot", &["-solid", "#20603a"])?;
     // Xvnc paints the pointer into the framebuffer when the server moved it, while xwd never
     // shows it: park it over the root window, whose cursor is made invisible.

@@ -9,7 +9,6 @@
 //! - Frame pacing: while the root colour changes as fast as `xsetroot` can run, the intervals
 //!   between the colour changes the page shows.
 
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tests::browser::Browser;
@@ -110,11 +109,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn xsetroot(display: &str, colour: &str) -> anyhow::Result<()> {
-    let st = Command::new("xsetroot")
-        .args(["-display", display, "-solid", colour])
-        .status()?;
-    anyhow::ensure!(st.success(), "xsetroot failed");
-    Ok(())
+    tests::proc::run_x_client(display, "xsetroot", &["-solid", colour])
 }
 
 #[test]

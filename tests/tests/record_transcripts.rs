@@ -86,14 +86,7 @@ fn paint_large_desktop(
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     use std::process::Command;
-    let run = |prog: &str, args: &[&str]| -> anyhow::Result<()> {
-        let st = Command::new(prog)
-            .args(args)
-            .env("DISPLAY", display)
-            .status()?;
-        anyhow::ensure!(st.success(), "{prog} {args:?} failed");
-        Ok(())
-    };
+    let run = |prog: &str, args: &[&str]| tests::proc::run_x_client(display, prog, args);
     run("xsetroot", &["-solid", "#2a4f6e"])?;
     let blank = dir.join("blank.xbm");
     std::fs::write(
