@@ -7,12 +7,15 @@
 //! [`Refusal`] to show. The relay never dials anything that is not in a `Route`.
 //!
 //! The order of the rules:
-//! 1. only configured targets exist;
-//! 2. `--danger-no-auth`: everyone, full control;
-//! 3. a presented one-time key decides alone (it was checked against this target and, if it
+//! 1. `--danger-no-auth`: everyone, full control, to any configured target;
+//! 2. a presented one-time key decides alone (it was checked against this target and, if it
 //!    names one, the certificate) — a bad key is refused even if a certificate would do;
-//! 4. a verified client certificate: the access list's mode, or full control without one;
-//! 5. nothing presented: refused.
+//! 3. a verified client certificate: the access list's mode, or full control without one;
+//! 4. nothing presented: refused.
+//!
+//! Only configured targets exist, but whether a name is one is said only to a client that
+//! authenticated (a valid key or a verified certificate): anyone else gets the same refusal
+//! for an unknown target as for a known one, so target names cannot be enumerated.
 
 pub mod gate;
 
@@ -56,7 +59,11 @@ pub enum KeyCheck {
     NotPresented,
     /// Valid, and now used up.
     Valid(Grant),
-    Refused(KeyProblem),
+    /// Refused; the key's id when the store knows the key.
+    Refused {
+        problem: KeyProblem,
+        key_id: Option<String>,
+    },
 }
 
 /// One request to relay.
@@ -80,11 +87,28 @@ pub struct Principal {
     pub key_id: Option<String>,
 }
 
+/// `s` with control characters escaped, so a name from a certificate cannot start a new
+/// log line.
+pub struct Escaped<'a>(pub &'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.subject, &self.key_id) {
-            (Some(s), Some(k)) => write!(f, "{s} with key {k}"),
-            (Some(s), None) => f.write_str(s),
+            (Some(s), Some(k)) => write!(f, "{} with key {k}", Escaped(s)),
+            (Some(s), None) => write!(f, "{}", Escaped(s)),
             (None, Some(k)) => write!(f, "key {k}"),
             (None, None) => f.write_str("anonymous"),
         }
@@ -176,7 +200,21 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     Allow(Route),
-    Refuse(Refusal),
+    /// Refused, and who asked as far as it is known (for the audit line).
+    Refuse {
+        refusal: Refusal,
+        who: Principal,
+    },
+}
+
+impl Admission {
+    /// A refusal of someone the gateway knows nothing about.
+    pub fn refuse_anonymous(refusal: Refusal) -> Self {
+        Self::Refuse {
+            refusal,
+            who: Principal::default(),
+        }
+    }
 }
 
 /// Decides. Pure: the same configuration and request always give the same answer.
@@ -186,49 +224,61 @@ pub fn decide(
     targets: &Targets,
     req: &AdmissionRequest<'_>,
 ) -> Admission {
-    let Some(addr) = targets.get(req.target) else {
-        return Admission::Refuse(Refusal::UnknownTarget {
-            name: req.target.to_owned(),
-        });
+    let who = Principal {
+        subject: req.identity.client_cert.as_ref().map(|c| c.subject.clone()),
+        key_id: match req.key {
+            KeyCheck::Valid(g) => Some(g.key_id.clone()),
+            KeyCheck::Refused { key_id, .. } => key_id.clone(),
+            KeyCheck::NotPresented => None,
+        },
     };
-    let subject = req.identity.client_cert.as_ref().map(|c| c.subject.clone());
-    let allow = |mode, key_id| {
-        Admission::Allow(Route {
+    let refuse = |refusal| Admission::Refuse {
+        refusal,
+        who: who.clone(),
+    };
+    // Only for a client that authenticated: whether the name is a target.
+    let allow = |mode| match targets.get(req.target) {
+        Some(addr) => Admission::Allow(Route {
             name: req.target.to_owned(),
             addr: addr.clone(),
             mode,
-            who: Principal {
-                subject: subject.clone(),
-                key_id,
-            },
-        })
+            who: who.clone(),
+        }),
+        None => refuse(Refusal::UnknownTarget {
+            name: req.target.to_owned(),
+        }),
     };
     if auth == AuthMode::DangerNone {
-        return allow(Mode::Full, None);
+        return allow(Mode::Full);
     }
     match req.key {
-        KeyCheck::Refused(p) => return Admission::Refuse(Refusal::Key(*p)),
-        KeyCheck::Valid(grant) if grant.target == req.target => {
-            return allow(grant.mode, Some(grant.key_id.clone()))
-        }
-        KeyCheck::Valid(_) => return Admission::Refuse(Refusal::Key(KeyProblem::OtherTarget)),
+        KeyCheck::Refused { problem, .. } => return refuse(Refusal::Key(*problem)),
+        KeyCheck::Valid(grant) if grant.target == req.target => return allow(grant.mode),
+        KeyCheck::Valid(_) => return refuse(Refusal::Key(KeyProblem::OtherTarget)),
         KeyCheck::NotPresented => {}
     }
     match (&req.identity.client_cert, &access.acl) {
         (Some(_), _) if access.client_ca.is_none() => {
             // A certificate no client CA verified names no one.
-            Admission::Refuse(Refusal::NoAuthConfigured)
+            refuse(Refusal::NoAuthConfigured)
         }
-        (Some(_), None) => allow(Mode::Full, None),
-        (Some(id), Some(acl)) => match acl.mode_for(id, req.target) {
-            Some(mode) => allow(mode, None),
-            None => Admission::Refuse(Refusal::NotAllowed {
-                who: id.short_name().to_owned(),
-                target: req.target.to_owned(),
-            }),
-        },
-        (None, _) if access.client_ca.is_some() => Admission::Refuse(Refusal::CredentialsMissing),
-        (None, _) => Admission::Refuse(Refusal::NoAuthConfigured),
+        (Some(_), None) => allow(Mode::Full),
+        (Some(id), Some(acl)) => {
+            if targets.get(req.target).is_none() {
+                return refuse(Refusal::UnknownTarget {
+                    name: req.target.to_owned(),
+                });
+            }
+            match acl.mode_for(id, req.target) {
+                Some(mode) => allow(mode),
+                None => refuse(Refusal::NotAllowed {
+                    who: id.short_name().to_owned(),
+                    target: req.target.to_owned(),
+                }),
+            }
+        }
+        (None, _) if access.client_ca.is_some() => refuse(Refusal::CredentialsMissing),
+        (None, _) => refuse(Refusal::NoAuthConfigured),
     }
 }
 

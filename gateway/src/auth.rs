@@ -14,6 +14,7 @@ pub mod acl;
 pub mod admin;
 pub mod client_ca;
 pub mod identity;
+pub mod live_certs;
 pub mod lockout;
 #[cfg(test)]
 pub(crate) mod test_pki;

@@ -10,6 +10,7 @@ pub mod file;
 pub mod layer;
 pub mod limits;
 pub mod targets;
+pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub use cidr::{Cidr, CidrError, CidrSet};
 pub use layer::Layer;
 pub use limits::{Limits, LimitsLayer};
 pub use targets::{parse_target, TargetAddr, TargetProblem, Targets};
+pub use web::{PublicUrl, Web, WebOrigin, WebProblem};
 
 /// The default listening address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -56,6 +58,8 @@ pub enum Problem {
     ClientAuth,
     #[error(transparent)]
     Backend(#[from] BackendProblem),
+    #[error(transparent)]
+    Web(#[from] WebProblem),
 }
 
 /// A configuration that cannot be used, and what to do about it.
@@ -96,6 +100,8 @@ pub enum ConfigError {
     NamesWithCert,
     #[error("{0} (in the config file: the same settings under [acme], see docs/acme.md)")]
     Acme(#[from] crate::acme::AcmeConfigError),
+    #[error("--web-root-csp applies to files served from --web-root: give --web-root too (the built-in viewer keeps its own policy)")]
+    CspWithoutWebRoot,
     #[error("--acme-domain and --cert/--key both name the certificate to serve: use one of them")]
     AcmeWithCert,
     #[error("{origin}: a plain (non-TLS) VNC client cannot authenticate to the gateway, so this also needs --danger-no-auth")]
@@ -162,9 +168,20 @@ pub struct Config {
     pub limits: Limits,
     /// Certificates from an ACME CA instead of the self-signed one.
     pub acme: Option<crate::acme::AcmeConfig>,
+    /// The public URL, origins allowed to embed, the policy for `--web-root` content.
+    pub web: Web,
 }
 
 impl Config {
+    /// Where people reach the gateway, for links: `public_url`, else the listening address
+    /// (the host's name when it listens on every address).
+    pub fn public_url(&self) -> String {
+        match &self.web.public_url {
+            Some(u) => u.as_str().to_owned(),
+            None => url_of_listen(self.listen),
+        }
+    }
+
     /// A configuration for tests and embedding: listen on `listen`, no targets, self-signed
     /// certificate in `state_dir`, default limits, no client CA (one-time keys only).
     pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
@@ -183,6 +200,23 @@ impl Config {
             metrics_from: CidrSet::loopback(),
             limits: Limits::default(),
             acme: None,
+            web: Web::default(),
         }
     }
+}
+
+/// `https://HOST:PORT` for a listening address (the host's name for 0.0.0.0 and ::).
+pub fn url_of_listen(listen: SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    } else if listen.is_ipv6() {
+        format!("[{}]", listen.ip())
+    } else {
+        listen.ip().to_string()
+    };
+    format!("https://{host}:{}", listen.port())
 }

@@ -3,11 +3,11 @@
 //! `/websockify?token=NAME[&otk=KEY]`. Request URIs are never logged (their query may hold a
 //! one-time key).
 //!
-//! A WebSocket request is admitted or refused here ([`crate::admission::gate::Gate::admit`])
-//! and answered with 101 either way; the decision is parked in the connection's
-//! [`ConnContext`], and the connection task runs the relay once hyper hands the connection
-//! over. Refusals travel as WebSocket close reasons, which a page can read (an HTTP status it
-//! cannot).
+//! A valid WebSocket upgrade is answered with 101 and parked in the connection's
+//! [`ConnContext`]; once hyper hands the connection over, the connection task asks
+//! [`crate::admission::gate::Gate::admit`] and runs the relay, or sends the refusal as a
+//! WebSocket close reason, which a page can read (an HTTP status it cannot). A one-time key is
+//! used only then: an upgrade that never completes burns nothing.
 
 pub mod api;
 pub mod static_files;
@@ -23,7 +23,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admission::gate::Gate;
-use crate::admission::{Admission, PeerIdentity, Via};
+use crate::admission::PeerIdentity;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use static_files::{Served, StaticFiles};
@@ -40,12 +40,13 @@ pub struct App {
 }
 
 /// A WebSocket that was answered with 101 and waits for hyper to hand over the connection.
+/// Admission (and so the use of a one-time key) waits for the upgrade to complete: a client
+/// that never takes the connection over burns nothing.
 #[derive(Debug)]
 pub struct PendingRelay {
     pub on_upgrade: OnUpgrade,
-    pub admission: Admission,
-    /// The target name asked for (also when refused).
-    pub target: String,
+    /// The target name and one-time key asked for.
+    pub request: websocket::WsRequest,
 }
 
 /// What one TLS connection knows about its client; shared by its requests.
@@ -186,6 +187,16 @@ impl App {
                 (r, etag, vary)
             }
         };
+        // The operator's policy for their own pages (--web-root-csp), e.g. noVNC's inline script.
+        if let Some(csp) = self
+            .config
+            .web
+            .web_root_csp
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
         let h = r.headers_mut();
         // Revalidate every time: a new vncgate must never run with an old viewer.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -198,15 +209,20 @@ impl App {
         r
     }
 
-    /// Validates a WebSocket upgrade, decides admission, parks the decision, answers 101.
+    /// Validates a WebSocket upgrade, parks the request, answers 101. Admission is decided
+    /// once the upgrade has completed (see [`PendingRelay`]).
     async fn websocket(
         &self,
         ctx: &ConnContext,
         mut req: Request<Incoming>,
         ws: websocket::WsRequest,
     ) -> Response<Body> {
-        let websocket::WsRequest { target, otk } = ws;
-        let accepted = match websocket::check_upgrade(req.method(), req.headers()) {
+        let accepted = match websocket::check_upgrade(
+            req.method(),
+            req.version(),
+            req.headers(),
+            &self.config.web,
+        ) {
             Ok(a) => a,
             Err((status, why)) => {
                 if status == StatusCode::FORBIDDEN {
@@ -215,14 +231,9 @@ impl App {
                 return text(status, why);
             }
         };
-        let admission = self
-            .gate
-            .admit(ctx.client, Via::WebSocket, &target, &ctx.identity, otk)
-            .await;
         ctx.park(PendingRelay {
             on_upgrade: hyper::upgrade::on(&mut req),
-            admission,
-            target,
+            request: ws,
         });
         let mut r = Response::new(Full::new(Bytes::new()));
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

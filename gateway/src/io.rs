@@ -1,5 +1,10 @@
-//! Stream adapters: [`Prefixed`] gives back bytes that were read to detect a protocol, and
-//! [`Counted`] counts the bytes a connection moves for its summary line.
+//! Stream adapters: [`Prefixed`] gives back bytes that were read to detect a protocol,
+//! [`Counted`] counts the bytes a connection moves for its summary line, and [`Timed`]
+//! bounds how long a client may stall it.
+
+pub mod timed;
+
+pub use timed::{IdleRead, Timed};
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

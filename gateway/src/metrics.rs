@@ -110,6 +110,7 @@ label_enum!(
         NotYetValid => "not_yet_valid",
         UnknownCa => "unknown_ca",
         UnknownRevocationStatus => "unknown_revocation_status",
+        CrlExpired => "crl_expired",
         Invalid => "invalid",
     }
 );

@@ -323,6 +323,33 @@ pub fn parse_ttl(s: &str) -> Option<u64> {
     n.checked_mul(mul).filter(|&t| t > 0 && t <= MAX_TTL_SECS)
 }
 
+/// How long a key that ended (used, revoked, expired) stays in the store — and in
+/// `vncgate otk list` — before the running gateway forgets it.
+pub const KEEP_ENDED_SECS: i64 = 7 * 86_400;
+
+/// How often the running gateway forgets ended keys (the first time at start).
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Forgets keys that ended more than [`KEEP_ENDED_SECS`] ago, at start and then every
+/// `interval`, so the store does not grow forever. Runs until the task is dropped.
+pub async fn purge_ended(store: std::sync::Arc<dyn OtkStore>, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let before = unix_now().saturating_sub(KEEP_ENDED_SECS);
+        match tokio::task::spawn_blocking(move || s.purge(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(forgotten = n, "ended one-time keys purged"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "ended one-time keys not purged; retrying later")
+            }
+            Err(e) => tracing::warn!(error = %e, "the key purge task failed; retrying later"),
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, from the system clock (the shells' one clock).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

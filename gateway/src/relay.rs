@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::{truncate, Route};
+use crate::auth::live_certs::CertWatch;
 use crate::backend::view_only::{InputFilter, Segment};
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::{Phase, Shutdown};
@@ -59,6 +60,9 @@ pub enum RelayEnd {
     },
     /// The gateway is shutting down.
     Shutdown,
+    /// The client certificate that authenticated the session no longer passes (revoked,
+    /// expired): the gateway ended the session.
+    CertificateRefused(crate::auth::client_ca::CertRefusal),
 }
 
 impl RelayEnd {
@@ -67,7 +71,7 @@ impl RelayEnd {
             Self::TargetClosed => Some(Side::Target),
             Self::ClientClosed | Self::ClientUnresponsive { .. } => Some(Side::Client),
             Self::Failed { side, .. } => Some(*side),
-            Self::Shutdown => None,
+            Self::Shutdown | Self::CertificateRefused(_) => None,
         }
     }
 
@@ -100,6 +104,7 @@ impl std::fmt::Display for RelayEnd {
                 write!(f, "the client answered no ping for {} s", after.as_secs())
             }
             Self::Shutdown => f.write_str("the gateway is shutting down"),
+            Self::CertificateRefused(why) => write!(f, "ended by the gateway: {}", why.describe()),
         }
     }
 }
@@ -170,6 +175,9 @@ pub struct PumpOptions<'a> {
     pub view_only: Option<rfb::Limits>,
     /// The client's first session bytes, read with its handshake (gateway login only).
     pub client_prefix: Vec<u8>,
+    /// The session's client certificate, when one authenticated it: the relay ends when a
+    /// re-check refuses it.
+    pub cert: Option<CertWatch>,
 }
 
 /// Writes a client's bytes to the target: all of them, or — view-only — all but its input.
@@ -349,6 +357,7 @@ where
                 }
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
+            why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
         }
     };
     // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
@@ -359,6 +368,7 @@ where
                 side: Side::Target, ..
             } => (CloseCode::Error, true),
             RelayEnd::Shutdown => (CloseCode::Away, true),
+            RelayEnd::CertificateRefused(_) => (CloseCode::Policy, false),
             RelayEnd::ClientUnresponsive { .. } => (CloseCode::Away, false),
             RelayEnd::ClientClosed
             | RelayEnd::Failed {

@@ -39,6 +39,8 @@ pub struct Shared {
     pub config: Config,
     pub app: Arc<App>,
     pub acceptor: TlsAcceptor,
+    /// With client certificates: their verifier, whose re-checks end revoked connections.
+    pub clients: Option<Arc<crate::auth::client_ca::ClientVerifier>>,
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<AddressLimiter>,
     pub shutdown: Shutdown,
@@ -80,7 +82,7 @@ pub fn open_gate(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Gate
 pub async fn serve(
     listener: TcpListener,
     config: Config,
-    tls: Arc<rustls::ServerConfig>,
+    tls: crate::tls::TlsServer,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (phase, shutdown_view) = Shutdown::channel();
@@ -93,12 +95,19 @@ pub async fn serve(
             metrics: metrics.clone(),
             gate,
         }),
-        acceptor: TlsAcceptor::from(tls),
+        acceptor: TlsAcceptor::from(tls.config),
+        clients: tls.clients,
         limiter: AddressLimiter::new(config.limits.max_connections_per_address),
         metrics,
         shutdown: shutdown_view,
         config,
     });
+    // Ended one-time keys are forgotten while the gateway runs (aborted when it returns).
+    let purge = tokio::spawn(crate::otk::purge_ended(
+        shared.app.gate.otk.clone(),
+        crate::otk::PURGE_INTERVAL,
+    ));
+    let _purge = AbortOnDrop(purge);
     let limits = shared.config.limits.clone();
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
@@ -151,6 +160,15 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Aborts a background task when the server returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether every task ended within `within`.

@@ -25,24 +25,49 @@ pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
         .join(".local/state/vncgate")
 }
 
-/// Writes `contents` to `path` atomically (temporary file, fsync, rename) with `mode`, so a
-/// crash leaves either the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+/// How many unpredictable temporary names are tried before giving up.
+const TEMP_NAME_TRIES: usize = 8;
+
+/// A new temporary file beside `path`, under a name nobody can predict, created exclusively
+/// (`O_EXCL`, so a file or symlink planted there is never opened or followed).
+fn create_temp(
+    dir: &Path,
+    file_name: &str,
+    mode: u32,
+) -> std::io::Result<(PathBuf, std::fs::File)> {
     use std::os::unix::fs::OpenOptionsExt;
+    let mut last = None;
+    for _ in 0..TEMP_NAME_TRIES {
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = dir.join(format!(".{file_name}.tmp-{nonce}"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
+}
+
+/// Writes `contents` to `path` atomically (temporary file, fsync, rename) with `mode`, so a
+/// crash leaves either the old file or the new one, never half of one. The temporary file
+/// is created exclusively under an unpredictable name (see [`create_temp`]).
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let (tmp, mut f) = create_temp(dir, &file_name, mode)?;
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -66,6 +91,34 @@ mod tests {
         let meta = std::fs::metadata(&p).expect("meta");
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read(&p).expect("read"), b"secret");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_planted_symlink_at_a_temporary_name_is_never_followed() {
+        let dir = std::env::temp_dir().join(format!("vncgate-sd-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").expect("victim");
+        // The names an attacker could guess: the old scheme's, and a few others.
+        for name in [
+            format!(".k.pem.tmp-{}", std::process::id()),
+            ".k.pem.tmp".to_owned(),
+            ".k.pem.tmp-0".to_owned(),
+        ] {
+            std::os::unix::fs::symlink(&victim, dir.join(name)).expect("plant");
+        }
+        write_atomic(&dir.join("k.pem"), b"secret", 0o600).expect("write");
+        assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
+        assert_eq!(std::fs::read(dir.join("k.pem")).expect("read"), b"secret");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".k.pem.tmp-") && n.len() == ".k.pem.tmp-".len() + 16)
+            .collect();
+        assert!(left.is_empty(), "no temporary file left behind: {left:?}");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 

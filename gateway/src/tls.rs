@@ -156,7 +156,10 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
 }
 
 /// [`server_config`], asking clients for certificates that `clients` verifies (see
-/// [`crate::auth::client_ca`]) when it is given.
+/// [`crate::auth::client_ca`]) when it is given. Then sessions are never resumed (no session
+/// cache, no TLS 1.3 tickets): a resumed session would bring back a client certificate
+/// without verifying it against the CRLs in force, so every connection of a certificate
+/// holder makes a full handshake.
 pub fn server_config_with_clients(
     resolver: Arc<dyn ResolvesServerCert>,
     clients: Option<Arc<dyn ClientCertVerifier>>,
@@ -164,13 +167,26 @@ pub fn server_config_with_clients(
     let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Rustls)?;
+    let with_clients = clients.is_some();
     let mut cfg = match clients {
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     }
     .with_cert_resolver(resolver);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if with_clients {
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(cfg))
+}
+
+/// What [`crate::serve`] needs of TLS: the rustls configuration and, with client
+/// certificates, their verifier (whose live connections it registers for re-checks).
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    pub config: Arc<ServerConfig>,
+    pub clients: Option<Arc<crate::auth::client_ca::ClientVerifier>>,
 }
 
 #[cfg(test)]

@@ -59,13 +59,13 @@ fn ask(
 fn route(a: Admission) -> Route {
     match a {
         Admission::Allow(r) => r,
-        Admission::Refuse(r) => panic!("refused: {}", r.reason()),
+        Admission::Refuse { refusal, .. } => panic!("refused: {}", refusal.reason()),
     }
 }
 
 fn refusal(a: Admission) -> Refusal {
     match a {
-        Admission::Refuse(r) => r,
+        Admission::Refuse { refusal, .. } => refusal,
         Admission::Allow(r) => panic!("allowed: {r:?}"),
     }
 }
@@ -96,6 +96,67 @@ fn only_configured_targets_and_danger_lets_everyone_in() {
             }
         );
     }
+}
+
+#[test]
+fn unknown_targets_are_not_told_apart_from_known_ones_before_authentication() {
+    for access in [Access::default(), with_ca(None)] {
+        for key in [
+            KeyCheck::NotPresented,
+            KeyCheck::Refused {
+                problem: KeyProblem::Unknown,
+                key_id: None,
+            },
+        ] {
+            let known = refusal(ask(AuthMode::Required, &access, "desk", None, key.clone()));
+            let unknown = refusal(ask(AuthMode::Required, &access, "nosuch", None, key));
+            assert_eq!(known, unknown);
+            assert_eq!(known.reason(), unknown.reason());
+            assert!(!unknown.reason().contains("nosuch"), "{}", unknown.reason());
+        }
+    }
+    // A verified certificate holder may learn that a name is not a target.
+    assert_eq!(
+        refusal(ask(
+            AuthMode::Required,
+            &with_ca(None),
+            "nosuch",
+            Some(alice()),
+            KeyCheck::NotPresented
+        )),
+        Refusal::UnknownTarget {
+            name: "nosuch".into()
+        }
+    );
+}
+
+#[test]
+fn a_refusal_names_who_asked() {
+    let who = |a: Admission| match a {
+        Admission::Refuse { who, .. } => who,
+        Admission::Allow(r) => panic!("allowed: {r:?}"),
+    };
+    let w = who(ask(
+        AuthMode::Required,
+        &with_ca(None),
+        "desk",
+        Some(alice()),
+        KeyCheck::Refused {
+            problem: KeyProblem::Used,
+            key_id: Some("00112233aabbccdd".into()),
+        },
+    ));
+    assert_eq!(w.subject.as_deref(), Some("CN=alice"));
+    assert_eq!(w.key_id.as_deref(), Some("00112233aabbccdd"));
+    let acl = Acl::default();
+    let w = who(ask(
+        AuthMode::Required,
+        &with_ca(Some(acl)),
+        "desk",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(w.to_string(), "CN=alice");
 }
 
 #[test]
@@ -168,7 +229,10 @@ fn a_key_decides_alone() {
         &with_ca(None),
         "desk",
         Some(alice()),
-        KeyCheck::Refused(KeyProblem::Used),
+        KeyCheck::Refused {
+            problem: KeyProblem::Used,
+            key_id: Some("00bb".into()),
+        },
     ));
     assert_eq!(bad, Refusal::Key(KeyProblem::Used));
     assert!(bad.is_failed_authentication());

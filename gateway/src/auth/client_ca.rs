@@ -6,13 +6,21 @@
 //!
 //! With CRLs, revocation is checked for the whole chain and a certificate whose issuer has no
 //! CRL in the list is refused (rustls's safe default): give the CRL of every CA that issues
-//! client certificates.
+//! client certificates. A CRL past its `nextUpdate` is stale: it is logged as an error when
+//! read, and the certificates of its CA are refused until a fresh one is in place (as OpenSSL
+//! and nginx do) — stale revocation data never stays in force silently.
+//!
+//! Live connections of certificate holders are verified again after every reload and every
+//! [`live_certs::RECHECK_INTERVAL`] (see [`super::live_certs`]), so a revocation also ends
+//! the sessions already open.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+
+use super::live_certs::{self, Ended, LiveCerts};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -108,6 +116,28 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore, ClientCaError> {
     Ok(roots)
 }
 
+/// When a CRL says the next one is due (its `nextUpdate`), as Unix seconds; `None` when it
+/// names none or cannot be read (rustls reports a CRL it cannot read).
+pub fn crl_next_update(der: &[u8]) -> Option<i64> {
+    use x509_parser::prelude::FromDer;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
+    crl.next_update().map(|t| t.timestamp())
+}
+
+/// Logs every CRL of `path` whose `nextUpdate` has passed.
+fn warn_if_stale(path: &Path, crls: &[CertificateRevocationListDer<'_>]) {
+    let now = crate::otk::unix_now();
+    for crl in crls {
+        if let Some(next) = crl_next_update(crl).filter(|&n| n <= now) {
+            tracing::error!(
+                crl = %path.display(),
+                next_update = %crate::audit::rfc3339(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(next).unwrap_or(0))),
+                "the CRL has expired: certificates of its CA are refused until a fresh CRL is in place (vncgate certs crl, then SIGHUP or wait for the file check)"
+            );
+        }
+    }
+}
+
 /// Reads one CRL file: PEM blocks, or a single DER CRL.
 pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, ClientCaError> {
     let bytes = read(path)?;
@@ -131,13 +161,16 @@ fn build(
 ) -> Result<Arc<dyn ClientCertVerifier>, ClientCaError> {
     let mut crls = Vec::new();
     for p in &files.crls {
-        crls.extend(load_crls(p)?);
+        let these = load_crls(p)?;
+        warn_if_stale(p, &these);
+        crls.extend(these);
     }
     let mut builder = WebPkiClientVerifier::builder_with_provider(
         roots.clone(),
         Arc::new(crate::tls::provider()),
     )
-    .with_crls(crls);
+    .with_crls(crls)
+    .enforce_revocation_expiration();
     if files.mode == ClientAuth::Optional {
         builder = builder.allow_unauthenticated();
     }
@@ -158,6 +191,7 @@ pub struct ClientVerifier {
     roots: Arc<RootCertStore>,
     hints: Vec<DistinguishedName>,
     current: ArcSwap<Arc<dyn ClientCertVerifier>>,
+    live: Arc<LiveCerts>,
 }
 
 impl std::fmt::Debug for ClientVerifier {
@@ -178,7 +212,19 @@ impl ClientVerifier {
             files,
             roots,
             current: ArcSwap::from_pointee(inner),
+            live: Arc::default(),
         }))
+    }
+
+    /// The live connections of certificate holders, verified again on every reload.
+    pub fn live(&self) -> &Arc<LiveCerts> {
+        &self.live
+    }
+
+    /// Verifies every live connection's certificate again, now; ends those that fail.
+    pub fn recheck_live(&self) -> Vec<Ended> {
+        self.live
+            .recheck(self.inner().as_ref().as_ref(), UnixTime::now())
     }
 
     pub fn files(&self) -> &ClientCaFiles {
@@ -253,6 +299,8 @@ pub enum CertRefusal {
     UnknownCa,
     /// Its issuer has no CRL in the configured list.
     UnknownRevocationStatus,
+    /// Its issuer's CRL is past its `nextUpdate`.
+    CrlExpired,
     /// Not for client authentication, malformed, or otherwise unusable.
     Invalid,
 }
@@ -269,6 +317,9 @@ impl CertRefusal {
                 C::NotValidYet | C::NotValidYetContext { .. } => Self::NotYetValid,
                 C::UnknownIssuer | C::BadSignature => Self::UnknownCa,
                 C::UnknownRevocationStatus => Self::UnknownRevocationStatus,
+                C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+                    Self::CrlExpired
+                }
                 _ => Self::Invalid,
             },
             _ => return None,
@@ -285,6 +336,9 @@ impl CertRefusal {
             Self::UnknownCa => "the client certificate was not issued by the client CA",
             Self::UnknownRevocationStatus => {
                 "no CRL covers the client certificate's issuer (add its CRL with --crl)"
+            }
+            Self::CrlExpired => {
+                "the CRL of the client certificate's issuer has expired: the administrator must publish a fresh one"
             }
             Self::Invalid => "the client certificate cannot be used for client authentication",
         }
@@ -311,6 +365,7 @@ pub async fn watch(
             .collect()
     }
     let mut seen = stamps(verifier.files());
+    let mut last_recheck = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -324,18 +379,29 @@ pub async fn watch(
         };
         let v = verifier.clone();
         let now_seen = seen.clone();
+        let due = last_recheck.elapsed() >= live_certs::RECHECK_INTERVAL;
         let checked = tokio::task::spawn_blocking(move || {
             let current = stamps(v.files());
             if !force && current == now_seen {
-                return (current, None);
+                // Nothing changed; certificates still expire.
+                let ended = if due { v.recheck_live() } else { Vec::new() };
+                return (current, None, ended);
             }
             let result = v.reload();
-            (current, Some(result))
+            let ended = if result.is_ok() || due {
+                v.recheck_live()
+            } else {
+                Vec::new()
+            };
+            (current, Some(result), ended)
         })
         .await;
         match checked {
-            Ok((current, outcome)) => {
+            Ok((current, outcome, ended)) => {
                 seen = current;
+                if due || matches!(outcome, Some(Ok(()))) {
+                    last_recheck = tokio::time::Instant::now();
+                }
                 match outcome {
                     None => {}
                     Some(Ok(())) => {
@@ -344,6 +410,9 @@ pub async fn watch(
                     Some(Err(e)) => {
                         tracing::error!(error = %e, "client CRLs not reloaded; the previous ones stay in force")
                     }
+                }
+                for e in ended {
+                    tracing::warn!(subject = %e.subject, reason = e.why.describe(), "ending a live connection: its client certificate no longer passes");
                 }
             }
             Err(e) => {

@@ -92,21 +92,14 @@ impl OtkArgs {
 
 /// `https://HOST:PORT` from the config's listen address (this host's name for 0.0.0.0/::).
 fn default_gateway(layer: Option<&Layer>) -> String {
-    let listen = layer
-        .and_then(|l| l.listen)
-        .unwrap_or(gateway::config::DEFAULT_LISTEN);
-    let host = if listen.ip().is_unspecified() {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned())
-    } else if listen.is_ipv6() {
-        format!("[{}]", listen.ip())
-    } else {
-        listen.ip().to_string()
-    };
-    format!("https://{host}:{}", listen.port())
+    if let Some(u) = layer.and_then(|l| l.public_url.as_ref()) {
+        return u.as_str().to_owned();
+    }
+    gateway::config::url_of_listen(
+        layer
+            .and_then(|l| l.listen)
+            .unwrap_or(gateway::config::DEFAULT_LISTEN),
+    )
 }
 
 pub fn run(args: OtkArgs) -> anyhow::Result<()> {

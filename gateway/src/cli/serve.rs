@@ -65,6 +65,18 @@ pub struct ServeArgs {
     /// Serve the viewer's files from DIR instead of the ones built into the binary.
     #[arg(long, value_name = "DIR")]
     web_root: Option<PathBuf>,
+    /// The Content-Security-Policy sent with --web-root files (for example noVNC's pages, which
+    /// use inline script) [default: the built-in viewer's strict policy].
+    #[arg(long, value_name = "POLICY")]
+    web_root_csp: Option<String>,
+    /// Let pages from ORIGIN (https://HOST[:PORT], repeatable) open WebSockets to the gateway:
+    /// a portal that hosts noVNC or the viewer. The gateway's own origin is always allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// The URL people use to reach the gateway (https://HOST[:PORT][/PATH]); links made by
+    /// POST /api/otk start with it [default: https://LISTEN-ADDRESS].
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Relay native VNC clients that connect inside TLS (stunnel, ss_vncviewer) to target NAME.
     #[arg(long, value_name = "NAME")]
     native_vnc_target: Option<String>,
@@ -182,6 +194,33 @@ impl ServeArgs {
             anonymous_target_list: self.anonymous_target_list.then_some(true),
             audit_log: self.audit_log.clone(),
             acme: self.acme.clone(),
+            public_url: match &self.public_url {
+                None => None,
+                Some(u) => Some(
+                    gateway::config::PublicUrl::parse(u)
+                        .map_err(|p| invalid("--public-url", u, p))?,
+                ),
+            },
+            allow_origins: if self.allow_origins.is_empty() {
+                None
+            } else {
+                Some(
+                    self.allow_origins
+                        .iter()
+                        .map(|o| {
+                            gateway::config::WebOrigin::parse(o)
+                                .map_err(|p| invalid("--allow-origin", o, p))
+                        })
+                        .collect::<Result<_, _>>()?,
+                )
+            },
+            web_root_csp: match &self.web_root_csp {
+                None => None,
+                Some(c) => Some(
+                    gateway::config::web::parse_csp(c)
+                        .map_err(|p| invalid("--web-root-csp", c, p))?,
+                ),
+            },
         })
     }
 

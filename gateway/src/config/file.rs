@@ -26,6 +26,9 @@ struct FileConfig {
     proxy_protocol_from: Option<Vec<String>>,
     metrics_from: Option<Vec<String>>,
     audit_log: Option<PathBuf>,
+    public_url: Option<String>,
+    allow_origins: Option<Vec<String>>,
+    web_root_csp: Option<String>,
     #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
@@ -162,6 +165,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     }
     if let Some(list) = file.metrics_from {
         layer.metrics_from = Some(cidrs("metrics_from", list)?);
+    }
+    if let Some(u) = file.public_url {
+        layer.public_url =
+            Some(super::PublicUrl::parse(&u).map_err(|p| invalid("public_url", &u, p.into()))?);
+    }
+    if let Some(list) = file.allow_origins {
+        layer.allow_origins = Some(
+            list.iter()
+                .map(|o| {
+                    super::WebOrigin::parse(o).map_err(|p| invalid("allow_origins", o, p.into()))
+                })
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    if let Some(c) = file.web_root_csp {
+        layer.web_root_csp =
+            Some(super::web::parse_csp(&c).map_err(|p| invalid("web_root_csp", &c, p.into()))?);
     }
     layer.limits_origin = Some(origin("limits"));
     Ok(layer)

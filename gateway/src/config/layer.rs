@@ -43,6 +43,9 @@ pub struct Layer {
     pub audit_log: Option<PathBuf>,
     /// The ACME settings as given (checked in [`Layer::into_config`]).
     pub acme: crate::acme::settings::AcmeArgs,
+    pub public_url: Option<super::PublicUrl>,
+    pub allow_origins: Option<Vec<super::WebOrigin>>,
+    pub web_root_csp: Option<String>,
 }
 
 impl Layer {
@@ -104,6 +107,9 @@ impl Layer {
             anonymous_target_list: over.anonymous_target_list.or(self.anonymous_target_list),
             audit_log: over.audit_log.or(self.audit_log),
             acme: self.acme.overridden_by(over.acme),
+            public_url: over.public_url.or(self.public_url),
+            allow_origins: over.allow_origins.or(self.allow_origins),
+            web_root_csp: over.web_root_csp.or(self.web_root_csp),
         }
     }
 
@@ -175,6 +181,14 @@ impl Layer {
         if acme.is_some() && matches!(tls, TlsSource::Files { .. }) {
             return Err(ConfigError::AcmeWithCert);
         }
+        if self.web_root_csp.is_some() && self.web_root.is_none() {
+            return Err(ConfigError::CspWithoutWebRoot);
+        }
+        let web = super::Web {
+            public_url: self.public_url.take(),
+            allow_origins: self.allow_origins.take().unwrap_or_default(),
+            web_root_csp: self.web_root_csp.take(),
+        };
         let limits = self
             .limits
             .resolve()
@@ -197,6 +211,7 @@ impl Layer {
             metrics_from: self.metrics_from.map_or_else(CidrSet::loopback, CidrSet),
             limits,
             acme,
+            web,
         })
     }
 }

@@ -40,6 +40,12 @@ pub struct Limits {
     pub lockout_block: Duration,
     /// The longest block.
     pub lockout_max_block: Duration,
+    /// How long a write to a client may stall (it reads nothing) before the connection is
+    /// closed — at every stage: TLS, HTTP responses, relays.
+    pub write_timeout: Duration,
+    /// How long an HTTP connection may sit between requests (keep-alive) or in a request body
+    /// without a byte from the client. Not applied once a connection relays.
+    pub http_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -61,6 +67,8 @@ impl Default for Limits {
             lockout_failures: 5,
             lockout_block: Duration::from_secs(10),
             lockout_max_block: Duration::from_secs(3600),
+            write_timeout: Duration::from_secs(30),
+            http_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -85,6 +93,8 @@ pub struct LimitsLayer {
     pub lockout_failures: Option<u64>,
     pub lockout_block_secs: Option<u64>,
     pub lockout_max_block_secs: Option<u64>,
+    pub write_timeout_secs: Option<u64>,
+    pub http_idle_timeout_secs: Option<u64>,
 }
 
 /// The keys, as listed in error messages and `--help`.
@@ -105,6 +115,8 @@ pub const KEYS: &[&str] = &[
     "lockout_failures",
     "lockout_block_secs",
     "lockout_max_block_secs",
+    "write_timeout_secs",
+    "http_idle_timeout_secs",
 ];
 
 /// A limit that is out of range.
@@ -167,7 +179,9 @@ impl LimitsLayer {
             cert_poll_interval_secs,
             lockout_failures,
             lockout_block_secs,
-            lockout_max_block_secs
+            lockout_max_block_secs,
+            write_timeout_secs,
+            http_idle_timeout_secs
         )
     }
 
@@ -265,6 +279,10 @@ impl LimitsLayer {
                 .unwrap_or(d.lockout_block),
             lockout_max_block: secs("lockout_max_block_secs", self.lockout_max_block_secs, 1)?
                 .unwrap_or(d.lockout_max_block),
+            write_timeout: secs("write_timeout_secs", self.write_timeout_secs, 1)?
+                .unwrap_or(d.write_timeout),
+            http_idle_timeout: secs("http_idle_timeout_secs", self.http_idle_timeout_secs, 1)?
+                .unwrap_or(d.http_idle_timeout),
         })
     }
 }

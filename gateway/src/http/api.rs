@@ -10,7 +10,8 @@
 //!
 //! Issuing and revoking need an admin: a client certificate named in `[auth] admins`, or
 //! `Authorization: Bearer TOKEN` with the token of `--admin-token-file`. A wrong token counts
-//! towards the address's lockout. Requests that change something must be `application/json`
+//! towards the address's lockout; a right one, or an admin certificate, is not refused for it.
+//! Links are built from `--public-url` (else the listening address), never from `Host`. Requests that change something must be `application/json`
 //! and, from a browser, come from this gateway's own origin (no cross-site requests).
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -100,28 +101,38 @@ impl App {
         Caller::Other
     }
 
-    /// The caller, if it is an admin; else the response to send.
+    /// The caller, if it is an admin; else the response to send. A valid admin token or an
+    /// admin certificate is never refused for its address's lockout (people behind the same
+    /// NAT as an attacker; a token has at least 16 characters, so guessing one online is
+    /// hopeless either way); a wrong token counts towards the address's lockout.
     fn admin(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Result<String, ApiError> {
-        if let Some(left) = self.gate.blocked(ctx.client) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many failed attempts from your address: try again in {} s",
-                    left.as_secs().max(1)
-                ),
-            ));
-        }
+        let blocked = || {
+            self.gate.blocked(ctx.client).map(|left| {
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many failed attempts from your address: try again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                )
+            })
+        };
         match self.caller(ctx, req) {
             Caller::Admin { who } => Ok(who),
             Caller::BadToken => {
+                if let Some(e) = blocked() {
+                    return Err(e);
+                }
                 self.gate.failure(ctx.client, AuthFailure::AdminToken);
                 tracing::warn!("one-time-key API: wrong admin token");
                 Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin token"))
             }
-            Caller::Other => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "this needs an admin: a client certificate listed in [auth] admins, or Authorization: Bearer with the admin token",
-            )),
+            Caller::Other => Err(blocked().unwrap_or_else(|| {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "this needs an admin: a client certificate listed in [auth] admins, or Authorization: Bearer with the admin token",
+                )
+            })),
         }
     }
 
@@ -196,9 +207,6 @@ impl App {
             #[serde(rename = "for")]
             for_identity: Option<String>,
         }
-        let host = header_str(&req, header::HOST)
-            .unwrap_or_default()
-            .to_owned();
         let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
@@ -270,14 +278,8 @@ impl App {
         self.metrics.one_time_keys.inc(KeyEvent::Issued);
         let r = &issued.record;
         tracing::info!(key_id = %r.id, target = %r.target, mode = %r.mode, by = %r.created_by, "one-time key issued");
-        let gateway = format!(
-            "https://{}",
-            if host.is_empty() {
-                self.config.listen.to_string()
-            } else {
-                host
-            }
-        );
+        // Never from the request's Host: a link must lead to this gateway, whoever asked.
+        let gateway = self.config.public_url();
         json_response(
             StatusCode::CREATED,
             &json!({

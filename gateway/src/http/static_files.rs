@@ -98,6 +98,15 @@ fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// A file's body for a response, without copying it: embedded files (release builds) are
+/// served from the binary's own bytes, so a thousand slow downloads share one copy.
+pub fn body_of(body: std::borrow::Cow<'static, [u8]>) -> Bytes {
+    match body {
+        std::borrow::Cow::Borrowed(b) => Bytes::from_static(b),
+        std::borrow::Cow::Owned(v) => Bytes::from(v),
+    }
+}
+
 impl StaticFiles {
     pub fn new(assets: Assets) -> Self {
         Self {
@@ -135,7 +144,7 @@ impl StaticFiles {
             }
         }
         Served::Found {
-            body: Bytes::from(asset.body.into_owned()),
+            body: body_of(asset.body),
             mime: asset.mime,
             etag,
             gzip: false,
@@ -168,6 +177,22 @@ impl StaticFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_bodies_are_not_copied() {
+        static FILE: [u8; 4096] = [7; 4096];
+        let a = body_of(std::borrow::Cow::Borrowed(&FILE));
+        let b = body_of(std::borrow::Cow::Borrowed(&FILE));
+        assert_eq!(a.as_ptr(), FILE.as_ptr(), "the binary's own bytes");
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        let owned = vec![1u8; 100];
+        let ptr = owned.as_ptr();
+        assert_eq!(
+            body_of(std::borrow::Cow::Owned(owned)).as_ptr(),
+            ptr,
+            "moved, not copied"
+        );
+    }
     use std::io::Read;
 
     #[test]

@@ -1,11 +1,15 @@
 //! The WebSocket upgrade, as pure functions over the request: which target it asks for
-//! (`/ws/NAME`, or websockify's `/websockify?token=NAME`) with which one-time key (`otk=KEY`
-//! in the query — the query is never logged), whether it is a valid RFC 6455 upgrade from our
-//! own origin, and which subprotocol to answer (`binary`, or none).
+//! (`/ws/NAME`, or websockify's `/websockify?token=NAME`, both percent-decoded the same way
+//! and held to the syntax of target names before anything logs them) with which one-time key
+//! (`otk=KEY` in the query — the query is never logged), whether it is a valid RFC 6455
+//! upgrade (HTTP/1.1) from our own origin or one allowed by `--allow-origin`, and which
+//! subprotocol to answer (`binary`, or none).
 
 use certs::session_file::OneTimeKey;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, StatusCode};
+use hyper::{Method, StatusCode, Version};
+
+use crate::config::Web;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// What a WebSocket request asks for.
@@ -18,6 +22,15 @@ pub struct WsRequest {
 
 /// `%XX` escapes decoded (and `+` as a space, as forms write it); `None` if malformed.
 pub fn percent_decode(s: &str) -> Option<String> {
+    decode(s, true)
+}
+
+/// A path segment's `%XX` escapes decoded (`+` stays itself); `None` if malformed.
+pub fn percent_decode_path(s: &str) -> Option<String> {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -28,7 +41,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -49,13 +62,21 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<Result<String, ()>
         .map(|v| percent_decode(v).ok_or(()))
 }
 
+/// Refused: the name asked for cannot be a target's (it is never logged or echoed).
+const NOT_A_NAME: &str =
+    "that is not a target name: names are letters, digits, '-', '_' and '.' (at most 64)\n";
+
 /// The target (and key) a WebSocket path asks for. `None`: not a WebSocket path.
 pub fn route(path: &str, query: Option<&str>) -> Option<Result<WsRequest, &'static str>> {
     let target = if let Some(name) = path.strip_prefix("/ws/") {
-        name.to_owned()
+        match percent_decode_path(name) {
+            Some(t) => t,
+            None => return Some(Err(NOT_A_NAME)),
+        }
     } else if path == "/websockify" || path == "/websockify/" {
         match query_param(query, "token") {
             Some(Ok(t)) if !t.is_empty() => t,
+            Some(Err(())) => return Some(Err(NOT_A_NAME)),
             _ => {
                 return Some(Err(
                     "websockify path without a target: add ?token=NAME (a target name of this gateway)\n",
@@ -65,6 +86,9 @@ pub fn route(path: &str, query: Option<&str>) -> Option<Result<WsRequest, &'stat
     } else {
         return None;
     };
+    if !crate::config::targets::valid_target_name(&target) {
+        return Some(Err(NOT_A_NAME));
+    }
     let otk = match query_param(query, "otk") {
         None => None,
         Some(Ok(k)) => match OneTimeKey::parse(&k) {
@@ -134,8 +158,20 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Checks an upgrade request (RFC 6455 section 4.2.1) and the origin.
-pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<Accepted, Rejected> {
+/// Checks an upgrade request (RFC 6455 section 4.2.1: a GET of HTTP/1.1 or later) and the
+/// origin: this gateway's own, or one of `allowed` (`--allow-origin`).
+pub fn check_upgrade(
+    method: &Method,
+    version: Version,
+    headers: &HeaderMap,
+    allowed: &Web,
+) -> Result<Accepted, Rejected> {
+    if version < Version::HTTP_11 {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs HTTP/1.1; this request is HTTP/1.0\n",
+        ));
+    }
     let upgrade = method == Method::GET
         && has_token(headers, header::UPGRADE, "websocket")
         && has_token(headers, header::CONNECTION, "upgrade");
@@ -157,10 +193,15 @@ pub fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<Accepted, R
             "only WebSocket version 13 is supported\n",
         ));
     }
-    if !origin_matches_host(headers.get(header::ORIGIN), headers.get(header::HOST)) {
+    let origin = headers.get(header::ORIGIN);
+    let allowed_origin = origin
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| allowed.allows_origin(o));
+    if !allowed_origin && !origin_matches_host(origin, headers.get(header::HOST)) {
         return Err((
             StatusCode::FORBIDDEN,
-            "the page's origin differs from this gateway's; open the viewer from this gateway\n",
+            "the page's origin differs from this gateway's: open the viewer from this gateway, \
+             or let the page's site in with --allow-origin https://SITE (allow_origins in the config file)\n",
         ));
     }
     let offers = headers
@@ -238,7 +279,40 @@ mod tests {
         assert!(matches!(route("/websockify", None), Some(Err(_))));
         assert!(matches!(route("/websockify", Some("token=")), Some(Err(_))));
         assert_eq!(route("/index.html", None), None);
+        assert_eq!(
+            target(route("/ws/desk%2D1", None)),
+            Some(Ok("desk-1".into())),
+            "both routes decode"
+        );
+        assert_eq!(
+            target(route("/websockify", Some("token=desk%2D1"))),
+            Some(Ok("desk-1".into()))
+        );
         assert_eq!(route("/websockify2", Some("token=a")), None);
+    }
+
+    #[test]
+    fn names_that_could_forge_a_log_line_are_refused_before_anything_logs_them() {
+        for (path, query) in [
+            (
+                "/websockify",
+                Some("token=x%0arelay%20started%20who%3DCN%3Dadmin"),
+            ),
+            ("/websockify", Some("token=x%0d%0afake")),
+            ("/websockify", Some("token=a+b")),
+            ("/websockify", Some("token=%zz")),
+            ("/ws/x%0arelay%20started", None),
+            ("/ws/x%0Dy", None),
+            ("/ws/a%20b", None),
+            ("/ws/%e2%80%a8", None),
+            ("/ws/a/b", None),
+            ("/ws/%", None),
+        ] {
+            let r = route(path, query);
+            assert!(matches!(r, Some(Err(_))), "{path} {query:?}: {r:?}");
+        }
+        let long = "a".repeat(65);
+        assert!(matches!(route(&format!("/ws/{long}"), None), Some(Err(_))));
     }
 
     #[test]
@@ -255,20 +329,31 @@ mod tests {
 
     #[test]
     fn accepts_a_browser_upgrade_with_the_rfc_key() {
-        let a = check_upgrade(&Method::GET, &upgrade_headers()).expect("valid");
+        let a = check_upgrade(
+            &Method::GET,
+            Version::HTTP_11,
+            &upgrade_headers(),
+            &Web::default(),
+        )
+        .expect("valid");
         assert_eq!(a.accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(a.subprotocol, None);
         let mut h = upgrade_headers();
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, hv("binary"));
         assert_eq!(
-            check_upgrade(&Method::GET, &h).map(|a| a.subprotocol),
+            check_upgrade(&Method::GET, Version::HTTP_11, &h, &Web::default())
+                .map(|a| a.subprotocol),
             Ok(Some("binary"))
         );
     }
 
     #[test]
     fn refuses_bad_upgrades_with_a_reason() {
-        let status = |h: &HeaderMap, m: &Method| check_upgrade(m, h).map(|_| ()).map_err(|e| e.0);
+        let status = |h: &HeaderMap, m: &Method| {
+            check_upgrade(m, Version::HTTP_11, h, &Web::default())
+                .map(|_| ())
+                .map_err(|e| e.0)
+        };
         assert_eq!(
             status(&upgrade_headers(), &Method::POST),
             Err(StatusCode::BAD_REQUEST)
@@ -306,5 +391,38 @@ mod tests {
             "non-browser clients send none"
         );
         assert!(!origin_matches_host(Some(&hv("https://x")), None));
+    }
+
+    #[test]
+    fn http_1_0_upgrades_are_refused_before_anything_is_decided() {
+        let r = check_upgrade(
+            &Method::GET,
+            Version::HTTP_10,
+            &upgrade_headers(),
+            &Web::default(),
+        );
+        assert_eq!(r.map_err(|e| e.0), Err(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn allowed_origins_may_open_websockets() {
+        let mut h = upgrade_headers();
+        h.insert(header::ORIGIN, hv("https://portal.example.org"));
+        let refused = check_upgrade(&Method::GET, Version::HTTP_11, &h, &Web::default());
+        let (status, why) = refused.expect_err("foreign origin");
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(why.contains("--allow-origin"), "{why}");
+        let web = Web {
+            allow_origins: vec![
+                crate::config::WebOrigin::parse("https://portal.example.org").expect("valid"),
+            ],
+            ..Web::default()
+        };
+        assert!(check_upgrade(&Method::GET, Version::HTTP_11, &h, &web).is_ok());
+        h.insert(
+            header::ORIGIN,
+            hv("https://portal.example.org.evil.example"),
+        );
+        assert!(check_upgrade(&Method::GET, Version::HTTP_11, &h, &web).is_err());
     }
 }

@@ -17,6 +17,7 @@ use super::{
 use crate::admission::gate::Gate;
 use crate::admission::{Admission, Refusal, Route, Via};
 use crate::audit::{Outcome, SessionRecord};
+use crate::auth::live_certs::CertWatch;
 use crate::auth::Mode;
 use crate::backend::{self, BackendStream, LoadedLogin, LoginError};
 use crate::config::Limits;
@@ -41,6 +42,8 @@ pub struct SessionEnv<'a> {
     /// The client's address, and how it came (for the audit line).
     pub client: SocketAddr,
     pub via: Via,
+    /// The client certificate that authenticated the connection, if one did.
+    pub cert: Option<CertWatch>,
 }
 
 /// How a session went, for the connection's summary line.
@@ -87,23 +90,37 @@ fn refused_label(r: &Refusal) -> RelayRefused {
     }
 }
 
+/// Whom an audit line is about.
+enum Audited<'a> {
+    /// An admitted session: its route names the target, the client and the mode.
+    Route(&'a Route),
+    /// A refused request: the target asked for, and who asked as far as it is known.
+    Refused {
+        target: &'a str,
+        who: &'a crate::admission::Principal,
+    },
+}
+
 /// Writes the session's audit line.
 fn audit(
     env: &SessionEnv<'_>,
-    route: Option<&Route>,
-    target: &str,
+    about: Audited<'_>,
     start: SystemTime,
     stats: RelayStats,
     outcome: Outcome,
     reason: &str,
 ) {
+    let (target, who, mode) = match about {
+        Audited::Route(r) => (r.name.as_str(), &r.who, Some(r.mode)),
+        Audited::Refused { target, who } => (target, who, None),
+    };
     env.gate.audit.record(&SessionRecord {
         outcome,
-        who: route.map(|r| &r.who),
+        who: Some(who),
         from: env.client,
         via: env.via,
         target,
-        mode: route.map(|r| r.mode),
+        mode,
         start,
         end: SystemTime::now(),
         bytes_to_target: stats.to_target,
@@ -181,13 +198,12 @@ async fn dial(
     let start = SystemTime::now();
     let route = match admission {
         Admission::Allow(route) => route,
-        Admission::Refuse(r) => {
+        Admission::Refuse { refusal: r, who } => {
             env.metrics.relays_refused.inc(refused_label(&r));
-            tracing::warn!(%target, reason = %r.reason(), "relay refused");
+            tracing::warn!(target = ?target, %who, reason = %r.reason(), "relay refused");
             audit(
                 env,
-                None,
-                target,
+                Audited::Refused { target, who: &who },
                 start,
                 RelayStats::default(),
                 Outcome::Refused,
@@ -203,8 +219,7 @@ async fn dial(
             tracing::warn!(%target, error = %e, "cannot reach the target");
             audit(
                 env,
-                Some(&route),
-                target,
+                Audited::Route(&route),
                 start,
                 RelayStats::default(),
                 Outcome::Refused,
@@ -260,8 +275,7 @@ async fn log_in(
             tracing::warn!(target = %route.name, error = %why.logged(), "cannot log in to the target");
             audit(
                 env,
-                Some(route),
-                &route.name,
+                Audited::Route(route),
                 start,
                 RelayStats::default(),
                 Outcome::Refused,
@@ -285,8 +299,7 @@ fn greeting_failed(route: &Route, env: &SessionEnv<'_>, detail: String) -> Sessi
     };
     audit(
         env,
-        Some(route),
-        &route.name,
+        Audited::Route(route),
         SystemTime::now(),
         RelayStats::default(),
         Outcome::Ended,
@@ -315,8 +328,7 @@ where
     }
     audit(
         env,
-        Some(route),
-        &route.name,
+        Audited::Route(route),
         start,
         stats,
         Outcome::Ended,
@@ -352,7 +364,33 @@ fn pump_options<'a>(
         shutdown: env.shutdown.clone(),
         view_only: None,
         client_prefix: Vec::new(),
+        cert: env.cert.clone(),
     }
+}
+
+/// A WebSocket request that was answered with 101 but never taken over by the client (an
+/// HTTP/1.0 proxy, a client that went away): nothing was decided and no key was used; it
+/// gets a refused audit line all the same.
+pub fn not_upgraded(
+    env: &SessionEnv<'_>,
+    identity: &crate::admission::PeerIdentity,
+    target: &str,
+    reason: &str,
+) {
+    env.metrics.relays_refused.inc(RelayRefused::UpgradeFailed);
+    tracing::warn!(target = ?target, reason, "WebSocket upgrade not completed; nothing decided");
+    let who = crate::admission::Principal {
+        subject: identity.client_cert.as_ref().map(|c| c.subject.clone()),
+        key_id: None,
+    };
+    audit(
+        env,
+        Audited::Refused { target, who: &who },
+        SystemTime::now(),
+        RelayStats::default(),
+        Outcome::Refused,
+        reason,
+    );
 }
 
 /// A browser's WebSocket (already upgraded) to its admitted target.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{write_to_target, PumpOptions, RelayEnd, RelayStats, READ_BUF_BYTES};
+use crate::auth::live_certs::CertWatch;
 use crate::backend::view_only::InputFilter;
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::Phase;
@@ -119,6 +120,7 @@ where
                 break first_end.take().unwrap_or(RelayEnd::ClientClosed);
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
+            why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
         }
         if up_done && down_done {
             break first_end.take().unwrap_or(RelayEnd::ClientClosed);
@@ -147,6 +149,7 @@ mod tests {
             shutdown: Shutdown::never(),
             view_only: None,
             client_prefix: Vec::new(),
+            cert: None,
         }
     }
 

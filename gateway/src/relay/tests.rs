@@ -29,6 +29,7 @@ async fn start(ping_interval: Option<Duration>) -> Harness {
             shutdown: Shutdown::never(),
             view_only: None,
             client_prefix: Vec::new(),
+            cert: None,
         };
         let (stats, end) = pump_websocket(ws, backend_io, opts).await;
         (stats, end, metrics)

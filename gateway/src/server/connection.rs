@@ -13,6 +13,11 @@
 //! ```
 //!
 //! Every branch ends in a `Summary`, logged once.
+//!
+//! Every byte to and from the client goes through [`Timed`]: a write that stalls for
+//! `write_timeout` ends the connection at any stage, and until the connection relays, so does
+//! a read that waits `http_idle_timeout`. A connection authenticated by a client certificate
+//! is registered with the verifier's live list and ends when a re-check refuses it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,11 +32,12 @@ use super::clear::{plain_http, read_proxy_header, sniff};
 use super::Shared;
 use crate::admission::{self, PeerIdentity, Via};
 use crate::auth::client_ca::CertRefusal;
+use crate::auth::live_certs::CertWatch;
 use crate::auth::CertIdentity;
 use crate::detect::{detect, Detected};
 use crate::http::ConnContext;
-use crate::io::{ByteCounts, Counted, Prefixed};
-use crate::metrics::{Detected as Seen, GaugeGuard, HandshakeFailure, Refused, RelayRefused};
+use crate::io::{ByteCounts, Counted, IdleRead, Prefixed, Timed};
+use crate::metrics::{Detected as Seen, GaugeGuard, HandshakeFailure, Refused};
 use crate::proxy_protocol::ProxyHeader;
 use crate::relay::session::{self, SessionEnv, SessionOutcome};
 use crate::shutdown::Phase;
@@ -136,11 +142,16 @@ async fn pipeline(
         );
     };
     let sniffed = sniff(&stream, limits.detect_timeout).await;
-    let stream = Counted::new(stream, counts.clone());
+    let idle = IdleRead::new(limits.http_idle_timeout);
+    let stream = Timed::new(
+        Counted::new(stream, counts.clone()),
+        limits.write_timeout,
+        idle.clone(),
+    );
     match sniffed {
         Detected::Tls => {
             metrics.detected.inc(Seen::Tls);
-            tls(stream, client, shared).await
+            tls(stream, client, &idle, shared).await
         }
         Detected::Http => {
             metrics.detected.inc(Seen::PlainHttp);
@@ -167,12 +178,14 @@ async fn pipeline(
                      (--danger-allow-plain-vnc NAME enables them)",
                 );
             };
+            idle.off();
             let s = native(
                 stream,
                 client,
                 Via::NativePlain,
                 target,
                 &PeerIdentity::default(),
+                None,
                 shared,
             )
             .await;
@@ -180,6 +193,7 @@ async fn pipeline(
         }
         Detected::Unknown => {
             let closed = stream
+                .get_ref()
                 .get_ref()
                 .peek(&mut [0u8; 1])
                 .await
@@ -223,7 +237,12 @@ fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
     }
 }
 
-async fn tls(stream: Counted<TcpStream>, client: SocketAddr, shared: &Shared) -> Summary {
+async fn tls(
+    stream: Timed<Counted<TcpStream>>,
+    client: SocketAddr,
+    idle: &IdleRead,
+    shared: &Shared,
+) -> Summary {
     let limits = &shared.config.limits;
     let metrics = &shared.metrics;
     let accept = shared.acceptor.accept(stream);
@@ -269,9 +288,27 @@ async fn tls(stream: Counted<TcpStream>, client: SocketAddr, shared: &Shared) ->
     if let Some(id) = &identity.client_cert {
         tracing::info!(subject = %id.subject, "client certificate verified");
     }
+    // Kept for the connection's life: a re-check that refuses the certificate ends it.
+    let registration = match (
+        &shared.clients,
+        conn.peer_certificates(),
+        &identity.client_cert,
+    ) {
+        (Some(v), Some(chain), Some(id)) => v.live().register(chain, &id.subject),
+        _ => None,
+    };
+    let cert = registration.as_ref().map(|r| r.watch());
     if conn.alpn_protocol() == Some(b"http/1.1") {
         metrics.detected.inc(Seen::TlsHttp);
-        return http(Prefixed::new(Vec::new(), tls), client, identity, shared).await;
+        return http(
+            Prefixed::new(Vec::new(), tls),
+            client,
+            identity,
+            idle,
+            cert,
+            shared,
+        )
+        .await;
     }
     // No ALPN: read (TLS cannot be peeked) until the first bytes say what this is.
     let deadline = tokio::time::Instant::now() + limits.detect_timeout;
@@ -298,7 +335,15 @@ async fn tls(stream: Counted<TcpStream>, client: SocketAddr, shared: &Shared) ->
     match seen {
         Detected::Http => {
             metrics.detected.inc(Seen::TlsHttp);
-            http(Prefixed::new(first, tls), client, identity, shared).await
+            http(
+                Prefixed::new(first, tls),
+                client,
+                identity,
+                idle,
+                cert,
+                shared,
+            )
+            .await
         }
         Detected::NeedMore => {
             metrics.detected.inc(Seen::TlsSilent);
@@ -315,7 +360,8 @@ async fn tls(stream: Counted<TcpStream>, client: SocketAddr, shared: &Shared) ->
                      (--native-vnc-target NAME, or default_target in the access list, enables them)",
                 );
             };
-            let s = native(tls, client, Via::NativeTls, target, &identity, shared).await;
+            idle.off();
+            let s = native(tls, client, Via::NativeTls, target, &identity, cert, shared).await;
             Summary::from_session("tls/native-vnc", s)
         }
         _ => {
@@ -331,6 +377,7 @@ async fn native<S: AsyncRead + AsyncWrite + Unpin>(
     via: Via,
     target: String,
     identity: &PeerIdentity,
+    cert: Option<CertWatch>,
     shared: &Shared,
 ) -> SessionOutcome {
     let admission = shared
@@ -338,10 +385,10 @@ async fn native<S: AsyncRead + AsyncWrite + Unpin>(
         .gate
         .admit(client, via, &target, identity, None)
         .await;
-    session::native(io, admission, target, env(shared, client, via)).await
+    session::native(io, admission, target, env(shared, client, via, cert)).await
 }
 
-fn env(shared: &Shared, client: SocketAddr, via: Via) -> SessionEnv<'_> {
+fn env(shared: &Shared, client: SocketAddr, via: Via, cert: Option<CertWatch>) -> SessionEnv<'_> {
     SessionEnv {
         limits: &shared.config.limits,
         metrics: &shared.metrics,
@@ -349,10 +396,24 @@ fn env(shared: &Shared, client: SocketAddr, via: Via) -> SessionEnv<'_> {
         gate: &shared.app.gate,
         client,
         via,
+        cert,
     }
 }
 
-async fn http<S>(io: S, client: SocketAddr, identity: PeerIdentity, shared: &Shared) -> Summary
+/// The most a request head may take inside TLS: the configured limit, but at least what
+/// hyper needs for its read buffer (8 KiB).
+fn max_head_bytes(limits: &crate::config::Limits) -> usize {
+    limits.max_http_header_bytes.max(8 * 1024)
+}
+
+async fn http<S>(
+    io: S,
+    client: SocketAddr,
+    identity: PeerIdentity,
+    idle: &IdleRead,
+    mut cert: Option<CertWatch>,
+    shared: &Shared,
+) -> Summary
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -362,6 +423,7 @@ where
     let svc = service_fn(move |req| app.clone().handle(svc_ctx.clone(), req));
     let conn = http1::Builder::new()
         .header_read_timeout(limits.http_header_timeout)
+        .max_buf_size(max_head_bytes(limits))
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
@@ -373,6 +435,12 @@ where
             conn.as_mut().graceful_shutdown();
             conn.await
         }
+        why = CertWatch::ended_opt(&mut cert) => {
+            return Summary::new(
+                "tls/http",
+                format!("closed: {}", why.describe()),
+            );
+        }
     };
     let Some(pending) = ctx.take_pending() else {
         return Summary::new(
@@ -383,33 +451,36 @@ where
             },
         );
     };
+    let env = env(shared, client, Via::WebSocket, cert);
+    let target = pending.request.target;
     let upgraded =
         match tokio::time::timeout(limits.websocket_upgrade_timeout, pending.on_upgrade).await {
             Ok(Ok(u)) => u,
             Ok(Err(e)) => {
-                shared
-                    .metrics
-                    .relays_refused
-                    .inc(RelayRefused::UpgradeFailed);
-                return Summary::new(
-                    "tls/websocket",
-                    format!("WebSocket upgrade failed (client side): {e}"),
-                );
+                let why = format!("WebSocket upgrade failed (client side): {e}");
+                session::not_upgraded(&env, &ctx.identity, &target, &why);
+                return Summary::new("tls/websocket", why);
             }
             Err(_) => {
-                shared
-                    .metrics
-                    .relays_refused
-                    .inc(RelayRefused::UpgradeFailed);
-                return Summary::new("tls/websocket", "WebSocket upgrade timed out (client side)");
+                let why = "WebSocket upgrade timed out (client side)";
+                session::not_upgraded(&env, &ctx.identity, &target, why);
+                return Summary::new("tls/websocket", why);
             }
         };
-    let s = session::websocket(
-        TokioIo::new(upgraded),
-        pending.admission,
-        pending.target,
-        env(shared, client, Via::WebSocket),
-    )
-    .await;
+    // The connection relays from here on: liveness is the relay's pings.
+    idle.off();
+    // Only now is a one-time key used: the client has the connection.
+    let admission = shared
+        .app
+        .gate
+        .admit(
+            client,
+            Via::WebSocket,
+            &target,
+            &ctx.identity,
+            pending.request.otk,
+        )
+        .await;
+    let s = session::websocket(TokioIo::new(upgraded), admission, target, env).await;
     Summary::from_session("tls/websocket", s)
 }

@@ -234,7 +234,7 @@ async fn the_access_list_gives_targets_modes_and_native_defaults() {
 }
 
 /// Issues a key through the API with the admin token; returns (id, key).
-async fn issue_by_api(gw: &TestGateway, body: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn issue_by_api(gw: &TestGateway, body: &str) -> (u16, serde_json::Value) {
     let mut s = gw.tls().await;
     let req = format!(
         "POST /api/otk HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -248,9 +248,9 @@ async fn issue_by_api(gw: &TestGateway, body: &str) -> (u16, serde_json::Value) 
     )
 }
 
-const TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 
-fn with_token(c: &mut gateway::Config, dir: &std::path::Path) {
+pub(crate) fn with_token(c: &mut gateway::Config, dir: &std::path::Path) {
     let p = dir.join("admin-token");
     std::fs::write(&p, format!("{TOKEN}\n")).expect("token");
     c.access.admin_token_file = Some(p);
@@ -268,6 +268,8 @@ async fn one_time_keys_admit_once_through_the_api() {
         target(c, "lab", backend);
         with_token(c, &dir);
         c.audit_log = Some(audit2);
+        c.web.public_url =
+            Some(gateway::config::PublicUrl::parse("https://vnc.example.org").expect("url"));
     })
     .await;
     let (status, v) = issue_by_api(
@@ -278,7 +280,10 @@ async fn one_time_keys_admit_once_through_the_api() {
     assert_eq!(status, 201, "{v}");
     let key = v["key"].as_str().expect("key").to_owned();
     let link = v["link"].as_str().expect("link");
-    assert_eq!(link, format!("https://{}/#otk={key}&target=desk", gw.addr));
+    assert_eq!(
+        link,
+        format!("https://vnc.example.org/#otk={key}&target=desk")
+    );
 
     // Another target does not use it up; then it works once; then it was used.
     let mut ws = gw

@@ -84,14 +84,13 @@ impl Pki {
     }
 
     pub fn revoke(&self, name: &str) {
+        self.revoke_at(name, 30, SystemTime::now());
+    }
+
+    /// Revokes `name` in a CRL issued at `now` whose next update is due `days` later.
+    pub fn revoke_at(&self, name: &str, days: u32, now: SystemTime) {
         self.store
-            .revoke(
-                &Name::parse(name).expect("name"),
-                None,
-                None,
-                30,
-                SystemTime::now(),
-            )
+            .revoke(&Name::parse(name).expect("name"), None, None, days, now)
             .expect("revoke");
     }
 
@@ -105,12 +104,12 @@ impl Pki {
     }
 }
 
-/// A TLS connection to the gateway at `addr`, presenting `identity` if given.
-pub async fn tls_as(
-    addr: std::net::SocketAddr,
+/// A TLS client configuration presenting `identity` if given. It keeps sessions for
+/// resumption (rustls's default), so connections made with the same one try to resume.
+pub fn client_config(
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     alpn: &[&[u8]],
-) -> std::io::Result<TlsStream<TcpStream>> {
+) -> Arc<rustls::ClientConfig> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -125,10 +124,27 @@ pub async fn tls_as(
         None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
+}
+
+/// A TLS connection to the gateway at `addr` with `cfg`.
+pub async fn tls_with(
+    addr: std::net::SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     // With TLS 1.3 the server's verdict on the client certificate arrives after the client's
     // handshake is done: a refused certificate shows as an error on the first read.
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    tokio_rustls::TlsConnector::from(cfg)
         .connect(ServerName::try_from("localhost").expect("name"), tcp)
         .await
+}
+
+/// A TLS connection to the gateway at `addr`, presenting `identity` if given.
+pub async fn tls_as(
+    addr: std::net::SocketAddr,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<TcpStream>> {
+    tls_with(addr, client_config(identity, alpn)).await
 }

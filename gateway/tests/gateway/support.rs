@@ -119,11 +119,16 @@ impl TestGateway {
                 rx,
             ));
         }
-        let tls = gateway::tls::server_config_with_clients(
-            store.clone(),
-            clients.map(|c| c as Arc<dyn rustls::server::danger::ClientCertVerifier>),
-        )
-        .expect("tls config");
+        let tls = gateway::tls::TlsServer {
+            config: gateway::tls::server_config_with_clients(
+                store.clone(),
+                clients
+                    .clone()
+                    .map(|c| c as Arc<dyn rustls::server::danger::ClientCertVerifier>),
+            )
+            .expect("tls config"),
+            clients,
+        };
         let (reload, reload_rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(Reloader::new(files, store).run(cfg.limits.cert_poll_interval, reload_rx));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -82,7 +82,7 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
                 None
             }
         };
-        if let Some(c) = clients {
+        if let Some(c) = clients.clone() {
             let (crl_reload, crl_rx) = tokio::sync::mpsc::channel(1);
             tokio::spawn(client_ca::watch(
                 c,
@@ -102,6 +102,10 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
             })?;
         let local = listener.local_addr()?;
         print_banner(&config, &identity, local);
+        let tls = gateway::tls::TlsServer {
+            config: tls,
+            clients,
+        };
         gateway::serve(listener, config, tls, shutdown_signal()).await?;
         Ok(())
     })
