@@ -788,7 +788,19 @@ fn random_bytes_and_chunkings_never_panic_nor_buffer() {
         let pf = FORMATS[usize::try_from(i).unwrap_or(0) % FORMATS.len()];
         let chunk = 1 + usize::from(byte()) % 40;
         let mut f = filter(pf);
-        if let Ok(got) = run(&mut f, &data, chunk) {
+        let chunked = run(&mut f, &data, chunk);
+        let mut whole = filter(pf);
+        let at_once = run(&mut whole, &data, data.len());
+        assert_eq!(
+            chunked.is_ok(),
+            at_once.is_ok(),
+            "{data:?} in chunks of {chunk}"
+        );
+        if let (Ok(got), Ok(all)) = (&chunked, &at_once) {
+            assert_eq!(got, all);
+            assert_eq!(f.dropped(), whole.dropped());
+        }
+        if let Ok(got) = chunked {
             // What passed on is followed alike and holds no cut text.
             let mut again = filter(pf);
             let twice = run(&mut again, &got, 4096).expect("forwarded bytes follow");
