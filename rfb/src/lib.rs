@@ -31,6 +31,7 @@ pub mod messages;
 pub mod passthrough;
 pub mod pixel_format;
 pub mod security;
+pub mod server_stream;
 pub mod tls;
 pub mod wire;
 
@@ -41,4 +42,5 @@ pub use limits::Limits;
 pub use passthrough::Passthrough;
 pub use pixel_format::PixelFormat;
 pub use security::Password;
+pub use server_stream::ServerStreamFilter;
 pub use tls::{TlsIdentity, TlsTrust};

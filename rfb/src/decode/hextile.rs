@@ -28,13 +28,13 @@ use crate::error::Stall;
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::wire::Reader;
 
-const RAW: u8 = 0x01;
-const BACKGROUND: u8 = 0x02;
-const FOREGROUND: u8 = 0x04;
-const ANY_SUBRECTS: u8 = 0x08;
-const SUBRECTS_COLOURED: u8 = 0x10;
-const UNDEFINED_BITS: u8 = 0xe0;
-const TILE: u16 = 16;
+pub(crate) const RAW: u8 = 0x01;
+pub(crate) const BACKGROUND: u8 = 0x02;
+pub(crate) const FOREGROUND: u8 = 0x04;
+pub(crate) const ANY_SUBRECTS: u8 = 0x08;
+pub(crate) const SUBRECTS_COLOURED: u8 = 0x10;
+pub(crate) const UNDEFINED_BITS: u8 = 0xe0;
+pub(crate) const TILE: u16 = 16;
 
 /// Decodes the tiles that have arrived into the scratch canvas, from where `cursor` stopped,
 /// and copies the canvas into the framebuffer once the last tile was read. When the bytes run
@@ -57,4 +57,4 @@ pub(crate) fn decode(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

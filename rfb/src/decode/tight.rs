@@ -27,7 +27,7 @@ use crate::pixel_format::PixelFormat;
 use crate::wire::Reader;
 
 /// Below this many bytes, basic data is sent without zlib.
-const MIN_TO_COMPRESS: usize = 12;
+pub(crate) const MIN_TO_COMPRESS: usize = 12;
 
 /// The connection's four Tight zlib streams, and the buffer they inflate into.
 pub(crate) struct Streams<'a> {
@@ -45,6 +45,16 @@ pub(crate) enum Filter<'a> {
         colours: &'a [u8],
     },
     Gradient,
+}
+
+impl Filter<'_> {
+    fn id(self) -> FilterId {
+        match self {
+            Filter::Copy => FilterId::Copy,
+            Filter::Palette { n, .. } => FilterId::Palette { n },
+            Filter::Gradient => FilterId::Gradient,
+        }
+    }
 }
 
 /// How a TPIXEL travels for this format.
@@ -124,7 +134,7 @@ pub(crate) fn decode(
             } else {
                 Filter::Copy
             };
-            let size = filtered_size(rect, tpx, filter, ctx.limits)?;
+            let size = filtered_size(rect, tpx, filter.id(), ctx.limits)?;
             let compressed = size >= MIN_TO_COMPRESS;
             let payload = if compressed {
                 let len = compact_len(r)?;
@@ -177,22 +187,41 @@ fn read_filter<'a>(
     ctx: &DecodeContext<'_>,
     tpx: usize,
 ) -> Result<Filter<'a>, Stall> {
+    Ok(match read_filter_id(r, ctx.pixel_format)? {
+        FilterId::Copy => Filter::Copy,
+        FilterId::Palette { n } => Filter::Palette {
+            n,
+            colours: r.bytes(n * tpx)?,
+        },
+        FilterId::Gradient => Filter::Gradient,
+    })
+}
+
+/// A basic rectangle's filter as its id byte (and, for a palette, its size byte) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterId {
+    Copy,
+    /// `n` colours (1–256) follow as TPIXELs.
+    Palette {
+        n: usize,
+    },
+    Gradient,
+}
+
+/// Reads the filter id (and a palette's size), without the palette's colours.
+pub(crate) fn read_filter_id(r: &mut Reader<'_>, pf: &PixelFormat) -> Result<FilterId, Stall> {
     match r.u8()? {
-        0 => Ok(Filter::Copy),
-        1 => {
-            let n = usize::from(r.u8()?) + 1;
-            Ok(Filter::Palette {
-                n,
-                colours: r.bytes(n * tpx)?,
-            })
-        }
-        2 if ctx.bytes_per_pixel() == 1 || !ctx.pixel_format.true_colour => Err(Error::Invalid {
+        0 => Ok(FilterId::Copy),
+        1 => Ok(FilterId::Palette {
+            n: usize::from(r.u8()?) + 1,
+        }),
+        2 if pf.bytes_per_pixel() == 1 || !pf.true_colour => Err(Error::Invalid {
             field: "Tight filter",
             got: 2,
             why: "the gradient filter needs a true-colour format of 16 or 32 bits per pixel",
         }
         .into()),
-        2 => Ok(Filter::Gradient),
+        2 => Ok(FilterId::Gradient),
         other => Err(Error::Invalid {
             field: "Tight filter",
             got: other.into(),
@@ -204,17 +233,17 @@ fn read_filter<'a>(
 
 /// The size of the filtered data: rows of TPIXELs, of 1-bit indices padded to bytes (two
 /// colours), or of 8-bit indices.
-fn filtered_size(
+pub(crate) fn filtered_size(
     rect: Rect,
     tpx: usize,
-    filter: Filter<'_>,
+    filter: FilterId,
     limits: &Limits,
 ) -> Result<usize, Stall> {
     let w = u64::from(rect.w);
     let row = match filter {
-        Filter::Palette { n: 2, .. } => w.div_ceil(8),
-        Filter::Palette { .. } => w,
-        Filter::Copy | Filter::Gradient => w * tpx as u64,
+        FilterId::Palette { n: 2 } => w.div_ceil(8),
+        FilterId::Palette { .. } => w,
+        FilterId::Copy | FilterId::Gradient => w * tpx as u64,
     };
     let size = row * u64::from(rect.h);
     match usize::try_from(size) {

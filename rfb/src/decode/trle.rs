@@ -135,7 +135,7 @@ pub(crate) fn decode(
 }
 
 /// The largest palette: palette RLE with subencoding 255.
-const MAX_PALETTE: usize = 127;
+pub(crate) const MAX_PALETTE: usize = 127;
 
 /// Reads all the tiles of a `w × h` rectangle, in hand at once, into `sink`.
 pub(crate) fn decode_tiles(
@@ -201,6 +201,21 @@ fn read_palette(
     Ok(size.min(MAX_PALETTE))
 }
 
+/// Bits per packed palette index: 1 for up to 2 colours, 2 for 3–4, 4 for 5–16.
+#[inline]
+fn index_bits(palette_len: usize) -> usize {
+    match palette_len {
+        0..=2 => 1,
+        3..=4 => 2,
+        _ => 4,
+    }
+}
+
+/// The bytes of a `tw × th` tile's packed indices into a palette of `palette_len` colours.
+pub(crate) fn packed_len(tw: u16, th: u16, palette_len: usize) -> usize {
+    (usize::from(tw) * index_bits(palette_len)).div_ceil(8) * usize::from(th)
+}
+
 /// Packed palette indices, rows padded to whole bytes.
 fn packed(
     r: &mut Reader<'_>,
@@ -208,11 +223,7 @@ fn packed(
     palette: &[[u8; 4]],
     sink: &mut impl Sink,
 ) -> Result<(), Stall> {
-    let bits: usize = match palette.len() {
-        0..=2 => 1,
-        3..=4 => 2,
-        _ => 4,
-    };
+    let bits = index_bits(palette.len());
     let row_len = (usize::from(tile.tw) * bits).div_ceil(8);
     let data = r.bytes(row_len * usize::from(tile.th))?;
     let mask = (1u8 << bits) - 1;
@@ -302,7 +313,7 @@ fn palette_run(
 }
 
 /// `1 + Σ bytes`, 255 meaning "more follows"; refused as soon as it exceeds `left`.
-fn run_length(r: &mut Reader<'_>, left: usize) -> Result<usize, Stall> {
+pub(crate) fn run_length(r: &mut Reader<'_>, left: usize) -> Result<usize, Stall> {
     let mut len = 1usize;
     loop {
         let b = r.u8()?;

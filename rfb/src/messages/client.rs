@@ -302,11 +302,74 @@ impl ClientMessage {
                 | Self::SetDesktopSize { .. }
         )
     }
+
+    /// For a view-only session: `message` — exactly one complete client message, as the
+    /// gateway's input filter delimits them — rewritten without the ExtendedClipboard
+    /// pseudo-encoding when it is a SetEncodings that lists it, so the server never starts
+    /// the extended clipboard with a viewer that may not use it (no caps, no notify/provide
+    /// messages); `Ok(None)` when it passes unchanged (any other message, or not exactly one
+    /// message). Defence in depth: the server may still send legacy ServerCutText, which
+    /// [`crate::server_stream::ServerStreamFilter`] drops, as it drops extended ones.
+    pub fn without_extended_clipboard(
+        message: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match Self::parse(message, limits)? {
+            Some((Self::SetEncodings(mut list), used)) if used == message.len() => {
+                let before = list.len();
+                list.retain(|e| *e != Encoding::ExtendedClipboard);
+                if list.len() == before {
+                    return Ok(None);
+                }
+                let mut out = Vec::with_capacity(4 + 4 * list.len());
+                Self::SetEncodings(list).write(&mut out);
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_only_set_encodings_lose_the_extended_clipboard() {
+        let limits = Limits::default();
+        let with = bytes(&ClientMessage::SetEncodings(vec![
+            Encoding::Tight,
+            Encoding::ExtendedClipboard,
+            Encoding::QualityLevel(6),
+            Encoding::Unknown(0x574d_5669),
+            Encoding::ExtendedClipboard,
+        ]));
+        let want = [
+            &[2u8, 0, 0, 3, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xe6][..],
+            &0x574d_5669i32.to_be_bytes(),
+        ]
+        .concat();
+        assert_eq!(
+            ClientMessage::without_extended_clipboard(&with, &limits),
+            Ok(Some(want.clone()))
+        );
+        // Unchanged: without it, other messages, more or less than one message.
+        for unchanged in [
+            want.clone(),
+            bytes(&ClientMessage::KeyEvent {
+                down: true,
+                keysym: 1,
+            }),
+            with[..with.len() - 1].to_vec(),
+            [with.clone(), vec![2]].concat(),
+        ] {
+            assert_eq!(
+                ClientMessage::without_extended_clipboard(&unchanged, &limits),
+                Ok(None)
+            );
+        }
+        assert!(ClientMessage::without_extended_clipboard(&[9], &limits).is_err());
+    }
 
     fn bytes(m: &ClientMessage) -> Vec<u8> {
         let mut v = Vec::new();

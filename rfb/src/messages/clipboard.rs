@@ -28,11 +28,33 @@ pub(crate) enum CutText<'a> {
     Extended { flags: u32, payload: &'a [u8] },
 }
 
-/// Reads `pad[3]`, the signed length and what follows, both directions alike: a negative
-/// length means the extended format (abs(len) bytes, flags first). `i32::MIN` (whose absolute
-/// value overflows) and an extended body too short for its flags (the QEMU CVE-2022-3165
-/// shape) are invalid; every length is held against `max_cut_text_bytes` first.
-pub(crate) fn read_cut_text<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<CutText<'a>, Stall> {
+/// The 7 bytes after a cut-text message's type byte (`pad[3]` and the signed length): how
+/// many bytes follow them, and in which form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutTextHeader {
+    /// A non-negative length: `len` bytes of Latin-1 text follow.
+    Legacy { len: usize },
+    /// A negative length: `len` (at least 4) bytes follow, the flags word first.
+    Extended { len: usize },
+}
+
+impl CutTextHeader {
+    /// Bytes that follow the header.
+    pub fn payload_len(self) -> usize {
+        match self {
+            Self::Legacy { len } | Self::Extended { len } => len,
+        }
+    }
+}
+
+/// Reads `pad[3]` and the signed length, both directions alike: a negative length means the
+/// extended format (abs(len) bytes, flags first). `i32::MIN` (whose absolute value overflows)
+/// and an extended body too short for its flags (the QEMU CVE-2022-3165 shape) are invalid;
+/// every length is held against `max_cut_text_bytes` before anything is read.
+pub(crate) fn read_cut_text_header(
+    r: &mut Reader<'_>,
+    limits: &Limits,
+) -> Result<CutTextHeader, Stall> {
     r.skip(3)?;
     let len = r.i32()?;
     let n = usize::try_from(len.unsigned_abs()).unwrap_or(usize::MAX);
@@ -45,7 +67,7 @@ pub(crate) fn read_cut_text<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<C
         .into());
     }
     if len >= 0 {
-        return Ok(CutText::Legacy(r.bytes(n)?));
+        return Ok(CutTextHeader::Legacy { len: n });
     }
     if n < 4 {
         return Err(Error::Invalid {
@@ -55,10 +77,26 @@ pub(crate) fn read_cut_text<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<C
         }
         .into());
     }
-    let flags = r.u32()?;
-    Ok(CutText::Extended {
-        flags,
-        payload: r.bytes(n - 4)?,
+    Ok(CutTextHeader::Extended { len: n })
+}
+
+/// Reads a cut-text body after its type byte: [`read_cut_text_header`], then the payload.
+pub(crate) fn read_cut_text<'a>(r: &mut Reader<'a>, limits: &Limits) -> Result<CutText<'a>, Stall> {
+    let header = read_cut_text_header(r, limits)?;
+    read_cut_text_body(r, header)
+}
+
+/// Reads the payload that `header` announced.
+pub(crate) fn read_cut_text_body<'a>(
+    r: &mut Reader<'a>,
+    header: CutTextHeader,
+) -> Result<CutText<'a>, Stall> {
+    Ok(match header {
+        CutTextHeader::Legacy { len } => CutText::Legacy(r.bytes(len)?),
+        CutTextHeader::Extended { len } => CutText::Extended {
+            flags: r.u32()?,
+            payload: r.bytes(len.saturating_sub(4))?,
+        },
     })
 }
 

@@ -4,7 +4,9 @@
 use crate::error::{Error, Stall};
 use crate::framebuffer::Rect;
 use crate::limits::Limits;
-use crate::messages::clipboard::{read_cut_text, CutText};
+use crate::messages::clipboard::{
+    read_cut_text_body, read_cut_text_header, CutText, CutTextHeader,
+};
 use crate::messages::encoding::Encoding;
 use crate::wire::Reader;
 
@@ -38,6 +40,66 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     pub(crate) fn read(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, Stall> {
+        Ok(match ServerMessageHeader::read(r, limits)? {
+            ServerMessageHeader::FramebufferUpdate { rects } => Self::FramebufferUpdate { rects },
+            ServerMessageHeader::SetColourMapEntries { first, count } => {
+                // count ≤ 65535, so at most 393 KiB: bounded by the type itself.
+                let mut colours = Vec::with_capacity(usize::from(count).min(r.remaining() / 6 + 1));
+                for _ in 0..count {
+                    colours.push([r.u16()?, r.u16()?, r.u16()?]);
+                }
+                Self::SetColourMapEntries { first, colours }
+            }
+            ServerMessageHeader::Bell => Self::Bell,
+            ServerMessageHeader::ServerCutText(header) => match read_cut_text_body(r, header)? {
+                CutText::Legacy(text) => Self::ServerCutText(text.to_vec()),
+                CutText::Extended { flags, payload } => Self::ExtendedCutText {
+                    flags,
+                    payload: payload.to_vec(),
+                },
+            },
+            ServerMessageHeader::EndOfContinuousUpdates => Self::EndOfContinuousUpdates,
+            ServerMessageHeader::ServerFence { flags, len } => Self::ServerFence {
+                flags,
+                payload: r.bytes(usize::from(len))?.to_vec(),
+            },
+        })
+    }
+}
+
+/// The fixed-size start of a server message: its type and the fields that say how many bytes
+/// follow ([`ServerMessageHeader::payload_len`]) — what a follower of the stream needs without
+/// reading the payload. A FramebufferUpdate's rectangles follow its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMessageHeader {
+    /// `rects == 0xFFFF` means "until a LastRect rectangle".
+    FramebufferUpdate {
+        rects: u16,
+    },
+    /// `count` colours (6 bytes each) follow.
+    SetColourMapEntries {
+        first: u16,
+        count: u16,
+    },
+    Bell,
+    /// Type 3, legacy or extended (negative length); the payload follows.
+    ServerCutText(CutTextHeader),
+    EndOfContinuousUpdates,
+    /// `len` (at most 64) payload bytes follow.
+    ServerFence {
+        flags: u32,
+        len: u8,
+    },
+}
+
+impl ServerMessageHeader {
+    /// The RFB message type of ServerCutText (and the extended clipboard).
+    pub const SERVER_CUT_TEXT: u8 = 3;
+
+    /// Reads a message's type and fixed fields. Lengths are checked (cut text against
+    /// `max_cut_text_bytes`, a fence's payload against 64); an unknown type is
+    /// [`Error::UnknownMessage`].
+    pub(crate) fn read(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, Stall> {
         match r.u8()? {
             0 => {
                 r.skip(1)?;
@@ -45,23 +107,13 @@ impl ServerMessage {
             }
             1 => {
                 r.skip(1)?;
-                let first = r.u16()?;
-                let n = r.u16()?;
-                // n ≤ 65535, so at most 393 KiB: bounded by the type itself.
-                let mut colours = Vec::with_capacity(usize::from(n).min(r.remaining() / 6 + 1));
-                for _ in 0..n {
-                    colours.push([r.u16()?, r.u16()?, r.u16()?]);
-                }
-                Ok(Self::SetColourMapEntries { first, colours })
+                Ok(Self::SetColourMapEntries {
+                    first: r.u16()?,
+                    count: r.u16()?,
+                })
             }
             2 => Ok(Self::Bell),
-            3 => Ok(match read_cut_text(r, limits)? {
-                CutText::Legacy(text) => Self::ServerCutText(text.to_vec()),
-                CutText::Extended { flags, payload } => Self::ExtendedCutText {
-                    flags,
-                    payload: payload.to_vec(),
-                },
-            }),
+            Self::SERVER_CUT_TEXT => Ok(Self::ServerCutText(read_cut_text_header(r, limits)?)),
             150 => Ok(Self::EndOfContinuousUpdates),
             248 => {
                 r.skip(3)?;
@@ -75,12 +127,20 @@ impl ServerMessage {
                     }
                     .into());
                 }
-                Ok(Self::ServerFence {
-                    flags,
-                    payload: r.bytes(usize::from(len))?.to_vec(),
-                })
+                Ok(Self::ServerFence { flags, len })
             }
             other => Err(Error::UnknownMessage(other).into()),
+        }
+    }
+
+    /// Bytes that follow the header (for a FramebufferUpdate: 0, its rectangles are read
+    /// one by one).
+    pub fn payload_len(self) -> usize {
+        match self {
+            Self::FramebufferUpdate { .. } | Self::Bell | Self::EndOfContinuousUpdates => 0,
+            Self::SetColourMapEntries { count, .. } => usize::from(count) * 6,
+            Self::ServerCutText(header) => header.payload_len(),
+            Self::ServerFence { len, .. } => usize::from(len),
         }
     }
 }

@@ -150,7 +150,7 @@ fn subrect(next: &mut impl FnMut() -> u64, tw: u16, th: u16) -> [u8; 2] {
 /// rest at random: raw; background (and maybe foreground) only; background, foreground and
 /// plain subrectangles; plain subrectangles in carried colours; coloured subrectangles; 255
 /// subrectangles. Returns the payload and where each tile starts in it.
-fn generated(env: &Env, w: u16, h: u16, seed: u64) -> (Vec<u8>, Vec<usize>) {
+pub(crate) fn generated(env: &Env, w: u16, h: u16, seed: u64) -> (Vec<u8>, Vec<usize>) {
     let mut next = xorshift(seed);
     let (mut v, mut starts) = (Vec::new(), Vec::new());
     let (mut bg, mut fg) = (false, false);
