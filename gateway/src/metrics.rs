@@ -182,6 +182,8 @@ pub struct Metrics {
     /// Sessions through the gateway's own back-end login, and view-only input dropped.
     pub backend_logins: AtomicU64,
     pub view_only_dropped: AtomicU64,
+    /// The desktop's clipboard messages dropped on their way to view-only viewers.
+    pub view_only_clipboard_dropped: AtomicU64,
     pub bytes_to_target: AtomicU64,
     pub bytes_to_client: AtomicU64,
     pub plain_http_redirects: AtomicU64,
@@ -310,6 +312,13 @@ impl Metrics {
             "counter",
             "Input messages (keys, pointer, clipboard, resize) dropped from view-only sessions.",
             r(&self.view_only_dropped),
+        );
+        scalar(
+            &mut out,
+            "vncgate_view_only_clipboard_dropped_total",
+            "counter",
+            "Clipboard messages from the desktop dropped on their way to view-only viewers.",
+            r(&self.view_only_clipboard_dropped),
         );
         family(
             &mut out,

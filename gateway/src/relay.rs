@@ -11,6 +11,7 @@
 mod greet;
 pub mod session;
 pub mod tcp;
+pub mod view_only;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -25,7 +26,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
-use crate::backend::view_only::{InputFilter, Segment};
+use crate::backend::view_only::Segment;
+use view_only::{InputHalf, OutputHalf, ViewOnly};
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::{Phase, Shutdown};
 
@@ -170,9 +172,9 @@ pub struct PumpOptions<'a> {
     /// Where the live byte counts go.
     pub metrics: &'a Metrics,
     pub shutdown: Shutdown,
-    /// View-only: the client's input is dropped on its way to the target (see
-    /// [`crate::backend::view_only`]); the limits bound what is followed.
-    pub view_only: Option<rfb::Limits>,
+    /// View-only: the client's input is dropped on its way to the target, the desktop's
+    /// clipboard on its way to the client (see [`view_only`]).
+    pub view_only: Option<ViewOnly>,
     /// The client's first session bytes, read with its handshake (gateway login only).
     pub client_prefix: Vec<u8>,
     /// The session's client certificate, when one authenticated it: the relay ends when a
@@ -184,16 +186,17 @@ pub struct PumpOptions<'a> {
 pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
     w: &mut W,
     data: &[u8],
-    filter: &mut Option<InputFilter>,
+    filter: &mut Option<InputHalf>,
     segments: &mut Vec<Segment>,
     metrics: &Metrics,
 ) -> Result<(), RelayEnd> {
-    let Some(f) = filter else {
+    let Some(half) = filter else {
         return w
             .write_all(data)
             .await
             .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")));
     };
+    let f = &mut half.filter;
     let before = f.dropped;
     segments.clear();
     f.filter(data, segments)
@@ -201,6 +204,7 @@ pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
     metrics
         .view_only_dropped
         .fetch_add(f.dropped - before, Ordering::Relaxed);
+    half.hand_over_pixel_format();
     for s in segments.iter() {
         w.write_all(s.of(data))
             .await
@@ -251,7 +255,12 @@ where
     let (mut sink, mut stream) = ws.split();
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
     let metrics = opts.metrics;
-    let mut filter = opts.view_only.map(InputFilter::new);
+    let (mut filter, mut output): (Option<InputHalf>, Option<OutputHalf>) =
+        match opts.view_only.as_ref().map(view_only::halves) {
+            None => (None, None),
+            Some(Ok((i, o))) => (Some(i), Some(o)),
+            Some(Err(end)) => return (RelayStats::default(), end),
+        };
     let mut segments = Vec::new();
     // Shared by reference with the browser→target future (atomics only because it is Send).
     let to_target = AtomicU64::new(0);
@@ -319,6 +328,15 @@ where
                     let full_read = n == buf.capacity();
                     let next = if full_read { READ_BUF_BYTES } else { IDLE_READ_BUF_BYTES };
                     let full = std::mem::replace(&mut buf, Vec::with_capacity(next));
+                    let full = match output.as_mut() {
+                        None => full,
+                        Some(o) => match o.apply(full, metrics) {
+                            Ok(kept) if kept.is_empty() => continue,
+                            Ok(kept) => kept,
+                            Err(end) => break end,
+                        },
+                    };
+                    let n = full.len();
                     let chunk = Message::Binary(full.into());
                     // Awaiting the send is the backpressure: no read until the browser took it.
                     // While it waits no ping goes out, so a browser that takes nothing for two

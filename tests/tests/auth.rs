@@ -594,9 +594,10 @@ fn the_gateway_presents_a_client_certificate_to_qemu() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A view-only link shows the desktop, and what is typed never reaches the xterm.
+/// A view-only link shows the desktop; what is typed never reaches the xterm, and what the
+/// operator copies never reaches the viewer (the session itself goes on).
 #[test]
-fn a_view_only_session_cannot_type() -> anyhow::Result<()> {
+fn a_view_only_session_cannot_type_or_read_the_clipboard() -> anyhow::Result<()> {
     let t = TempDir::new("e2e-viewonly")?;
     let typed = t.path().join("typed.txt");
     let mut desk = desktop(1024, 768, &[])?;
@@ -660,6 +661,48 @@ fn a_view_only_session_cannot_type() -> anyhow::Result<()> {
         dropped >= 14,
         "the keys and the click were dropped by the gateway: {dropped}"
     );
+    // The operator copies a password: xclip owns the CLIPBOARD, Xvnc sends it to viewers.
+    let mut xclip = Command::new("xclip")
+        .args(["-selection", "clipboard", "-i"])
+        .env("DISPLAY", desk.display_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot run xclip (package xclip)")?;
+    {
+        use std::io::Write;
+        let mut stdin = xclip.stdin.take().context("xclip stdin")?;
+        stdin.write_all(b"hunter2")?;
+    }
+    xclip.wait()?;
+    wait_until(
+        Duration::from_secs(20),
+        "the gateway drops the desktop's clipboard",
+        || {
+            let (_, metrics) = curl(&[&format!("{gw}/metrics")])?;
+            let n: u64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("vncgate_view_only_clipboard_dropped_total "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            Ok((n >= 1).then_some(()))
+        },
+    )?;
+    let panel = browser.eval(
+        "const e = document.getElementById('clipboard-text'); return e ? e.value : null;",
+    )?;
+    ensure!(
+        !panel.as_str().unwrap_or_default().contains("hunter2"),
+        "the desktop's clipboard reached a view-only viewer: {panel}"
+    );
+    // The gateway followed Xvnc's real stream: the session is still up and painting.
+    let state = browser.eval("return document.getElementById('status').dataset.state;")?;
+    ensure!(state == serde_json::json!("connected"), "{state}");
+    desk.run("xsetroot", &["-solid", "#225588"])?;
+    wait_until(Duration::from_secs(15), "the new root colour on the canvas", || {
+        Ok((browser.canvas_pixel(900, 700)? == [0x22, 0x55, 0x88, 0xff]).then_some(()))
+    })?;
     Ok(())
 }
 

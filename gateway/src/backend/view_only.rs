@@ -1,6 +1,9 @@
-//! View-only enforcement: the viewer's stream (after the handshake) is followed message by
-//! message, and input — KeyEvent, PointerEvent, ClientCutText (and the extended clipboard),
-//! SetDesktopSize, QEMU key events — is dropped; everything else passes unchanged. Only
+//! View-only enforcement, viewer → server: the viewer's stream (after the handshake) is
+//! followed message by message, and input — KeyEvent, PointerEvent, ClientCutText (and the
+//! extended clipboard), SetDesktopSize, QEMU key events — is dropped; a SetEncodings loses
+//! the ExtendedClipboard pseudo-encoding (so the server never starts the extended clipboard);
+//! everything else passes unchanged. The last SetPixelFormat passed on is kept for the other
+//! direction, whose [`rfb::ServerStreamFilter`] drops the desktop's clipboard. Only
 //! message headers are parsed ([`rfb::messages::client::ClientMessage::parse`]), and a
 //! clipboard message (up to `max_cut_text_bytes`) is skipped as it arrives, never buffered. Forwarded bytes are ranges
 //! of the received chunk; only a message split across chunks is copied (into a carry buffer).
@@ -30,6 +33,8 @@ pub struct InputFilter {
     skip: usize,
     /// Input messages dropped so far.
     pub dropped: u64,
+    /// The pixel format of the last SetPixelFormat passed on, until taken.
+    pixel_format: Option<rfb::PixelFormat>,
 }
 
 impl InputFilter {
@@ -39,6 +44,30 @@ impl InputFilter {
             carry: Vec::new(),
             skip: 0,
             dropped: 0,
+            pixel_format: None,
+        }
+    }
+
+    /// The pixel format the viewer asked for since the last call, if it asked.
+    pub fn take_pixel_format(&mut self) -> Option<rfb::PixelFormat> {
+        self.pixel_format.take()
+    }
+
+    /// A complete message that passes: its replacement, if it has one (a SetEncodings without
+    /// the extended clipboard); a SetPixelFormat is noted.
+    fn passing(&mut self, msg: &[u8]) -> Result<Option<Vec<u8>>, FilterError> {
+        match msg.first() {
+            Some(0) => {
+                if let Ok(Some((ClientMessage::SetPixelFormat(pf), _))) =
+                    ClientMessage::parse(msg, &self.limits)
+                {
+                    self.pixel_format = Some(pf);
+                }
+                Ok(None)
+            }
+            Some(2) => ClientMessage::without_extended_clipboard(msg, &self.limits)
+                .map_err(FilterError::Unfollowable),
+            _ => Ok(None),
         }
     }
 
@@ -97,7 +126,9 @@ impl InputFilter {
                     pos += n;
                     self.carry.clear();
                 } else {
-                    out.push(Segment::Bytes(std::mem::take(&mut self.carry)));
+                    let msg = std::mem::take(&mut self.carry);
+                    let replaced = self.passing(&msg)?;
+                    out.push(Segment::Bytes(replaced.unwrap_or(msg)));
                 }
                 break;
             }
@@ -114,7 +145,14 @@ impl InputFilter {
         while pos < chunk.len() {
             let at = chunk.get(pos..).unwrap_or_default();
             match self.classify(at)? {
-                Some((len, false)) if len <= at.len() => pos += len,
+                Some((len, false)) if len <= at.len() => {
+                    if let Some(replaced) = self.passing(at.get(..len).unwrap_or_default())? {
+                        run(out, run_start, pos);
+                        out.push(Segment::Bytes(replaced));
+                        run_start = pos + len;
+                    }
+                    pos += len;
+                }
                 Some((len, true)) => {
                     run(out, run_start, pos);
                     self.dropped += 1;
@@ -231,6 +269,41 @@ mod tests {
             }
             assert_eq!(got, want, "chunks of {size}");
             assert_eq!(f.dropped, 6, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn the_extended_clipboard_is_not_asked_for_and_pixel_formats_are_noted_in_every_chunking() {
+        let pf = rfb::PixelFormat::RGBX_LE;
+        let all = bytes(&[
+            ClientMessage::SetPixelFormat(pf),
+            ClientMessage::SetEncodings(vec![
+                Encoding::Tight,
+                Encoding::ExtendedClipboard,
+                Encoding::Raw,
+            ]),
+            ClientMessage::KeyEvent {
+                down: true,
+                keysym: 0x61,
+            },
+        ]);
+        let want = bytes(&[
+            ClientMessage::SetPixelFormat(pf),
+            ClientMessage::SetEncodings(vec![Encoding::Tight, Encoding::Raw]),
+        ]);
+        for size in [1, 2, 5, 19, 20, 21, 64, all.len()] {
+            let mut f = InputFilter::new(Limits::default());
+            let mut got = Vec::new();
+            for chunk in all.chunks(size) {
+                let mut segs = Vec::new();
+                f.filter(chunk, &mut segs).expect("valid");
+                for s in &segs {
+                    got.extend_from_slice(s.of(chunk));
+                }
+            }
+            assert_eq!(got, want, "chunks of {size}");
+            assert_eq!(f.take_pixel_format(), Some(pf), "chunks of {size}");
+            assert_eq!(f.take_pixel_format(), None);
         }
     }
 

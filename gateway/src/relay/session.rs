@@ -286,8 +286,11 @@ async fn log_in(
     }
 }
 
-fn view_only_limits(route: &Route) -> Option<rfb::Limits> {
-    (route.mode == Mode::ViewOnly).then(rfb::Limits::default)
+fn view_only(route: &Route, server_init: &[u8]) -> Option<super::view_only::ViewOnly> {
+    (route.mode == Mode::ViewOnly).then(|| super::view_only::ViewOnly {
+        limits: rfb::Limits::default(),
+        server_init: server_init.to_vec(),
+    })
 }
 
 /// The session of a client whose handshake with the gateway failed.
@@ -427,9 +430,9 @@ where
             server_init,
         } => {
             let within = env.limits.backend_connect_timeout;
+            opts.view_only = view_only(&route, &server_init);
             match greet::websocket(&mut ws, server_init, within).await {
                 Ok(first) => {
-                    opts.view_only = view_only_limits(&route);
                     opts.client_prefix = first;
                     pumped(&route, &env, pump_websocket(ws, stream, opts)).await
                 }
@@ -468,9 +471,9 @@ where
             server_init,
         } => {
             let within = env.limits.backend_connect_timeout;
+            opts.view_only = view_only(&route, &server_init);
             match greet::native(&mut io, server_init, within).await {
                 Ok(first) => {
-                    opts.view_only = view_only_limits(&route);
                     opts.client_prefix = first;
                     pumped(&route, &env, tcp::pump_tcp(io, stream, opts)).await
                 }

@@ -9,12 +9,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{write_to_target, PumpOptions, RelayEnd, RelayStats, READ_BUF_BYTES};
 use crate::auth::live_certs::CertWatch;
-use crate::backend::view_only::InputFilter;
+use super::view_only::{self, InputHalf, OutputHalf};
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::Phase;
 
 /// After one direction has ended, how long the other may still run.
 pub const HALF_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The view-only filter of one direction.
+enum Half {
+    Input(InputHalf),
+    Output(OutputHalf),
+}
 
 /// Copies `from` → `to` until end of stream, then shuts `to` down. The error names the side
 /// that failed: `from_side` for a read, the other for a write.
@@ -24,7 +30,7 @@ async fn copy_half<R, W>(
     from_side: Side,
     count: &AtomicU64,
     metrics: &Metrics,
-    mut filter: Option<InputFilter>,
+    view_only: Option<Half>,
     prefix: Vec<u8>,
 ) -> Result<(), RelayEnd>
 where
@@ -34,6 +40,11 @@ where
     let (to_side, metric) = match from_side {
         Side::Client => (Side::Target, &metrics.bytes_to_target),
         Side::Target => (Side::Client, &metrics.bytes_to_client),
+    };
+    let (mut filter, mut output) = match view_only {
+        Some(Half::Input(i)) => (Some(i), None),
+        Some(Half::Output(o)) => (None, Some(o)),
+        None => (None, None),
     };
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut segments = Vec::new();
@@ -52,6 +63,14 @@ where
         let data = buf.get(..n).unwrap_or_default();
         if filter.is_some() {
             write_to_target(&mut to, data, &mut filter, &mut segments, metrics).await?;
+        } else if let Some(o) = output.as_mut() {
+            let kept = o.apply(data.to_vec(), metrics)?;
+            to.write_all(&kept)
+                .await
+                .map_err(|e| RelayEnd::failed(to_side, format!("write: {e}")))?;
+            to.flush()
+                .await
+                .map_err(|e| RelayEnd::failed(to_side, format!("write: {e}")))?;
         } else {
             to.write_all(data)
                 .await
@@ -80,13 +99,18 @@ where
     let (client_r, client_w) = tokio::io::split(client);
     let (backend_r, backend_w) = tokio::io::split(backend);
     let (to_target, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (input, output) = match opts.view_only.as_ref().map(view_only::halves) {
+        None => (None, None),
+        Some(Ok((i, o))) => (Some(i), Some(o)),
+        Some(Err(end)) => return (RelayStats::default(), end),
+    };
     let up = copy_half(
         client_r,
         backend_w,
         Side::Client,
         &to_target,
         opts.metrics,
-        opts.view_only.map(InputFilter::new),
+        input.map(Half::Input),
         std::mem::take(&mut opts.client_prefix),
     );
     let down = copy_half(
@@ -95,7 +119,7 @@ where
         Side::Target,
         &to_client,
         opts.metrics,
-        None,
+        output.map(Half::Output),
         Vec::new(),
     );
     tokio::pin!(up, down);

@@ -18,7 +18,12 @@ const SERVER_INIT: &[u8] = &[
     b's', b'k',
 ];
 
-/// A VNC server that wants the password `sesame`, then records every byte after ClientInit.
+/// What the fake server answers to each chunk it gets: the desktop's clipboard (a
+/// ServerCutText, as when the operator copies a password), then a Bell.
+const ANSWER: &[u8] = &[3, 0, 0, 0, 0, 0, 0, 6, b's', b'e', b'c', b'r', b'e', b't', 2];
+
+/// A VNC server that wants the password `sesame`, then records every byte after ClientInit
+/// and answers each chunk with [`ANSWER`].
 async fn password_server(seen: Arc<Mutex<Vec<u8>>>) -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
@@ -51,7 +56,7 @@ async fn password_server(seen: Arc<Mutex<Vec<u8>>>) -> std::net::SocketAddr {
                         return Some(());
                     }
                     seen.lock().ok()?.extend_from_slice(&chunk[..n]);
-                    s.write_all(b"ok").await.ok()?;
+                    s.write_all(ANSWER).await.ok()?;
                 }
             });
         }
@@ -119,7 +124,11 @@ async fn the_gateway_logs_in_and_the_viewer_needs_no_password() {
     ws.send(Message::Binary([KEY.as_slice(), &UPDATE].concat().into()))
         .await
         .expect("send");
-    assert_eq!(read_binary(&mut ws, 2).await, b"ok");
+    assert_eq!(
+        read_binary(&mut ws, ANSWER.len()).await,
+        ANSWER,
+        "full control: the clipboard too"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         seen.lock().expect("lock").clone(),
@@ -176,14 +185,23 @@ async fn view_only_sessions_lose_their_input() {
     ))
     .await
     .expect("send");
-    assert_eq!(read_binary(&mut ws, 2).await, b"ok");
+    // The Bell arrives; the desktop's clipboard before it does not.
+    assert_eq!(read_binary(&mut ws, 1).await, [2], "a view-only viewer gets no clipboard");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         seen.lock().expect("lock").clone(),
         UPDATE.to_vec(),
         "only the update request"
     );
+    ws.send(Message::Binary(UPDATE.to_vec().into()))
+        .await
+        .expect("send");
+    assert_eq!(read_binary(&mut ws, 1).await, [2], "and none the second time");
     let m = gw.metrics().await;
     assert!(m.contains("vncgate_view_only_input_dropped_total 3"), "{m}");
+    assert!(
+        m.contains("vncgate_view_only_clipboard_dropped_total 2"),
+        "{m}"
+    );
     assert!(m.contains("vncgate_backend_logins_total 1"), "{m}");
 }
