@@ -173,15 +173,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Where people reach the gateway, for links: `public_url`, else the listening address
-    /// (the host's name when it listens on every address).
-    pub fn public_url(&self) -> String {
-        match &self.web.public_url {
-            Some(u) => u.as_str().to_owned(),
-            None => url_of_listen(self.listen),
-        }
-    }
-
     /// A configuration for tests and embedding: listen on `listen`, no targets, self-signed
     /// certificate in `state_dir`, default limits, no client CA (one-time keys only).
     pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {

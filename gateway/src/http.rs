@@ -34,6 +34,9 @@ pub type Body = Full<Bytes>;
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
+    /// Where people reach the gateway, for links: `public_url`, else the address the
+    /// listener is bound to (its real port, also when `--listen` asked for port 0).
+    pub public_url: String,
     pub files: Arc<StaticFiles>,
     pub metrics: Arc<Metrics>,
     pub gate: Arc<Gate>,

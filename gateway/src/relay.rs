@@ -27,9 +27,9 @@ use tokio_tungstenite::WebSocketStream;
 use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
 use crate::backend::view_only::Segment;
-use view_only::{InputHalf, OutputHalf, ViewOnly};
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::{Phase, Shutdown};
+use view_only::{InputHalf, OutputHalf, ViewOnly};
 
 /// Bytes read per turn from the target; also the most held per direction.
 pub const READ_BUF_BYTES: usize = 64 * 1024;

@@ -88,9 +88,14 @@ pub async fn serve(
     let (phase, shutdown_view) = Shutdown::channel();
     let metrics = Arc::new(Metrics::default());
     let gate = Arc::new(open_gate(&config, metrics.clone())?);
+    let public_url = match &config.web.public_url {
+        Some(u) => u.as_str().to_owned(),
+        None => crate::config::url_of_listen(listener.local_addr()?),
+    };
     let shared = Arc::new(Shared {
         app: Arc::new(App {
             config: config.clone(),
+            public_url,
             files: Arc::new(StaticFiles::new(Assets::new(config.web_root.as_deref()))),
             metrics: metrics.clone(),
             gate,

@@ -689,9 +689,8 @@ fn a_view_only_session_cannot_type_or_read_the_clipboard() -> anyhow::Result<()>
             Ok((n >= 1).then_some(()))
         },
     )?;
-    let panel = browser.eval(
-        "const e = document.getElementById('clipboard-text'); return e ? e.value : null;",
-    )?;
+    let panel = browser
+        .eval("const e = document.getElementById('clipboard-text'); return e ? e.value : null;")?;
     ensure!(
         !panel.as_str().unwrap_or_default().contains("hunter2"),
         "the desktop's clipboard reached a view-only viewer: {panel}"
@@ -700,9 +699,11 @@ fn a_view_only_session_cannot_type_or_read_the_clipboard() -> anyhow::Result<()>
     let state = browser.eval("return document.getElementById('status').dataset.state;")?;
     ensure!(state == serde_json::json!("connected"), "{state}");
     desk.run("xsetroot", &["-solid", "#225588"])?;
-    wait_until(Duration::from_secs(15), "the new root colour on the canvas", || {
-        Ok((browser.canvas_pixel(900, 700)? == [0x22, 0x55, 0x88, 0xff]).then_some(()))
-    })?;
+    wait_until(
+        Duration::from_secs(15),
+        "the new root colour on the canvas",
+        || Ok((browser.canvas_pixel(900, 700)? == [0x22, 0x55, 0x88, 0xff]).then_some(())),
+    )?;
     Ok(())
 }
 

@@ -51,6 +51,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "a native TLS VNC client with a certificate, in auth tests",
     ),
     ("curl", "portal API calls and ACME hook scripts in tests"),
+    (
+        "novnc",
+        "noVNC's own page, hosted by a portal origin in embedding tests",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

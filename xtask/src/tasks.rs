@@ -189,10 +189,51 @@ struct Outcome {
     secs: f64,
 }
 
+/// Runs a `cargo test` to the end (`--no-fail-fast`: one failing test binary does not hide
+/// the others), passing its output through, and returns the names of the failed tests.
+fn cargo_test(cmd: &mut Command) -> anyhow::Result<Vec<String>> {
+    use std::io::BufRead;
+    eprintln!("$ {}", crate::describe(cmd));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", crate::describe(cmd)))?;
+    let stdout = child.stdout.take().context("cargo test's output")?;
+    let mut failed = Vec::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... FAILED"))
+        {
+            failed.push(name.to_owned());
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed.is_empty() {
+        failed.push(format!(
+            "(no test named: {} exited with {status})",
+            crate::describe(cmd)
+        ));
+    }
+    Ok(failed)
+}
+
 /// `cargo xtask test`: every check, continuing past failures, then a summary.
 pub fn test() -> anyhow::Result<()> {
     setup::run()?;
     let mut outcomes = Vec::new();
+    let failed_tests = std::cell::RefCell::new(Vec::<String>::new());
+    let tests = |cmd: &mut Command| -> anyhow::Result<()> {
+        let failed = cargo_test(cmd)?;
+        let n = failed.len();
+        failed_tests.borrow_mut().extend(failed);
+        if n > 0 {
+            bail!("{n} test(s) failed");
+        }
+        Ok(())
+    };
     let mut step = |name: &'static str, f: &dyn Fn() -> anyhow::Result<()>| {
         eprintln!("\n=== {name}");
         let t = Instant::now();
@@ -242,14 +283,14 @@ pub fn test() -> anyhow::Result<()> {
         run_cmd(cargo().args(["build", "-p", "gateway", "--bins"]))
     });
     step("workspace tests (unit, integration, end-to-end)", &|| {
-        run_cmd(
+        tests(
             cargo()
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--no-fail-fast"])
                 .env("VNCGATE_BIN", target_dir().join("debug/vncgate")),
         )
     });
     step("wasm tests in headless Chromium", &|| {
-        run_cmd(
+        tests(
             cargo()
                 .args([
                     "test",
@@ -258,6 +299,7 @@ pub fn test() -> anyhow::Result<()> {
                     "--target",
                     WASM_TARGET,
                     "--tests",
+                    "--no-fail-fast",
                 ])
                 .env("CHROMEDRIVER", "/usr/bin/chromedriver")
                 .env("WASM_BINDGEN_TEST_TIMEOUT", "60"),
@@ -271,6 +313,13 @@ pub fn test() -> anyhow::Result<()> {
             o.secs,
             o.name
         );
+    }
+    let failed_tests = failed_tests.borrow().clone();
+    if !failed_tests.is_empty() {
+        eprintln!("\nfailed tests:");
+        for t in &failed_tests {
+            eprintln!("  {t}");
+        }
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     println!(

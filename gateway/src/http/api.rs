@@ -279,7 +279,7 @@ impl App {
         let r = &issued.record;
         tracing::info!(key_id = %r.id, target = %r.target, mode = %r.mode, by = %r.created_by, "one-time key issued");
         // Never from the request's Host: a link must lead to this gateway, whoever asked.
-        let gateway = self.config.public_url();
+        let gateway = self.public_url.clone();
         json_response(
             StatusCode::CREATED,
             &json!({

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::view_only::{self, InputHalf, OutputHalf};
 use super::{write_to_target, PumpOptions, RelayEnd, RelayStats, READ_BUF_BYTES};
 use crate::auth::live_certs::CertWatch;
-use super::view_only::{self, InputHalf, OutputHalf};
 use crate::metrics::{Metrics, Side};
 use crate::shutdown::Phase;
 

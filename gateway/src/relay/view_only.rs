@@ -52,11 +52,12 @@ pub struct OutputHalf {
 
 /// Both halves of a view-only session.
 pub fn halves(v: &ViewOnly) -> Result<(InputHalf, OutputHalf), RelayEnd> {
-    let filter = ServerStreamFilter::from_server_init(v.limits, &v.server_init)
-        .map_err(|e| RelayEnd::Failed {
+    let filter = ServerStreamFilter::from_server_init(v.limits, &v.server_init).map_err(|e| {
+        RelayEnd::Failed {
             side: Side::Target,
             detail: format!("its ServerInit cannot be followed for a view-only viewer: {e}"),
-        })?;
+        }
+    })?;
     let slot = Slot::default();
     Ok((
         InputHalf {

@@ -20,7 +20,9 @@ const SERVER_INIT: &[u8] = &[
 
 /// What the fake server answers to each chunk it gets: the desktop's clipboard (a
 /// ServerCutText, as when the operator copies a password), then a Bell.
-const ANSWER: &[u8] = &[3, 0, 0, 0, 0, 0, 0, 6, b's', b'e', b'c', b'r', b'e', b't', 2];
+const ANSWER: &[u8] = &[
+    3, 0, 0, 0, 0, 0, 0, 6, b's', b'e', b'c', b'r', b'e', b't', 2,
+];
 
 /// A VNC server that wants the password `sesame`, then records every byte after ClientInit
 /// and answers each chunk with [`ANSWER`].
@@ -186,7 +188,11 @@ async fn view_only_sessions_lose_their_input() {
     .await
     .expect("send");
     // The Bell arrives; the desktop's clipboard before it does not.
-    assert_eq!(read_binary(&mut ws, 1).await, [2], "a view-only viewer gets no clipboard");
+    assert_eq!(
+        read_binary(&mut ws, 1).await,
+        [2],
+        "a view-only viewer gets no clipboard"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         seen.lock().expect("lock").clone(),
@@ -196,7 +202,11 @@ async fn view_only_sessions_lose_their_input() {
     ws.send(Message::Binary(UPDATE.to_vec().into()))
         .await
         .expect("send");
-    assert_eq!(read_binary(&mut ws, 1).await, [2], "and none the second time");
+    assert_eq!(
+        read_binary(&mut ws, 1).await,
+        [2],
+        "and none the second time"
+    );
     let m = gw.metrics().await;
     assert!(m.contains("vncgate_view_only_input_dropped_total 3"), "{m}");
     assert!(
