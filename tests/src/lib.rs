@@ -17,8 +17,12 @@ pub struct TempDir(pub std::path::PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> anyhow::Result<Self> {
+        // The counter keeps two tests of one process apart whatever the clock's resolution;
+        // the time keeps a new process off a folder that a killed one with its pid left.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = std::env::temp_dir().join(format!(
-            "vncgate-{tag}-{}-{}",
+            "vncgate-{tag}-{}-{n}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?

@@ -7,19 +7,37 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::proc::{wait_until, Proc};
+use crate::TempDir;
 
 pub struct Qemu {
     pub port: u16,
     _proc: Proc,
+    _dir: TempDir,
 }
 
-/// A port 5900+N that is free, as QEMU's `-vnc` takes a display number.
-fn free_vnc_display() -> anyhow::Result<u16> {
-    let base = 100 + (std::process::id() % 500) as u16;
-    (0..400)
-        .map(|i| base + i)
-        .find(|d| std::net::TcpListener::bind(("127.0.0.1", 5900 + d)).is_ok())
-        .context("no free VNC port above 6000")
+/// The port of QEMU's VNC server, asked through its QMP socket (`query-vnc`).
+fn vnc_port(qmp: &Path) -> anyhow::Result<u16> {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(qmp)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut lines = BufReader::new(stream.try_clone()?).lines();
+    let mut answer = |command: &str| -> anyhow::Result<serde_json::Value> {
+        writeln!(&stream, "{{\"execute\":\"{command}\"}}")?;
+        loop {
+            let line = lines.next().context("QMP closed")??;
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            if let Some(r) = v.get("return") {
+                return Ok(r.clone());
+            }
+            anyhow::ensure!(v.get("error").is_none(), "QMP {command}: {line}");
+        }
+    };
+    answer("qmp_capabilities")?;
+    let vnc = answer("query-vnc")?;
+    vnc["service"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no VNC port in {vnc}"))
 }
 
 impl Qemu {
@@ -31,8 +49,11 @@ impl Qemu {
         password: Option<&str>,
         verify_peer: bool,
     ) -> anyhow::Result<Self> {
-        let display = free_vnc_display()?;
-        let mut vnc = format!("127.0.0.1:{display},tls-creds=tls0");
+        // QEMU binds the first free VNC display from 0 to 99 itself (`to=`) and says which
+        // through QMP: no port is picked here for another process to take first.
+        let dir = TempDir::new("qemu")?;
+        let qmp = dir.path().join("qmp.sock");
+        let mut vnc = "127.0.0.1:0,to=99,tls-creds=tls0".to_owned();
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args([
             "-nodefaults",
@@ -58,18 +79,31 @@ impl Qemu {
         let child = cmd
             .arg("-vnc")
             .arg(vnc)
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot start qemu-system-x86_64; run `cargo xtask setup`")?;
         let mut proc = Proc::new("qemu", child);
-        let port = 5900 + display;
+        // QMP answers from the main loop, which starts after the VNC server is listening.
+        let port = wait_until(Duration::from_secs(20), "QEMU's QMP socket", || {
+            proc.check_alive()?;
+            if !qmp.exists() {
+                return Ok(None);
+            }
+            vnc_port(&qmp).map(Some)
+        })?;
         wait_until(Duration::from_secs(20), "QEMU's VNC server", || {
             proc.check_alive()?;
             Ok(std::net::TcpStream::connect(("127.0.0.1", port))
                 .ok()
                 .map(|_| ()))
         })?;
-        Ok(Self { port, _proc: proc })
+        Ok(Self {
+            port,
+            _proc: proc,
+            _dir: dir,
+        })
     }
 }

@@ -115,6 +115,25 @@ pub fn paint_test_desktop(
             "printf 'The quick brown fox\\njumps over the lazy dog 0123456789\\n'; sleep 600",
         ],
     )?;
+    // Two equal dumps before a window is mapped look like a finished desktop to
+    // `wait_for_still_screen`: return once both windows are on the screen.
+    for (by, pattern) in [
+        ("--name", "^ImageMagick: gradient\\.png$"),
+        ("--class", "^xterm$"),
+    ] {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("a window {by} {pattern} on {display}"),
+            || {
+                let out = Command::new("xdotool")
+                    .args(["search", "--onlyvisible", by, pattern])
+                    .env("DISPLAY", display)
+                    .output()
+                    .context("cannot run xdotool")?;
+                Ok((out.status.success() && !out.stdout.is_empty()).then_some(()))
+            },
+        )?;
+    }
     Ok(())
 }
 

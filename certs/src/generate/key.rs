@@ -125,7 +125,7 @@ pub fn generate_of(kind: KeyType) -> Result<KeyPair, Error> {
         what: "an RSA key",
         detail,
     };
-    let key = rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| encode(e.to_string()))?;
+    let key = rsa::PrivateKey::new(&mut rng, bits).map_err(|e| encode(e.to_string()))?;
     let der = key.to_pkcs8_der().map_err(|e| encode(e.to_string()))?;
     KeyPair::try_from(der.as_bytes()).map_err(Error::generate("an RSA key pair"))
 }

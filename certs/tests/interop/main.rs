@@ -32,7 +32,11 @@ pub const PASS: &str = "interop pass phrase";
 
 impl Pki {
     pub fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("certs-interop-{tag}-{}", std::process::id()));
+        // Unique within this process too: two tests may one day pick the same tag.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("certs-interop-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::new(dir.join("store"));
         let now = SystemTime::now();

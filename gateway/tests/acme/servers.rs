@@ -148,13 +148,17 @@ pub struct Pebble {
 }
 
 impl Pebble {
-    /// Validates dns-01 against `dns_server` and tls-alpn-01 on `tls_port`; every order needs
-    /// its challenges (no reuse of earlier authorizations, so tests are deterministic).
+    /// Validates dns-01 against `dns_server` and tls-alpn-01 on `tls_port`, reusing no
+    /// earlier authorization for an account's first order. A later order of the same account
+    /// can still get the valid authorization of an earlier one: pebble makes a new one only
+    /// when `rand.Intn(100) > PEBBLE_AUTHZREUSE`, which fails 1 time in 100 even at 0. A test
+    /// that counts the challenges of a second order makes it under a new account.
     pub fn start(dir: &TempDir, dns_server: SocketAddr, tls_port: u16) -> Self {
         Self::start_reusing(dir, dns_server, tls_port, 0)
     }
 
-    /// [`Pebble::start`], reusing a valid authorization for `percent` % of new orders.
+    /// [`Pebble::start`], reusing an account's valid authorization for about `percent` % of
+    /// its new orders (at 100: always).
     pub fn start_reusing(
         dir: &TempDir,
         dns_server: SocketAddr,

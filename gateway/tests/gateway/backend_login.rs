@@ -66,6 +66,19 @@ async fn password_server(seen: Arc<Mutex<Vec<u8>>>) -> std::net::SocketAddr {
     addr
 }
 
+/// What the server has received once it is `len` bytes (or after 10 s). The gateway forwards
+/// in order, so when the viewer's last message has arrived everything before it has too.
+async fn received(seen: &Mutex<Vec<u8>>, len: usize) -> Vec<u8> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = seen.lock().expect("lock").clone();
+        if got.len() >= len || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn login_with(c: &mut gateway::Config, dir: &std::path::Path, name: &str, password: &str) {
     let p = dir.join(format!("{name}.pass"));
     std::fs::write(&p, format!("{password}\n")).expect("password file");
@@ -131,10 +144,10 @@ async fn the_gateway_logs_in_and_the_viewer_needs_no_password() {
         ANSWER,
         "full control: the clipboard too"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = [KEY.as_slice(), &UPDATE].concat();
     assert_eq!(
-        seen.lock().expect("lock").clone(),
-        [KEY.as_slice(), &UPDATE].concat(),
+        received(&seen, all.len()).await,
+        all,
         "full control: all of it"
     );
 
@@ -193,9 +206,8 @@ async fn view_only_sessions_lose_their_input() {
         [2],
         "a view-only viewer gets no clipboard"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        seen.lock().expect("lock").clone(),
+        received(&seen, UPDATE.len()).await,
         UPDATE.to_vec(),
         "only the update request"
     );
