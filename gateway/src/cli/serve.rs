@@ -21,15 +21,17 @@ Limits (--limit KEY=NUMBER, or under [limits] in the file), with their defaults:
   max_connections 1024             max_connections_per_address 64 (IPv6: per /64)
   shutdown_grace_secs 5            cert_poll_interval_secs 5
   lockout_failures 5               lockout_block_secs 10 (doubles with each further failure)
-  lockout_max_block_secs 3600
+  lockout_max_block_secs 3600      write_timeout_secs 30 (a client that reads nothing)
+  http_idle_timeout_secs 60 (between HTTP requests; not while relaying)
 
 Authentication (docs/auth.md): one-time-key links (`vncgate otk issue`) always work; add client
 certificates with --client-ca (the access list, admins and groups are in the config file). Without
 either, only --danger-no-auth relays anything.
 
-Signals: SIGHUP reloads the certificate files (they are also checked every
-cert_poll_interval_secs); SIGTERM or Ctrl-C stops accepting and lets sessions drain for
-shutdown_grace_secs. The operator guide is docs/gateway.md.";
+Signals: SIGHUP reloads the certificate files and the client CRLs (they are also checked every
+cert_poll_interval_secs; a revoked certificate's open sessions end then); SIGTERM or Ctrl-C
+stops accepting and lets sessions drain for shutdown_grace_secs. The operator guide is
+docs/gateway.md.";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
