@@ -155,6 +155,24 @@ impl NotDialled {
         match self {
             Self::Refused(r) => r.reason(),
             Self::Failed(e) => e.user_reason(),
+            // A login that broke or timed out says nothing about credentials: try again.
+            Self::Login {
+                target,
+                error: LoginError::Timeout(within),
+                ..
+            } => format!(
+                "target '{}' did not finish the gateway's login within {} s: try again",
+                crate::admission::truncate(target, 40),
+                within.as_secs()
+            ),
+            Self::Login {
+                target,
+                error: LoginError::Io(_) | LoginError::Closed,
+                ..
+            } => format!(
+                "the connection to target '{}' broke during the gateway's login: try again",
+                crate::admission::truncate(target, 40)
+            ),
             Self::Login {
                 target,
                 view_only_without_login: true,
@@ -480,5 +498,48 @@ where
                 Err(detail) => greeting_failed(&route, &env, detail),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn login(error: LoginError, view_only_without_login: bool) -> String {
+        NotDialled::Login {
+            target: "desk".into(),
+            error,
+            view_only_without_login,
+        }
+        .shown()
+    }
+
+    #[test]
+    fn a_login_that_timed_out_or_broke_asks_to_try_again_not_for_the_administrator() {
+        let timeout = login(LoginError::Timeout(Duration::from_secs(10)), true);
+        assert_eq!(
+            timeout,
+            "target 'desk' did not finish the gateway's login within 10 s: try again"
+        );
+        let broken = login(LoginError::Closed, true);
+        assert!(
+            broken.contains("broke during the gateway's login: try again"),
+            "{broken}"
+        );
+        let refused = login(
+            LoginError::Protocol(rfb::Error::ServerRefused {
+                reason: "no".into(),
+            }),
+            true,
+        );
+        assert!(refused.contains("which it cannot"), "{refused}");
+        let refused = login(
+            LoginError::Protocol(rfb::Error::ServerRefused {
+                reason: "no".into(),
+            }),
+            false,
+        );
+        assert!(refused.contains("ask the administrator"), "{refused}");
     }
 }
