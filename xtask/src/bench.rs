@@ -26,9 +26,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("decoders") => decoders(&args[1..]),
         Some("gateway") => crate::bench_gateway::run(),
         Some("viewer") => viewer(),
-        Some(other) => bail!("unknown bench target {other:?}; known: decoders, gateway, viewer"),
+        Some("soak") => crate::bench_soak::run(&args[1..]),
+        Some(other) => {
+            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak")
+        }
         None => bail!(
-            "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer"
+            "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer \
+             | soak [--minutes N] [--sessions N]"
         ),
     }
 }

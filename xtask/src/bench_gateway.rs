@@ -15,7 +15,7 @@
 //! The load generator and backend are `gateway/examples/wsbench`. Each scenario is one
 //! `wsbench` run, bounded in count and time, that prints one `result key=value …` line.
 
-mod procs;
+pub(crate) mod procs;
 mod results;
 
 use std::collections::BTreeMap;
@@ -413,20 +413,20 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
 }
 
-fn uptime() -> String {
+pub(crate) fn uptime() -> String {
     Command::new("uptime")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {

@@ -4,10 +4,12 @@
 //! - `build-web`: the wasm viewer, release, through wasm-bindgen and wasm-opt, into `web/pkg`.
 //! - `run [-- ARGS]`: a release vncgate in front of a demo desktop (or `--target NAME=HOST:PORT`).
 //! - `test`: formatting, lints, unit, wasm-in-Chromium and end-to-end tests.
-//! - `bench TARGET`: measurements of goals, printed (`decoders`: rfb native, wasm and noVNC).
+//! - `bench TARGET`: measurements of goals, printed (`decoders`: rfb native, wasm and noVNC;
+//!   `gateway`; `viewer`; `soak`: the hardening soak).
 
 mod bench;
 mod bench_gateway;
+mod bench_soak;
 mod setup;
 mod tasks;
 
@@ -35,7 +37,8 @@ fn main() -> std::process::ExitCode {
                  (cargo xtask run -- --target NAME=HOST:PORT for an existing VNC server)\n  \
                  test        run every check and test\n  \
                  bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
-                 `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing)"
+                 `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing),\n              \
+                 `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit)"
             );
             return std::process::ExitCode::from(2);
         }

@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -152,6 +152,15 @@ impl Conn {
 }
 
 fn connector(cert: &Path) -> anyhow::Result<TlsConnector> {
+    connector_with(cert, None)
+}
+
+/// A connector that accepts only `cert` and, with `identity` (certificate chain and key,
+/// PEM), presents a client certificate.
+pub fn connector_with(
+    cert: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> anyhow::Result<TlsConnector> {
     let pinned = CertificateDer::from_pem_file(cert)
         .with_context(|| format!("{}: no PEM certificate", cert.display()))?;
     let mut provider = rustls::crypto::ring::default_provider();
@@ -165,11 +174,22 @@ fn connector(cert: &Path) -> anyhow::Result<TlsConnector> {
         cert: pinned,
         provider: provider.clone(),
     });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        None => config.with_no_client_auth(),
+        Some((chain, key)) => {
+            let chain = CertificateDer::pem_file_iter(chain)
+                .with_context(|| format!("{}: cannot read", chain.display()))?
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("{}: no PEM certificate", chain.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("{}: no PEM private key", key.display()))?;
+            config.with_client_auth_cert(chain, key)?
+        }
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsConnector::from(Arc::new(config)))
 }

@@ -15,6 +15,8 @@
 //! - `exec`: raises `RLIMIT_NOFILE`, then becomes the given program (vncgate, websockify).
 //! - `throughput`, `latency`, `idle`: the scenarios ([`scenarios`]), each printing one
 //!   `result key=value …` line on stdout.
+//! - `soak`: minutes of sessions with one-time keys, client certificates and view-only
+//!   through a gateway with real credentials ([`soak`]; `cargo xtask bench soak`).
 //!
 //! Everything is loopback only, and every loop is bounded in count and time.
 
@@ -22,6 +24,7 @@ mod backend;
 mod client;
 mod procfs;
 mod scenarios;
+mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -128,6 +131,46 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Sessions opening and closing for minutes, with keys, certificates and view-only.
+    Soak {
+        /// The gateway, `IP:PORT`.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The gateway's certificate (PEM), the only one accepted.
+        #[arg(long)]
+        cert: PathBuf,
+        /// The client certificate (PEM chain) and its key.
+        #[arg(long)]
+        client_cert: PathBuf,
+        #[arg(long)]
+        client_key: PathBuf,
+        /// A file whose first line is the admin token of `POST /api/otk`.
+        #[arg(long)]
+        admin_token_file: PathBuf,
+        /// Targets for full control and view-only keys (repeatable).
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+        /// The target the certificate may only watch.
+        #[arg(long)]
+        view_target: String,
+        /// Sessions kept going at once.
+        #[arg(long, default_value_t = 2000)]
+        workers: usize,
+        #[arg(long, default_value_t = 600.0)]
+        secs: f64,
+        /// RSS is compared with the first sample after this.
+        #[arg(long, default_value_t = 60.0)]
+        warmup_secs: f64,
+        /// How long each session stays open after its greeting.
+        #[arg(long, default_value_t = 0.5)]
+        hold_secs: f64,
+        /// The gateway's process.
+        #[arg(long)]
+        pid: u32,
+        /// The gateway's audit log.
+        #[arg(long)]
+        audit: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -205,6 +248,39 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 concurrency,
             };
             scenarios::idle(&target.endpoint()?, &plan).await?
+        }
+        Command::Soak {
+            addr,
+            cert,
+            client_cert,
+            client_key,
+            admin_token_file,
+            targets,
+            view_target,
+            workers,
+            secs,
+            warmup_secs,
+            hold_secs,
+            pid,
+            audit,
+        } => {
+            let token = std::fs::read_to_string(&admin_token_file)
+                .with_context(|| format!("cannot read {}", admin_token_file.display()))?;
+            let plan = soak::SoakPlan {
+                addr,
+                anonymous: client::connector_with(&cert, None)?,
+                with_cert: client::connector_with(&cert, Some((&client_cert, &client_key)))?,
+                admin_token: token.lines().next().unwrap_or_default().trim().to_owned(),
+                targets,
+                view_target,
+                workers,
+                duration: Duration::from_secs_f64(secs),
+                warmup: Duration::from_secs_f64(warmup_secs),
+                hold: Duration::from_secs_f64(hold_secs),
+                gateway: procfs::Proc { pid, tree: false },
+                audit,
+            };
+            soak::soak(plan).await?
         }
     };
     let line: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();

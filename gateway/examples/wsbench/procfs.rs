@@ -61,6 +61,11 @@ impl Proc {
         m
     }
 
+    /// Open file descriptors (of the process itself, not its descendants).
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map_or(0, |d| d.count())
+    }
+
     /// User and system CPU seconds so far (with reaped children's).
     pub fn cpu_secs(&self) -> f64 {
         let ticks = rustix::param::clock_ticks_per_second().max(1);
