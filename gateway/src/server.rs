@@ -2,18 +2,19 @@
 //! and graceful shutdown. What happens on a connection is in [`connection`].
 //!
 //! `serve` takes an already-bound listener, so tests bind `127.0.0.1:0` and main binds the
-//! configured address. It also takes the rustls configuration, so the caller decides where
+//! configured address ([`bind`]: with a backlog for bursts of connections). It also takes the rustls configuration, so the caller decides where
 //! the certificate comes from and how it is reloaded.
 
 pub mod clear;
 pub mod connection;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
@@ -33,6 +34,25 @@ use crate::shutdown::{Phase, Shutdown};
 
 /// How long relays get, after the grace period, to send their close frames.
 const CLOSE_FRAME_GRACE: Duration = Duration::from_secs(2);
+
+/// Connections the kernel completes and queues before the accept loop takes them (capped by
+/// `net.core.somaxconn`). The standard library's 128 overflows when hundreds of viewers
+/// connect at once — after a restart, or behind a load balancer — and the kernel then drops
+/// their handshakes: each waits 1 s, 3 s, 7 s… to retry.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for [`serve`], with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (as the standard
+/// library sets it: a restart does not wait for old connections in TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// What every connection task shares.
 pub struct Shared {
@@ -180,4 +200,38 @@ impl Drop for AbortOnDrop {
 async fn join_within(tasks: &mut JoinSet<()>, within: Duration) -> bool {
     let all = async { while tasks.join_next().await.is_some() {} };
     tokio::time::timeout(within, all).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections beyond the standard library's backlog of 128, none accepted yet: the kernel
+    /// queues them all instead of dropping their handshakes (which retry only after 1 s).
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped() {
+        // The kernel caps the backlog at net.core.somaxconn (4096 by default since Linux 5.4).
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(4096);
+        let burst = somaxconn.min(400);
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut queued = Vec::with_capacity(burst);
+        for _ in 0..burst {
+            let connect = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(500), connect).await {
+                Ok(Ok(stream)) => queued.push(stream),
+                Ok(Err(e)) => panic!("connection {} refused: {e}", queued.len() + 1),
+                Err(_) => break,
+            }
+        }
+        assert_eq!(
+            queued.len(),
+            burst,
+            "the kernel dropped connection {} of a burst: the listen backlog is too short",
+            queued.len() + 1
+        );
+    }
 }

@@ -10,11 +10,15 @@
 //! - a client certificate on the view-only target (the access list's `view-only` rule).
 //!
 //! A session is done when the RFB greeting came through and it was held for `hold`; it is
-//! then closed with a close frame. Every loop is bounded in count and in time.
+//! then closed with a close frame. Each session comes from its own loopback address
+//! (127.1.0.1, 127.1.0.2, …), so that the audit log's `from` names exactly one session: the
+//! check afterwards finds every session in the log exactly once, or says which are not.
+//! Every loop is bounded in count and in time.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +26,7 @@ use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -108,28 +112,59 @@ impl Kind {
     }
 }
 
-/// One session that went through: its kind, the client's port, and the key's id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Done {
+/// One session tried: its kind, the address it came from, the key's id, how it went.
+#[derive(Debug, Clone)]
+struct Attempt {
     kind: Kind,
-    port: u16,
+    from: Ipv4Addr,
     key_id: Option<String>,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Completed,
+    /// Failed after its TCP connection to the gateway was open.
+    FailedConnected,
+    /// Failed before (no connection: nothing for the gateway to audit).
+    FailedUnconnected,
 }
 
 #[derive(Default)]
 struct Tally {
-    done: Vec<Done>,
+    attempts: Vec<Attempt>,
+    completed: usize,
     failed: BTreeMap<Kind, usize>,
 }
 
 impl Tally {
-    fn fail(&mut self, kind: Kind, why: &str) {
-        let n = self.failed.entry(kind).or_default();
-        if *n < REASONS_SHOWN {
-            eprintln!("wsbench: {} session failed: {why}", kind.name());
+    fn record(&mut self, attempt: Attempt, why: Option<&str>) {
+        if let Some(why) = why {
+            let n = self.failed.entry(attempt.kind).or_default();
+            if *n < REASONS_SHOWN {
+                eprintln!("wsbench: {} session failed: {why}", attempt.kind.name());
+            }
+            *n += 1;
+        } else {
+            self.completed += 1;
         }
-        *n += 1;
+        self.attempts.push(attempt);
     }
+
+    fn completed(&self, kind: Kind) -> usize {
+        self.attempts
+            .iter()
+            .filter(|a| a.kind == kind && a.outcome == Outcome::Completed)
+            .count()
+    }
+}
+
+/// The source address of session `n`: 127.1.0.1 onwards, skipping .0 and .255 (16 million
+/// sessions before it wraps, far more than a soak opens).
+fn source_address(n: u32) -> Ipv4Addr {
+    let host = (n / 254) % 0xfe_ff00;
+    let low = n % 254 + 1;
+    Ipv4Addr::from_bits(0x7f01_0000 + (host << 8) + low)
 }
 
 /// One sample of the gateway.
@@ -156,8 +191,17 @@ pub async fn soak(plan: SoakPlan) -> anyhow::Result<Fields> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
     let deadline = started + plan.duration;
+    let next_address = Arc::new(AtomicU32::new(0));
     let workers: Vec<_> = (0..plan.workers)
-        .map(|i| tokio::spawn(worker(plan.clone(), i, deadline, tally.clone())))
+        .map(|i| {
+            tokio::spawn(worker(
+                plan.clone(),
+                i,
+                deadline,
+                tally.clone(),
+                next_address.clone(),
+            ))
+        })
         .collect();
 
     let mut samples = Vec::new();
@@ -169,7 +213,7 @@ pub async fn soak(plan: SoakPlan) -> anyhow::Result<Fields> {
             s.at.as_secs(),
             s.rss_kib,
             s.fds,
-            lock(&tally).done.len()
+            lock(&tally).completed
         );
         samples.push(s);
     }
@@ -200,20 +244,20 @@ pub async fn soak(plan: SoakPlan) -> anyhow::Result<Fields> {
     let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
 
     let tally = std::mem::take(&mut *lock(&tally));
-    let audit = check_audit(&plan.audit, &tally.done)?;
+    let audit = check_audit(&plan.audit, &tally.attempts)?;
 
     let mut f: Fields = vec![
         ("secs", format!("{:.0}", elapsed.as_secs_f64())),
         ("workers", plan.workers.to_string()),
-        ("sessions", tally.done.len().to_string()),
+        ("sessions", tally.completed.to_string()),
         (
             "per_sec",
-            format!("{:.0}", tally.done.len() as f64 / elapsed.as_secs_f64()),
+            format!("{:.0}", tally.completed as f64 / elapsed.as_secs_f64()),
         ),
         ("failed", tally.failed.values().sum::<usize>().to_string()),
     ];
     for kind in Kind::ALL {
-        let ok = tally.done.iter().filter(|d| d.kind == kind).count();
+        let ok = tally.completed(kind);
         let failed = tally.failed.get(&kind).copied().unwrap_or(0);
         f.push((kind.name(), format!("{ok}/{failed}")));
     }
@@ -231,6 +275,7 @@ pub async fn soak(plan: SoakPlan) -> anyhow::Result<Fields> {
                 (end.rss_kib as f64 / warm.rss_kib.max(1) as f64 - 1.0) * 100.0
             ),
         ),
+        ("rss_every_minute_mib", every_minute(&samples)),
         ("fds_before", before.fds.to_string()),
         ("fds_end", end.fds.to_string()),
         ("fds_after", after.fds.to_string()),
@@ -239,13 +284,32 @@ pub async fn soak(plan: SoakPlan) -> anyhow::Result<Fields> {
     Ok(f)
 }
 
+/// RSS at each whole minute of load, in MiB: `1:98.9,2:104.7,…`.
+fn every_minute(samples: &[Sample]) -> String {
+    let mut out = Vec::new();
+    let mut minute = 1;
+    for s in samples {
+        if s.at.as_secs() >= minute * 60 {
+            out.push(format!("{minute}:{:.1}", s.rss_kib as f64 / 1024.0));
+            minute += 1;
+        }
+    }
+    out.join(",")
+}
+
 fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
     tally
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn worker(plan: Arc<SoakPlan>, index: usize, deadline: Instant, tally: Arc<Mutex<Tally>>) {
+async fn worker(
+    plan: Arc<SoakPlan>,
+    index: usize,
+    deadline: Instant,
+    tally: Arc<Mutex<Tally>>,
+    next_address: Arc<AtomicU32>,
+) {
     let mut turn = index;
     while Instant::now() < deadline {
         let kind = Kind::ALL[turn % Kind::ALL.len()];
@@ -255,34 +319,65 @@ async fn worker(plan: Arc<SoakPlan>, index: usize, deadline: Instant, tally: Arc
             plan.targets[(turn / Kind::ALL.len()) % plan.targets.len()].as_str()
         };
         turn += 1;
-        match tokio::time::timeout(SESSION_LIMIT, session(&plan, kind, target)).await {
-            Ok(Ok(done)) => lock(&tally).done.push(done),
-            Ok(Err(e)) => {
-                lock(&tally).fail(kind, &format!("{e:#}"));
-                tokio::time::sleep(BACKOFF).await;
-            }
-            Err(_) => {
-                lock(&tally).fail(
-                    kind,
-                    &format!("not done within {} s", SESSION_LIMIT.as_secs()),
-                );
-                tokio::time::sleep(BACKOFF).await;
-            }
+        let from = source_address(next_address.fetch_add(1, Ordering::Relaxed));
+        let mut progress = Progress::default();
+        let result = tokio::time::timeout(
+            SESSION_LIMIT,
+            session(&plan, kind, target, from, &mut progress),
+        )
+        .await;
+        let why = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("{e:#}")),
+            Err(_) => Some(format!("not done within {} s", SESSION_LIMIT.as_secs())),
+        };
+        let outcome = match (&why, progress.connected) {
+            (None, _) => Outcome::Completed,
+            (Some(_), true) => Outcome::FailedConnected,
+            (Some(_), false) => Outcome::FailedUnconnected,
+        };
+        let attempt = Attempt {
+            kind,
+            from,
+            key_id: progress.key_id,
+            outcome,
+        };
+        lock(&tally).record(attempt, why.as_deref());
+        if why.is_some() {
+            tokio::time::sleep(BACKOFF).await;
         }
     }
 }
 
-async fn session(plan: &SoakPlan, kind: Kind, target: &str) -> anyhow::Result<Done> {
-    let (tls, path, key_id) = if kind.by_key() {
+/// How far a session got, kept when it fails or runs out of time.
+#[derive(Default)]
+struct Progress {
+    key_id: Option<String>,
+    connected: bool,
+}
+
+async fn session(
+    plan: &SoakPlan,
+    kind: Kind,
+    target: &str,
+    from: Ipv4Addr,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let (tls, path) = if kind.by_key() {
         let (id, key) = issue_key(plan, target, kind.view_only())
             .await
             .context("POST /api/otk")?;
-        (&plan.anonymous, format!("/ws/{target}?otk={key}"), Some(id))
+        progress.key_id = Some(id);
+        (&plan.anonymous, format!("/ws/{target}?otk={key}"))
     } else {
-        (&plan.with_cert, format!("/ws/{target}"), None)
+        (&plan.with_cert, format!("/ws/{target}"))
     };
-    let sock = TcpStream::connect(plan.addr).await.context("connect")?;
-    let port = sock.local_addr()?.port();
+    let sock = TcpSocket::new_v4()?;
+    sock.set_nodelay(true)?;
+    sock.bind(SocketAddr::from((from, 0)))
+        .with_context(|| format!("bind {from}"))?;
+    let sock = sock.connect(plan.addr).await.context("connect")?;
+    progress.connected = true;
     let tls = tls
         .connect(ServerName::IpAddress(plan.addr.ip().into()), sock)
         .await
@@ -314,7 +409,7 @@ async fn session(plan: &SoakPlan, kind: Kind, target: &str) -> anyhow::Result<Do
     tokio::time::sleep(plan.hold).await;
     ws.close(None).await.context("close")?;
     while let Some(Ok(_)) = ws.next().await {}
-    Ok(Done { kind, port, key_id })
+    Ok(())
 }
 
 /// Issues a one-time key through the API: its id and the key.
@@ -366,12 +461,21 @@ async fn issue_key(
     Ok((field("id")?, field("key")?))
 }
 
-/// Every session the clients completed must be in the audit log exactly once, as `ended`,
-/// with its kind and the client's port; every key's id exactly once in the whole log.
-fn check_audit(path: &std::path::Path, done: &[Done]) -> anyhow::Result<Fields> {
+/// What the audit log says of one source address (one session).
+#[derive(Default)]
+struct Logged {
+    lines: usize,
+    /// The kind of its last `ended` line, if any.
+    ended: Option<Option<Kind>>,
+}
+
+/// Every completed session must be in the audit log exactly once, as `ended`, with its kind;
+/// a failed one at most once; no line may name an address no session came from; and every
+/// key's id appears at most once (exactly once for a completed session).
+fn check_audit(path: &std::path::Path, attempts: &[Attempt]) -> anyhow::Result<Fields> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the audit log {}", path.display()))?;
-    let mut ended: BTreeMap<(Kind, u16), isize> = BTreeMap::new();
+    let mut by_address: BTreeMap<Ipv4Addr, Logged> = BTreeMap::new();
     let mut key_ids: BTreeMap<String, usize> = BTreeMap::new();
     let (mut lines, mut refused, mut unreadable) = (0usize, 0usize, 0usize);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -384,38 +488,74 @@ fn check_audit(path: &std::path::Path, done: &[Done]) -> anyhow::Result<Fields> 
         if let Some(id) = key_id {
             *key_ids.entry(id.to_owned()).or_default() += 1;
         }
-        if v["outcome"] != "ended" {
-            refused += 1;
-            continue;
-        }
-        let port = v["from"]
+        let Some(from) = v["from"]
             .as_str()
-            .and_then(|f| f.rsplit_once(':'))
-            .and_then(|(_, p)| p.parse::<u16>().ok());
-        let kind = Kind::of_audit(key_id.is_some(), v["mode"].as_str().unwrap_or_default());
-        match (kind, port) {
-            (Some(kind), Some(port)) => *ended.entry((kind, port)).or_default() += 1,
-            _ => unreadable += 1,
+            .and_then(|f| f.parse::<SocketAddr>().ok())
+            .and_then(|a| match a.ip() {
+                std::net::IpAddr::V4(ip) => Some(ip),
+                std::net::IpAddr::V6(_) => None,
+            })
+        else {
+            unreadable += 1;
+            continue;
+        };
+        let logged = by_address.entry(from).or_default();
+        logged.lines += 1;
+        if v["outcome"] == "ended" {
+            let mode = v["mode"].as_str().unwrap_or_default();
+            logged.ended = Some(Kind::of_audit(key_id.is_some(), mode));
+        } else {
+            refused += 1;
         }
     }
-    // Client sessions count down what the log counted up: what is left is missing (< 0) or
-    // extra (> 0).
-    for d in done {
-        *ended.entry((d.kind, d.port)).or_default() -= 1;
+    let mut c = AuditCount::default();
+    for a in attempts {
+        let logged = by_address.remove(&a.from).unwrap_or_default();
+        match a.outcome {
+            Outcome::Completed => match logged.lines {
+                0 => c.missing += 1,
+                1 if logged.ended == Some(Some(a.kind)) => c.once += 1,
+                1 => c.wrong += 1,
+                _ => c.duplicated += 1,
+            },
+            Outcome::FailedConnected | Outcome::FailedUnconnected => match logged.lines {
+                0 => c.failed_unlogged += 1,
+                1 => c.failed_logged += 1,
+                _ => c.duplicated += 1,
+            },
+        }
+        if let Some(id) = &a.key_id {
+            let n = key_ids.get(id).copied().unwrap_or(0);
+            let want_once = a.outcome == Outcome::Completed;
+            if n > 1 || (want_once && n != 1) {
+                c.keys_wrong += 1;
+            }
+        }
     }
-    let missing: isize = ended.values().filter(|n| **n < 0).map(|n| -n).sum();
-    let extra: isize = ended.values().filter(|n| **n > 0).sum();
-    let keys_not_once = done
-        .iter()
-        .filter_map(|d| d.key_id.as_ref())
-        .filter(|id| key_ids.get(*id).copied() != Some(1))
-        .count();
+    // Lines from an address no session came from (the API's own connections write none).
+    let strangers: usize = by_address.values().map(|l| l.lines).sum();
     Ok(vec![
         ("audit_lines", lines.to_string()),
         ("audit_refused", refused.to_string()),
         ("audit_unreadable", unreadable.to_string()),
-        ("audit_missing", missing.to_string()),
-        ("audit_extra", extra.to_string()),
-        ("audit_keys_not_once", keys_not_once.to_string()),
+        ("audit_completed_once", c.once.to_string()),
+        ("audit_completed_missing", c.missing.to_string()),
+        ("audit_completed_wrong", c.wrong.to_string()),
+        ("audit_duplicated", c.duplicated.to_string()),
+        ("audit_failed_logged", c.failed_logged.to_string()),
+        ("audit_failed_unlogged", c.failed_unlogged.to_string()),
+        ("audit_strangers", strangers.to_string()),
+        ("audit_keys_wrong", c.keys_wrong.to_string()),
     ])
+}
+
+#[derive(Default)]
+struct AuditCount {
+    once: usize,
+    missing: usize,
+    wrong: usize,
+    duplicated: usize,
+    failed_logged: usize,
+    failed_unlogged: usize,
+    keys_wrong: usize,
 }

@@ -92,14 +92,12 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
             on_hup.push(crl_reload);
         }
         spawn_sighup(on_hup);
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}; is another program using it? (--listen ADDR:PORT)",
-                    config.listen
-                )
-            })?;
+        let listener = gateway::server::bind(config.listen).with_context(|| {
+            format!(
+                "cannot listen on {}; is another program using it? (--listen ADDR:PORT)",
+                config.listen
+            )
+        })?;
         let local = listener.local_addr()?;
         print_banner(&config, &identity, local);
         let tls = gateway::tls::TlsServer {
