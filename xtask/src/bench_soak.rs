@@ -53,7 +53,12 @@ impl Options {
                         .parse()
                         .ok()
                         .filter(|m: &f64| *m >= 1.5 && *m <= 120.0)
-                        .with_context(|| format!("--minutes {value}: expected 1.5 to 120"))?;
+                        .with_context(|| {
+                            format!(
+                                "--minutes {value}: expected 1.5 to 120 (RSS is compared \
+                                 from the {WARMUP_SECS} s mark on: give it 3 or more)"
+                            )
+                        })?;
                 }
                 "--sessions" => {
                     o.sessions = value
