@@ -74,14 +74,7 @@ pub fn run() -> anyhow::Result<()> {
     let work = out.join("run");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "gateway",
-        "--bins",
-        "--examples",
-    ]))?;
+    build_release()?;
     let load_before = uptime();
     let bench = Bench::start(&work)?;
     let results = bench.scenarios();
@@ -105,6 +98,18 @@ pub fn run() -> anyhow::Result<()> {
     println!("\n{report}");
     eprintln!("(also in {})", out.join("table.md").display());
     Ok(())
+}
+
+/// The release `vncgate` and `wsbench` (the gateway's examples).
+pub(crate) fn build_release() -> anyhow::Result<()> {
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "gateway",
+        "--bins",
+        "--examples",
+    ]))
 }
 
 /// The running processes (ended when dropped, by [`Procs`]).

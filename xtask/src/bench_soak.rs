@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::bench_gateway::procs::{free_port, Procs};
-use crate::{cargo, run_cmd};
+use crate::bench_gateway::procs::{free_port, run_scenario_with, Procs};
 
 /// Desktops behind the gateway: three for full control and view-only keys, one that the
 /// access list gives the certificate view-only.
@@ -77,14 +76,7 @@ impl Options {
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = Options::parse(args)?;
     crate::setup::run()?;
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "gateway",
-        "--bins",
-        "--examples",
-    ]))?;
+    crate::bench_gateway::build_release()?;
     let out = crate::bench_gateway::target_dir().join("bench-soak");
     let work = out.join("run");
     let _ = std::fs::remove_dir_all(&work);
@@ -220,57 +212,28 @@ impl Soak {
             .args(["--warmup-secs", &WARMUP_SECS.to_string()])
             .args(["--pid", &pid.to_string()])
             .arg("--audit")
-            .arg(work.join("audit.jsonl"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+            .arg(work.join("audit.jsonl"));
         eprintln!("$ {}", crate::describe(&cmd));
-        let mut child = cmd.spawn().context("cannot start wsbench soak")?;
         // The soak, its drain and settling, and some slack.
         let limit = Duration::from_secs_f64(options.minutes * 60.0 + 180.0);
-        let started = Instant::now();
-        let mut next_crl = started + CRL_EVERY;
+        let mut next_crl = Instant::now() + CRL_EVERY;
         let mut revoked = 0usize;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
+        let mut figures = run_scenario_with(cmd, limit, || {
+            if Instant::now() < next_crl {
+                return Ok(());
             }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("wsbench soak not done within {} s", limit.as_secs());
-            }
-            if Instant::now() >= next_crl {
-                next_crl += CRL_EVERY;
-                revoked += 1;
-                let name = format!("revoked-{revoked}");
-                self.certs(&["issue", "client", &name])?;
-                self.certs(&["revoke", &name])?;
-                self.publish_crl()?;
-                let _ = Command::new("kill")
-                    .args(["-HUP", &pid.to_string()])
-                    .status();
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let mut stdout = String::new();
-        if let Some(mut s) = child.stdout.take() {
-            s.read_to_string(&mut stdout)?;
-        }
-        if !status.success() {
-            bail!(
-                "wsbench soak failed ({status}); vncgate's log: {}",
-                log.display()
-            );
-        }
-        let line = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("result "))
-            .context("wsbench soak printed no result line")?;
-        let mut figures: Figures = line
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+            next_crl += CRL_EVERY;
+            revoked += 1;
+            let name = format!("revoked-{revoked}");
+            self.certs(&["issue", "client", &name])?;
+            self.certs(&["revoke", &name])?;
+            self.publish_crl()?;
+            let _ = Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status();
+            Ok(())
+        })
+        .with_context(|| format!("vncgate's log: {}", log.display()))?;
         figures.insert("revocations".into(), revoked.to_string());
         procs.end_all();
         let log_text = std::fs::read_to_string(&log).unwrap_or_default();

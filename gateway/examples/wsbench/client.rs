@@ -69,21 +69,32 @@ impl Endpoint {
             Self::Wss { addr, url, tls } => {
                 let sock = TcpStream::connect(addr).await?;
                 sock.set_nodelay(true)?;
-                let name = ServerName::IpAddress(addr.ip().into());
-                let tls = tls.connect(name, sock).await.context("TLS handshake")?;
-                let mut request = url.as_str().into_client_request()?;
-                request
-                    .headers_mut()
-                    .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("binary"));
-                let config = WebSocketConfig::default().read_buffer_size(read_buffer_bytes);
-                let (ws, _) =
-                    tokio_tungstenite::client_async_with_config(request, tls, Some(config))
-                        .await
-                        .context("WebSocket upgrade")?;
+                let ws = upgrade(sock, tls, url, read_buffer_bytes).await?;
                 Ok(Conn::Ws(Box::new(ws)))
             }
         }
     }
+}
+
+/// TLS on `sock` (to the address it is connected to), then the WebSocket upgrade to `url`
+/// with subprotocol `binary`, as a browser makes it.
+pub async fn upgrade(
+    sock: TcpStream,
+    tls: &TlsConnector,
+    url: &str,
+    read_buffer_bytes: usize,
+) -> anyhow::Result<WebSocketStream<TlsStream<TcpStream>>> {
+    let name = ServerName::IpAddress(sock.peer_addr()?.ip().into());
+    let tls = tls.connect(name, sock).await.context("TLS handshake")?;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("binary"));
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer_bytes);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(config))
+        .await
+        .context("WebSocket upgrade")?;
+    Ok(ws)
 }
 
 /// One open session.

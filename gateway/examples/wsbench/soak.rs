@@ -28,9 +28,6 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backend::GREETING;
@@ -49,6 +46,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(5);
 /// A failed worker waits this long before its next session (no busy loop on a refusal).
 const BACKOFF: Duration = Duration::from_millis(200);
+/// A session's WebSocket read buffer: it reads a greeting and nothing more.
+const READ_BUFFER: usize = 4096;
 /// Reasons printed per kind of session.
 const REASONS_SHOWN: usize = 3;
 
@@ -124,10 +123,7 @@ struct Attempt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Completed,
-    /// Failed after its TCP connection to the gateway was open.
-    FailedConnected,
-    /// Failed before (no connection: nothing for the gateway to audit).
-    FailedUnconnected,
+    Failed,
 }
 
 #[derive(Default)]
@@ -320,10 +316,11 @@ async fn worker(
         };
         turn += 1;
         let from = source_address(next_address.fetch_add(1, Ordering::Relaxed));
-        let mut progress = Progress::default();
+        // The key's id, kept when the session fails or runs out of time.
+        let mut key_id = None;
         let result = tokio::time::timeout(
             SESSION_LIMIT,
-            session(&plan, kind, target, from, &mut progress),
+            session(&plan, kind, target, from, &mut key_id),
         )
         .await;
         let why = match result {
@@ -331,16 +328,15 @@ async fn worker(
             Ok(Err(e)) => Some(format!("{e:#}")),
             Err(_) => Some(format!("not done within {} s", SESSION_LIMIT.as_secs())),
         };
-        let outcome = match (&why, progress.connected) {
-            (None, _) => Outcome::Completed,
-            (Some(_), true) => Outcome::FailedConnected,
-            (Some(_), false) => Outcome::FailedUnconnected,
-        };
         let attempt = Attempt {
             kind,
             from,
-            key_id: progress.key_id,
-            outcome,
+            key_id,
+            outcome: if why.is_none() {
+                Outcome::Completed
+            } else {
+                Outcome::Failed
+            },
         };
         lock(&tally).record(attempt, why.as_deref());
         if why.is_some() {
@@ -349,25 +345,18 @@ async fn worker(
     }
 }
 
-/// How far a session got, kept when it fails or runs out of time.
-#[derive(Default)]
-struct Progress {
-    key_id: Option<String>,
-    connected: bool,
-}
-
 async fn session(
     plan: &SoakPlan,
     kind: Kind,
     target: &str,
     from: Ipv4Addr,
-    progress: &mut Progress,
+    key_id: &mut Option<String>,
 ) -> anyhow::Result<()> {
     let (tls, path) = if kind.by_key() {
         let (id, key) = issue_key(plan, target, kind.view_only())
             .await
             .context("POST /api/otk")?;
-        progress.key_id = Some(id);
+        *key_id = Some(id);
         (&plan.anonymous, format!("/ws/{target}?otk={key}"))
     } else {
         (&plan.with_cert, format!("/ws/{target}"))
@@ -377,19 +366,8 @@ async fn session(
     sock.bind(SocketAddr::from((from, 0)))
         .with_context(|| format!("bind {from}"))?;
     let sock = sock.connect(plan.addr).await.context("connect")?;
-    progress.connected = true;
-    let tls = tls
-        .connect(ServerName::IpAddress(plan.addr.ip().into()), sock)
-        .await
-        .context("TLS handshake")?;
-    let mut request = format!("wss://{}{path}", plan.addr).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("binary"));
-    let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(config))
-        .await
-        .context("WebSocket upgrade")?;
+    let url = format!("wss://{}{path}", plan.addr);
+    let mut ws = crate::client::upgrade(sock, tls, &url, READ_BUFFER).await?;
     let mut greeting = Vec::new();
     while greeting.len() < GREETING.len() {
         match ws.next().await {
@@ -465,8 +443,8 @@ async fn issue_key(
 #[derive(Default)]
 struct Logged {
     lines: usize,
-    /// The kind of its last `ended` line, if any.
-    ended: Option<Option<Kind>>,
+    /// The kind of its last `ended` line, if it has one of a known kind.
+    ended: Option<Kind>,
 }
 
 /// Every completed session must be in the audit log exactly once, as `ended`, with its kind;
@@ -503,7 +481,7 @@ fn check_audit(path: &std::path::Path, attempts: &[Attempt]) -> anyhow::Result<F
         logged.lines += 1;
         if v["outcome"] == "ended" {
             let mode = v["mode"].as_str().unwrap_or_default();
-            logged.ended = Some(Kind::of_audit(key_id.is_some(), mode));
+            logged.ended = Kind::of_audit(key_id.is_some(), mode);
         } else {
             refused += 1;
         }
@@ -514,11 +492,11 @@ fn check_audit(path: &std::path::Path, attempts: &[Attempt]) -> anyhow::Result<F
         match a.outcome {
             Outcome::Completed => match logged.lines {
                 0 => c.missing += 1,
-                1 if logged.ended == Some(Some(a.kind)) => c.once += 1,
+                1 if logged.ended == Some(a.kind) => c.once += 1,
                 1 => c.wrong += 1,
                 _ => c.duplicated += 1,
             },
-            Outcome::FailedConnected | Outcome::FailedUnconnected => match logged.lines {
+            Outcome::Failed => match logged.lines {
                 0 => c.failed_unlogged += 1,
                 1 => c.failed_logged += 1,
                 _ => c.duplicated += 1,

@@ -12,7 +12,17 @@ use super::{Figures, LOCALHOST};
 use crate::describe;
 
 /// Runs `cmd` with a time limit; its `result key=value …` line.
-pub fn run_scenario(mut cmd: Command, limit: Duration) -> anyhow::Result<Figures> {
+pub fn run_scenario(cmd: Command, limit: Duration) -> anyhow::Result<Figures> {
+    run_scenario_with(cmd, limit, || Ok(()))
+}
+
+/// [`run_scenario`], calling `meanwhile` every 50 ms while `cmd` runs (an error from it ends
+/// the scenario).
+pub fn run_scenario_with(
+    mut cmd: Command,
+    limit: Duration,
+    mut meanwhile: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Figures> {
     let what = describe(&cmd);
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -28,6 +38,11 @@ pub fn run_scenario(mut cmd: Command, limit: Duration) -> anyhow::Result<Figures
             let _ = child.kill();
             let _ = child.wait();
             bail!("{what}: not done within {} s", limit.as_secs());
+        }
+        if let Err(e) = meanwhile() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
