@@ -1,13 +1,13 @@
 //! Who is asking, and what they may do: identities from verified client certificates
 //! ([`identity`]), the access list ([`acl`]), the client-certificate verifier with CRLs that
 //! reload when they change ([`client_ca`]), and the lockout of addresses that keep failing
-//! ([`lockout`]). One-time keys are in [`crate::otk`]; the decision itself is
-//! [`crate::admission::decide`].
+//! ([`lockout`]: a single instance's; a fleet counts in Redis, [`crate::store`]). One-time
+//! keys are in [`crate::otk`]; the decision itself is [`crate::admission::decide`].
 //!
 //! ```text
 //! TLS handshake ─► client_ca (CA bundle + CRLs) ─► leaf ─► identity::CertIdentity
 //!                        │ refused: revoked / expired / unknown CA / missing ─► lockout
-//! /ws/NAME?otk=KEY ─► lockout? ─► otk::redeem ─► admission::decide(acl, identity, key) ─► Route
+//! /ws/NAME?otk=KEY ─► store: lockout? ─► store.redeem ─► admission::decide(acl, identity, key) ─► Route
 //! ```
 
 pub mod acl;

@@ -6,4 +6,6 @@ pub mod otk;
 pub mod serve;
 pub mod server_trust;
 pub mod session;
+pub mod sessions;
 pub mod snapshot;
+pub mod store_args;

@@ -9,6 +9,7 @@ pub mod cidr;
 pub mod file;
 pub mod layer;
 pub mod limits;
+pub mod store;
 pub mod targets;
 pub mod web;
 
@@ -60,6 +61,10 @@ pub enum Problem {
     Backend(#[from] BackendProblem),
     #[error(transparent)]
     Web(#[from] WebProblem),
+    #[error(transparent)]
+    Store(#[from] store::StoreProblem),
+    #[error("an instance name is 1 to 64 letters, digits and . _ : - (it names the instance in the session list)")]
+    Instance,
 }
 
 /// A configuration that cannot be used, and what to do about it.
@@ -170,6 +175,10 @@ pub struct Config {
     pub acme: Option<crate::acme::AcmeConfig>,
     /// The public URL, origins allowed to embed, the policy for `--web-root` content.
     pub web: Web,
+    /// Where keys, the lockout and the session registry are kept (`--store`).
+    pub store: store::StoreConfig,
+    /// This instance's name in the session registry; `None`: HOSTNAME:PORT.
+    pub instance: Option<String>,
 }
 
 impl Config {
@@ -192,6 +201,8 @@ impl Config {
             limits: Limits::default(),
             acme: None,
             web: Web::default(),
+            store: store::StoreConfig::Sqlite,
+            instance: None,
         }
     }
 }
@@ -210,4 +221,16 @@ pub fn url_of_listen(listen: SocketAddr) -> String {
         listen.ip().to_string()
     };
     format!("https://{host}:{}", listen.port())
+}
+
+/// Checks an instance name (`--instance`).
+pub fn parse_instance(s: &str) -> Result<String, Problem> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(Problem::Instance)
+    }
 }

@@ -14,6 +14,7 @@ pub mod static_files;
 pub mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
@@ -58,6 +59,9 @@ pub struct ConnContext {
     pub client: SocketAddr,
     pub identity: PeerIdentity,
     pending: Mutex<Option<PendingRelay>>,
+    /// Requests served: all of them, and those for `/healthz`.
+    requests: AtomicU32,
+    health_checks: AtomicU32,
 }
 
 impl ConnContext {
@@ -66,7 +70,15 @@ impl ConnContext {
             client,
             identity,
             pending: Mutex::new(None),
+            requests: AtomicU32::new(0),
+            health_checks: AtomicU32::new(0),
         }
+    }
+
+    /// Whether every request was a health check (`/healthz`), and there was one.
+    pub fn health_checks_only(&self) -> bool {
+        let n = self.requests.load(Ordering::Relaxed);
+        n > 0 && n == self.health_checks.load(Ordering::Relaxed)
     }
 
     /// The upgraded WebSocket waiting for its relay, if a request asked for one.
@@ -131,6 +143,10 @@ impl App {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let path = req.uri().path().to_owned();
+        ctx.requests.fetch_add(1, Ordering::Relaxed);
+        if path == "/healthz" {
+            ctx.health_checks.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(target) = websocket::route(&path, req.uri().query()) {
             return Ok(match target {
                 Ok(ws) => self.websocket(&ctx, req, ws).await,

@@ -36,8 +36,10 @@ pub mod plain_http;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod server;
+pub mod sessions;
 pub mod shutdown;
 pub mod state_dir;
+pub mod store;
 pub mod tls;
 pub mod vnc_client;
 

@@ -32,6 +32,8 @@ enum Command {
     Snapshot(cli::snapshot::SnapshotArgs),
     /// Issue, list and revoke one-time keys (links that open one session).
     Otk(cli::otk::OtkArgs),
+    /// List the live sessions (of every instance sharing --store) and end one.
+    Sessions(cli::sessions::SessionsArgs),
     Acme(cli::acme::AcmeCommandArgs),
 }
 
@@ -50,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Session(args) => cli::session::run(args),
         Command::Snapshot(args) => cli::snapshot::run(args),
         Command::Otk(args) => cli::otk::run(args),
+        Command::Sessions(args) => cli::sessions::run(args),
         Command::Acme(args) => cli::acme::run(args),
     };
     match result {

@@ -3,9 +3,10 @@
 //! (`https://HOST:PORT/#otk=KEY&target=NAME`, in the fragment, which browsers never send) and,
 //! on use, in the WebSocket request (`/ws/NAME?otk=KEY`), which is never logged.
 //!
-//! The store is behind [`OtkStore`] so a shared one can be added: [`sqlite::SqliteStore`]
-//! (embedded, durable, in the state directory) and [`memory::MemoryStore`] (tests). Using a
-//! key is one atomic conditional update — of two simultaneous uses exactly one succeeds.
+//! Local stores are behind [`OtkStore`]: [`sqlite::SqliteStore`] (embedded, durable, in the
+//! state directory) and [`memory::MemoryStore`] (tests); a fleet keeps its keys in Redis
+//! ([`crate::store::redis`]). Using a key is one atomic conditional update — of two
+//! simultaneous uses exactly one succeeds, on one instance or many.
 //!
 //! ```text
 //! issue (CLI or POST /api/otk) ─► random key ─► link to the person; SHA-256 ─► store
@@ -251,8 +252,49 @@ pub fn link(gateway: &str, key: &OneTimeKey, target: &str, mode: Mode) -> String
     s
 }
 
-/// Checks and uses a presented key for `target`: found, pending, for this target and (if it
-/// names one) this certificate; then consumed. A key for another target is not used up.
+/// Why a key that is no longer pending does not admit.
+pub fn ended(rec: &KeyRecord, now: i64) -> KeyProblem {
+    match rec.state(now) {
+        "used" => KeyProblem::Used,
+        "revoked" => KeyProblem::Revoked,
+        _ => KeyProblem::Expired,
+    }
+}
+
+/// Whether a stored key admits to `target` at `now`: for this target, pending, and (if it names
+/// one) for this certificate. Pure: the caller consumes the key afterwards. A key for another
+/// target is refused before anything else, so it is not used up.
+pub fn check(
+    rec: &KeyRecord,
+    target: &str,
+    identity: Option<&CertIdentity>,
+    acl: Option<&Acl>,
+    now: i64,
+) -> Result<(), KeyProblem> {
+    if rec.target != target {
+        return Err(KeyProblem::OtherTarget);
+    }
+    if !rec.is_pending(now) {
+        return Err(ended(rec, now));
+    }
+    if let Some(p) = &rec.for_identity {
+        let named = match (p.parse::<Pattern>(), identity) {
+            (Ok(p), Some(id)) => match acl {
+                Some(acl) => acl.names(&p, id),
+                None => p.matches(id, &Default::default()),
+            },
+            _ => false,
+        };
+        if !named {
+            return Err(KeyProblem::NotForYou);
+        }
+    }
+    Ok(())
+}
+
+/// Checks and uses a presented key for `target` in a local store (blocking): found,
+/// [`check`]ed, then consumed. The gateway goes through [`crate::store::Store::redeem`], which
+/// takes the same steps with any store.
 pub fn redeem(
     store: &dyn OtkStore,
     key: &OneTimeKey,
@@ -270,33 +312,11 @@ pub fn redeem(
         .find(&hash)
         .map_err(unavailable)?
         .ok_or(KeyProblem::Unknown)?;
-    let why_not = |rec: &KeyRecord| match rec.state(now) {
-        "used" => KeyProblem::Used,
-        "revoked" => KeyProblem::Revoked,
-        _ => KeyProblem::Expired,
-    };
-    if rec.target != target {
-        return Err(KeyProblem::OtherTarget);
-    }
-    if !rec.is_pending(now) {
-        return Err(why_not(&rec));
-    }
-    if let Some(p) = &rec.for_identity {
-        let named = match (p.parse::<Pattern>(), identity) {
-            (Ok(p), Some(id)) => match acl {
-                Some(acl) => acl.names(&p, id),
-                None => p.matches(id, &Default::default()),
-            },
-            _ => false,
-        };
-        if !named {
-            return Err(KeyProblem::NotForYou);
-        }
-    }
+    check(&rec, target, identity, acl, now)?;
     if !store.consume(&hash, now).map_err(unavailable)? {
         // Lost a race, or it expired meanwhile.
         let again = store.find(&hash).map_err(unavailable)?;
-        return Err(again.map_or(KeyProblem::Unknown, |r| why_not(&r)));
+        return Err(again.map_or(KeyProblem::Unknown, |r| ended(&r, now)));
     }
     Ok(Grant {
         key_id: rec.id,
@@ -332,20 +352,16 @@ pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3
 
 /// Forgets keys that ended more than [`KEEP_ENDED_SECS`] ago, at start and then every
 /// `interval`, so the store does not grow forever. Runs until the task is dropped.
-pub async fn purge_ended(store: std::sync::Arc<dyn OtkStore>, interval: std::time::Duration) {
+pub async fn purge_ended(store: crate::store::Store, interval: std::time::Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let s = store.clone();
         let before = unix_now().saturating_sub(KEEP_ENDED_SECS);
-        match tokio::task::spawn_blocking(move || s.purge(before)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(forgotten = n, "ended one-time keys purged"),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "ended one-time keys not purged; retrying later")
-            }
-            Err(e) => tracing::warn!(error = %e, "the key purge task failed; retrying later"),
+        match store.purge_keys(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "ended one-time keys purged"),
+            Err(e) => tracing::warn!(error = %e, "ended one-time keys not purged; retrying later"),
         }
     }
 }

@@ -13,7 +13,8 @@ pub mod session;
 pub mod tcp;
 pub mod view_only;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -28,6 +29,7 @@ use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
 use crate::backend::view_only::Segment;
 use crate::metrics::{Metrics, Side};
+use crate::sessions::{KillWatch, RelayCounters};
 use crate::shutdown::{Phase, Shutdown};
 use view_only::{InputHalf, OutputHalf, ViewOnly};
 
@@ -65,6 +67,11 @@ pub enum RelayEnd {
     /// The client certificate that authenticated the session no longer passes (revoked,
     /// expired): the gateway ended the session.
     CertificateRefused(crate::auth::client_ca::CertRefusal),
+    /// An administrator ended the session (`DELETE /api/sessions/ID`, `vncgate sessions
+    /// kill`); `by` is who, for the audit log.
+    Killed {
+        by: String,
+    },
 }
 
 impl RelayEnd {
@@ -73,7 +80,7 @@ impl RelayEnd {
             Self::TargetClosed => Some(Side::Target),
             Self::ClientClosed | Self::ClientUnresponsive { .. } => Some(Side::Client),
             Self::Failed { side, .. } => Some(*side),
-            Self::Shutdown | Self::CertificateRefused(_) => None,
+            Self::Shutdown | Self::CertificateRefused(_) | Self::Killed { .. } => None,
         }
     }
 
@@ -107,6 +114,7 @@ impl std::fmt::Display for RelayEnd {
             }
             Self::Shutdown => f.write_str("the gateway is shutting down"),
             Self::CertificateRefused(why) => write!(f, "ended by the gateway: {}", why.describe()),
+            Self::Killed { .. } => f.write_str("ended by an administrator"),
         }
     }
 }
@@ -180,6 +188,10 @@ pub struct PumpOptions<'a> {
     /// The session's client certificate, when one authenticated it: the relay ends when a
     /// re-check refuses it.
     pub cert: Option<CertWatch>,
+    /// The bytes moved so far, each way (read by the session list).
+    pub counters: Arc<RelayCounters>,
+    /// The relay ends when an administrator ends the session.
+    pub killed: Option<KillWatch>,
 }
 
 /// Writes a client's bytes to the target: all of them, or — view-only — all but its input.
@@ -262,8 +274,8 @@ where
             Some(Err(end)) => return (RelayStats::default(), end),
         };
     let mut segments = Vec::new();
-    // Shared by reference with the browser→target future (atomics only because it is Send).
-    let to_target = AtomicU64::new(0);
+    let counters = opts.counters.clone();
+    // Shared by reference with the browser→target future (atomic only because it is Send).
     let heard = AtomicBool::new(true);
 
     let prefix = std::mem::take(&mut opts.client_prefix);
@@ -287,7 +299,7 @@ where
                         break end;
                     }
                     let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                    to_target.fetch_add(n, Ordering::Relaxed);
+                    counters.to_target.fetch_add(n, Ordering::Relaxed);
                     metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
                 }
                 Some(Ok(Message::Close(_))) | None => break RelayEnd::ClientClosed,
@@ -312,7 +324,6 @@ where
         i
     });
     let mut unanswered = 0u32;
-    let mut to_client = 0u64;
     // Read into the spare capacity of the buffer that becomes the message: no copy, no
     // zeroing. A read that filled its buffer means more is waiting, so the next buffer is
     // the full size; after a short read it is small, so an idle session pins 4 KiB of heap,
@@ -352,7 +363,7 @@ where
                         break RelayEnd::failed(Side::Client, e);
                     }
                     let n = u64::try_from(n).unwrap_or(u64::MAX);
-                    to_client += n;
+                    counters.to_client.fetch_add(n, Ordering::Relaxed);
                     metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
                 }
                 Err(e) => break RelayEnd::failed(Side::Target, format!("read: {e}")),
@@ -376,6 +387,7 @@ where
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
             why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
+            by = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Killed { by },
         }
     };
     // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
@@ -386,7 +398,7 @@ where
                 side: Side::Target, ..
             } => (CloseCode::Error, true),
             RelayEnd::Shutdown => (CloseCode::Away, true),
-            RelayEnd::CertificateRefused(_) => (CloseCode::Policy, false),
+            RelayEnd::CertificateRefused(_) | RelayEnd::Killed { .. } => (CloseCode::Policy, false),
             RelayEnd::ClientUnresponsive { .. } => (CloseCode::Away, false),
             RelayEnd::ClientClosed
             | RelayEnd::Failed {
@@ -409,8 +421,8 @@ where
     };
     let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
     let stats = RelayStats {
-        to_target: to_target.load(Ordering::Relaxed),
-        to_client,
+        to_target: counters.to_target.load(Ordering::Relaxed),
+        to_client: counters.to_client.load(Ordering::Relaxed),
     };
     (stats, end)
 }

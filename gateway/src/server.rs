@@ -28,9 +28,9 @@ use crate::conn_limit::AddressLimiter;
 use crate::http::static_files::StaticFiles;
 use crate::http::App;
 use crate::metrics::{Metrics, Refused};
-use crate::otk::sqlite::SqliteStore;
-use crate::otk::OtkStore;
+use crate::sessions::LiveSessions;
 use crate::shutdown::{Phase, Shutdown};
+use crate::store::Store;
 
 /// How long relays get, after the grace period, to send their close frames.
 const CLOSE_FRAME_GRACE: Duration = Duration::from_secs(2);
@@ -66,11 +66,17 @@ pub struct Shared {
     pub shutdown: Shutdown,
 }
 
-/// Opens what the gateway keeps besides its configuration: the one-time-key store in the
-/// state directory, the audit log, the admin token.
-pub fn open_gate(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Gate> {
-    let otk: Arc<dyn OtkStore> =
-        Arc::new(SqliteStore::open_in(&config.state_dir).map_err(std::io::Error::other)?);
+/// Opens what the gateway keeps besides its configuration: the store (SQLite in the state
+/// directory, or the fleet's Redis, which must answer), the audit log, the admin token.
+/// `local` is the listening address (the instance's default name has its port).
+pub async fn open_gate(config: &Config, local: SocketAddr) -> std::io::Result<Gate> {
+    let store = Store::open(
+        &config.store,
+        &config.state_dir,
+        crate::admission::gate::lockout_policy(config),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
     let audit = match &config.audit_log {
         Some(p) => Audit::to_file(p).map_err(|e| {
             std::io::Error::new(
@@ -85,29 +91,46 @@ pub fn open_gate(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Gate
         None => None,
     };
     let logins = crate::backend::Logins::load(config).map_err(std::io::Error::other)?;
-    Ok(Gate::new(
-        config.clone(),
-        otk,
+    let instance = config
+        .instance
+        .clone()
+        .unwrap_or_else(|| crate::sessions::default_instance(local));
+    Ok(Gate {
+        config: config.clone(),
+        store,
         audit,
         admin_token,
         logins,
-        metrics,
-    ))
+        metrics: Arc::new(Metrics::default()),
+        sessions: LiveSessions::new(instance),
+    })
 }
 
-/// Runs the gateway on `listener` until `shutdown` completes; then stops accepting, closes
-/// idle HTTP connections, lets relays drain for `limits.shutdown_grace`, asks the rest to
-/// close (WebSocket close 1001), and cuts whatever is left. The one-time-key store, audit log
-/// and admin token are opened first ([`open_gate`]); an error there is returned at once.
+/// [`open_gate`], then [`serve_gate`]: an error opening the store, audit log or admin token
+/// is returned at once.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     tls: crate::tls::TlsServer,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let gate = open_gate(&config, listener.local_addr()?).await?;
+    serve_gate(listener, gate, tls, shutdown).await
+}
+
+/// Runs the gateway on `listener` until `shutdown` completes; then stops accepting, closes
+/// idle HTTP connections, lets relays drain for `limits.shutdown_grace`, asks the rest to
+/// close (WebSocket close 1001), and cuts whatever is left.
+pub async fn serve_gate(
+    listener: TcpListener,
+    gate: Gate,
+    tls: crate::tls::TlsServer,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let (phase, shutdown_view) = Shutdown::channel();
-    let metrics = Arc::new(Metrics::default());
-    let gate = Arc::new(open_gate(&config, metrics.clone())?);
+    let config = gate.config.clone();
+    let metrics = gate.metrics.clone();
+    let gate = Arc::new(gate);
     let public_url = match &config.web.public_url {
         Some(u) => u.as_str().to_owned(),
         None => crate::config::url_of_listen(listener.local_addr()?),
@@ -127,12 +150,23 @@ pub async fn serve(
         shutdown: shutdown_view,
         config,
     });
-    // Ended one-time keys are forgotten while the gateway runs (aborted when it returns).
-    let purge = tokio::spawn(crate::otk::purge_ended(
-        shared.app.gate.otk.clone(),
-        crate::otk::PURGE_INTERVAL,
-    ));
-    let _purge = AbortOnDrop(purge);
+    // Background work of the store, aborted when the server returns: ended one-time keys
+    // are forgotten, the session registry is published, kill requests are served.
+    let gate = &shared.app.gate;
+    let _background = [
+        AbortOnDrop(tokio::spawn(crate::otk::purge_ended(
+            gate.store.clone(),
+            crate::otk::PURGE_INTERVAL,
+        ))),
+        AbortOnDrop(tokio::spawn(crate::sessions::publish(
+            gate.store.clone(),
+            gate.sessions.clone(),
+            shared.config.limits.session_heartbeat,
+        ))),
+        AbortOnDrop(tokio::spawn(
+            gate.store.clone().serve_kills(gate.sessions.clone()),
+        )),
+    ];
     let limits = shared.config.limits.clone();
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
@@ -183,6 +217,13 @@ pub async fn serve(
             tracing::info!(cut = tasks.len(), "cutting the sessions that did not close");
             tasks.shutdown().await;
         }
+    }
+    // The sessions that ended leave the shared registry now, not at their expiry.
+    let gate = &shared.app.gate;
+    let ended = gate.sessions.take_changes();
+    let ttl = crate::sessions::ttl(shared.config.limits.session_heartbeat);
+    if let Err(e) = gate.store.publish_sessions(&ended, ttl).await {
+        tracing::warn!(error = %e, "the ended sessions stay listed until they expire");
     }
     Ok(())
 }

@@ -90,6 +90,21 @@ impl Gateway {
         state
     }
 
+    /// Sends SIGTERM (as `systemctl stop` does): the gateway stops accepting and drains.
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self._proc.child.id().to_string()])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill -TERM failed");
+        Ok(())
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self._proc.child.try_wait(), Ok(Some(_)))
+    }
+
     /// The log lines so far.
     pub fn log_text(&self) -> String {
         self.log.lock().map(|l| l.join("\n")).unwrap_or_default()

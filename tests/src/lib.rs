@@ -2,12 +2,14 @@
 //! Chromium through chromedriver) on loopback, each stopped when its handle is dropped.
 
 pub mod browser;
+pub mod fleet;
 pub mod gateway;
 pub mod pki;
 pub mod proc;
 pub mod qemu;
 pub mod record;
 pub mod vnc;
+pub mod wss;
 pub mod x11vnc;
 pub mod xvnc;
 pub mod xwd;

@@ -27,12 +27,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("gateway") => crate::bench_gateway::run(),
         Some("viewer") => viewer(),
         Some("soak") => crate::bench_soak::run(&args[1..]),
+        Some("fleet") => crate::bench_fleet::run(&args[1..]),
         Some(other) => {
-            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak")
+            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet")
         }
         None => bail!(
             "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer \
-             | soak [--minutes N] [--sessions N]"
+             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N]"
         ),
     }
 }

@@ -8,6 +8,7 @@
 //!   `gateway`; `viewer`; `soak`: the hardening soak).
 
 mod bench;
+mod bench_fleet;
 mod bench_gateway;
 mod bench_soak;
 mod setup;
@@ -38,7 +39,8 @@ fn main() -> std::process::ExitCode {
                  test        run every check and test\n  \
                  bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
                  `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing),\n              \
-                 `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit)"
+                 `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit),\n              \
+                 `bench fleet [--keys N] [--sessions N]` (SQLite vs Redis keys; idle sessions behind HAProxy)"
             );
             return std::process::ExitCode::from(2);
         }

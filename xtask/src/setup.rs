@@ -55,6 +55,14 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "novnc",
         "noVNC's own page, hosted by a portal origin in embedding tests",
     ),
+    (
+        "redis-server",
+        "the fleet's shared store (and redis-cli) in fleet tests",
+    ),
+    (
+        "haproxy",
+        "the TCP load balancer in front of several instances in fleet tests",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

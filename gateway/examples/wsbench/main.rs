@@ -15,6 +15,8 @@
 //! - `exec`: raises `RLIMIT_NOFILE`, then becomes the given program (vncgate, websockify).
 //! - `throughput`, `latency`, `idle`: the scenarios ([`scenarios`]), each printing one
 //!   `result key=value …` line on stdout.
+//! - `redeem`: one-time keys issued, then used as fast as the gateway admits them
+//!   ([`redeem`]; `cargo xtask bench fleet`, with SQLite and with Redis).
 //! - `soak`: minutes of sessions with one-time keys, client certificates and view-only
 //!   through a gateway with real credentials ([`soak`]; `cargo xtask bench soak`).
 //!
@@ -23,6 +25,7 @@
 mod backend;
 mod client;
 mod procfs;
+mod redeem;
 mod scenarios;
 mod soak;
 
@@ -120,8 +123,9 @@ enum Command {
         target: Target,
         #[arg(long)]
         sessions: usize,
-        #[arg(long)]
-        pid: u32,
+        /// The gateway's processes (repeatable: the instances of a fleet, summed).
+        #[arg(long = "pid", required = true)]
+        pids: Vec<u32>,
         /// Count the gateway's child processes too (websockify forks one per connection).
         #[arg(long)]
         tree: bool,
@@ -130,6 +134,27 @@ enum Command {
         /// Connections being set up at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+    /// One-time keys issued through the API, then used as fast as the gateway admits them.
+    Redeem {
+        /// The gateway, `IP:PORT`.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The gateway's certificate (PEM), the only one accepted.
+        #[arg(long)]
+        cert: PathBuf,
+        /// A file whose first line is the admin token of `POST /api/otk`.
+        #[arg(long)]
+        admin_token_file: PathBuf,
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value_t = 2000)]
+        keys: usize,
+        /// Redemptions under way at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 120.0)]
+        max_secs: f64,
     },
     /// Sessions opening and closing for minutes, with keys, certificates and view-only.
     Soak {
@@ -236,18 +261,43 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Idle {
             target,
             sessions,
-            pid,
+            pids,
             tree,
             hold_secs,
             concurrency,
         } => {
             let plan = scenarios::IdlePlan {
                 sessions,
-                gateway: procfs::Proc { pid, tree },
+                gateway: pids
+                    .into_iter()
+                    .map(|pid| procfs::Proc { pid, tree })
+                    .collect(),
                 hold: Duration::from_secs_f64(hold_secs),
                 concurrency,
             };
             scenarios::idle(&target.endpoint()?, &plan).await?
+        }
+        Command::Redeem {
+            addr,
+            cert,
+            admin_token_file,
+            target,
+            keys,
+            concurrency,
+            max_secs,
+        } => {
+            let token = std::fs::read_to_string(&admin_token_file)
+                .with_context(|| format!("cannot read {}", admin_token_file.display()))?;
+            redeem::redeem(redeem::RedeemPlan {
+                addr,
+                tls: client::connector_with(&cert, None)?,
+                admin_token: token.lines().next().unwrap_or_default().trim().to_owned(),
+                target,
+                keys,
+                concurrency,
+                max_time: Duration::from_secs_f64(max_secs),
+            })
+            .await?
         }
         Command::Soak {
             addr,

@@ -10,7 +10,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::backend::{sent_so_far, GREETING};
 use crate::client::Endpoint;
-use crate::procfs::Proc;
+use crate::procfs::{Memory, Proc};
 
 pub type Fields = Vec<(&'static str, String)>;
 
@@ -203,7 +203,8 @@ pub async fn latency(endpoint: &Endpoint, plan: &LatencyPlan) -> anyhow::Result<
 
 pub struct IdlePlan {
     pub sessions: usize,
-    pub gateway: Proc,
+    /// The gateway's processes (a fleet's instances): their memory is summed.
+    pub gateway: Vec<Proc>,
     pub hold: Duration,
     pub concurrency: usize,
 }
@@ -267,7 +268,17 @@ fn failed(counts: &IdleCounts, why: &str) {
 /// them for `hold`, and reports the gateway's memory before and after, and how many are
 /// still open.
 pub async fn idle(endpoint: &Endpoint, plan: &IdlePlan) -> anyhow::Result<Fields> {
-    let before = plan.gateway.memory();
+    let memory = || {
+        plan.gateway
+            .iter()
+            .map(Proc::memory)
+            .fold(Memory::default(), |a, m| Memory {
+                rss_kib: a.rss_kib + m.rss_kib,
+                pss_kib: a.pss_kib + m.pss_kib,
+                processes: a.processes + m.processes,
+            })
+    };
+    let before = memory();
     let counts = Arc::new(IdleCounts::default());
     let gate = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -290,7 +301,7 @@ pub async fn idle(endpoint: &Endpoint, plan: &IdlePlan) -> anyhow::Result<Fields
     }
     let setup_secs = started.elapsed().as_secs_f64();
     tokio::time::sleep(plan.hold).await;
-    let after = plan.gateway.memory();
+    let after = memory();
     let ready = counts.ready.load(Ordering::Relaxed);
     let still_open = ready - counts.ended.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);

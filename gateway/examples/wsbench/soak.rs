@@ -353,9 +353,15 @@ async fn session(
     key_id: &mut Option<String>,
 ) -> anyhow::Result<()> {
     let (tls, path) = if kind.by_key() {
-        let (id, key) = issue_key(plan, target, kind.view_only())
-            .await
-            .context("POST /api/otk")?;
+        let (id, key) = issue_key(
+            plan.addr,
+            &plan.anonymous,
+            &plan.admin_token,
+            target,
+            kind.view_only(),
+        )
+        .await
+        .context("POST /api/otk")?;
         *key_id = Some(id);
         (&plan.anonymous, format!("/ws/{target}?otk={key}"))
     } else {
@@ -391,24 +397,24 @@ async fn session(
 }
 
 /// Issues a one-time key through the API: its id and the key.
-async fn issue_key(
-    plan: &SoakPlan,
+/// `POST /api/otk` to the gateway at `addr` with the admin token: the key's id and the key.
+pub async fn issue_key(
+    addr: SocketAddr,
+    tls: &TlsConnector,
+    admin_token: &str,
     target: &str,
     view_only: bool,
 ) -> anyhow::Result<(String, String)> {
-    let body = serde_json::json!({ "target": target, "ttl_seconds": 300, "view_only": view_only })
+    let body = serde_json::json!({ "target": target, "ttl_seconds": 600, "view_only": view_only })
         .to_string();
-    let sock = TcpStream::connect(plan.addr).await?;
-    let mut tls = plan
-        .anonymous
-        .connect(ServerName::IpAddress(plan.addr.ip().into()), sock)
+    let sock = TcpStream::connect(addr).await?;
+    let mut tls = tls
+        .connect(ServerName::IpAddress(addr.ip().into()), sock)
         .await
         .context("TLS handshake")?;
     let head = format!(
-        "POST /api/otk HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+        "POST /api/otk HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin_token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        plan.addr,
-        plan.admin_token,
         body.len()
     );
     tls.write_all(head.as_bytes()).await?;

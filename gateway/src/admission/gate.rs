@@ -1,15 +1,16 @@
 //! The stateful shell around [`super::decide`]: the lockout is asked first, a presented
-//! one-time key is redeemed in the store (on the blocking pool), the pure decision is taken,
-//! and failures and successes are counted — in metrics and towards a lockout.
-//! Refused client certificates (seen in the TLS handshake) are counted here too.
+//! one-time key is redeemed in the store, the pure decision is taken, and failures and
+//! successes are counted — in metrics and towards a lockout. Refused client certificates (seen
+//! in the TLS handshake) are counted here too. The store is this instance's or the fleet's
+//! ([`crate::store`]); when it cannot answer, a key is refused ("the gateway cannot check
+//! one-time keys right now"), never admitted unchecked.
 //!
 //! Two lockouts: per address (IPv6 per /64) and per credential. A client with a verified
 //! client certificate is judged by its certificate's entry alone, so an attacker behind the
 //! same address (a NAT, a proxy) cannot lock certificate holders out; everyone else is judged
 //! by the address.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,123 +20,113 @@ use super::{decide, Admission, AdmissionRequest, KeyCheck, PeerIdentity, Refusal
 use crate::audit::Audit;
 use crate::auth::admin::AdminToken;
 use crate::auth::client_ca::CertRefusal;
-use crate::auth::lockout::{Lockout, LockoutPolicy};
+use crate::auth::lockout::LockoutPolicy;
 use crate::backend::Logins;
 use crate::config::{AuthMode, Config};
 use crate::conn_limit::address_key;
 use crate::metrics::{AuthFailure, CertRefused, KeyEvent, Metrics};
-use crate::otk::{self, KeyHash, KeyProblem, OtkStore};
+use crate::otk::{self, KeyProblem};
+use crate::sessions::LiveSessions;
+use crate::store::{LockKey, Store, StoreError};
 
 /// What admission needs besides the configuration.
 #[derive(Debug)]
 pub struct Gate {
     pub config: Config,
-    pub otk: Arc<dyn OtkStore>,
-    /// Failures per client address.
-    pub lockout: Lockout<IpAddr>,
-    /// Failures per verified client certificate (`sha256:FINGERPRINT`).
-    pub credential_lockout: Lockout<String>,
+    /// One-time keys and the lockout (per client address, and per verified client
+    /// certificate): this instance's, or the fleet's.
+    pub store: Store,
     pub audit: Audit,
     pub admin_token: Option<AdminToken>,
     /// The gateway's own logins to targets.
     pub logins: Logins,
     pub metrics: Arc<Metrics>,
+    /// The sessions this instance relays.
+    pub sessions: Arc<LiveSessions>,
+}
+
+/// The lockout policy of `config`'s limits.
+pub fn lockout_policy(config: &Config) -> LockoutPolicy {
+    let l = &config.limits;
+    LockoutPolicy {
+        failures: l.lockout_failures,
+        block: l.lockout_block,
+        max_block: l.lockout_max_block,
+        ..LockoutPolicy::default()
+    }
 }
 
 impl Gate {
-    pub fn new(
-        config: Config,
-        otk: Arc<dyn OtkStore>,
-        audit: Audit,
-        admin_token: Option<AdminToken>,
-        logins: Logins,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        let l = &config.limits;
-        let policy = LockoutPolicy {
-            failures: l.lockout_failures,
-            block: l.lockout_block,
-            max_block: l.lockout_max_block,
-            ..LockoutPolicy::default()
-        };
-        Self {
-            config,
-            otk,
-            lockout: Lockout::new(policy),
-            credential_lockout: Lockout::new(policy),
-            audit,
-            admin_token,
-            logins,
-            metrics,
+    /// How long `client`'s address is still blocked, if it is. A store that cannot answer
+    /// blocks nobody here (the callers' own checks still need the store).
+    pub async fn blocked(&self, client: SocketAddr) -> Option<Duration> {
+        let key = LockKey::Address(address_key(client.ip()));
+        self.store.blocked(&key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the lockout could not be read");
+            None
+        })
+    }
+
+    /// What a request is judged by: a verified client certificate (only a configured client
+    /// CA verifies one), else the client's address.
+    fn lock_key(&self, client: SocketAddr, identity: &PeerIdentity) -> LockKey {
+        match (&self.config.access.client_ca, &identity.client_cert) {
+            (Some(_), Some(c)) => LockKey::Credential(format!("sha256:{}", c.fingerprint)),
+            _ => LockKey::Address(address_key(client.ip())),
         }
-    }
-
-    /// How long `client`'s address is still blocked, if it is.
-    pub fn blocked(&self, client: SocketAddr) -> Option<Duration> {
-        self.lockout
-            .blocked(&address_key(client.ip()), tokio::time::Instant::now())
-    }
-
-    /// The credential a request is judged by instead of its address: a verified client
-    /// certificate (only a configured client CA verifies one).
-    fn credential(&self, identity: &PeerIdentity) -> Option<String> {
-        self.config.access.client_ca.as_ref()?;
-        identity
-            .client_cert
-            .as_ref()
-            .map(|c| format!("sha256:{}", c.fingerprint))
     }
 
     /// How long a request from `client` with `identity` is still blocked, if it is.
-    pub fn blocked_for(&self, client: SocketAddr, identity: &PeerIdentity) -> Option<Duration> {
-        let now = tokio::time::Instant::now();
-        match self.credential(identity) {
-            Some(c) => self.credential_lockout.blocked(&c, now),
-            None => self.lockout.blocked(&address_key(client.ip()), now),
-        }
+    pub async fn blocked_for(
+        &self,
+        client: SocketAddr,
+        identity: &PeerIdentity,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.store.blocked(&self.lock_key(client, identity)).await
     }
 
     /// A failed authentication from `client`'s address.
-    pub fn failure(&self, client: SocketAddr, what: AuthFailure) {
-        self.failure_for(client, &PeerIdentity::default(), what);
+    pub async fn failure(&self, client: SocketAddr, what: AuthFailure) {
+        self.failure_for(client, &PeerIdentity::default(), what)
+            .await;
     }
 
     /// A failed authentication by `client` with `identity`: counted against the certificate
     /// when it has a verified one, else against the address.
-    pub fn failure_for(&self, client: SocketAddr, identity: &PeerIdentity, what: AuthFailure) {
+    pub async fn failure_for(
+        &self,
+        client: SocketAddr,
+        identity: &PeerIdentity,
+        what: AuthFailure,
+    ) {
         self.metrics.auth_failures.inc(what);
-        let now = tokio::time::Instant::now();
-        match self.credential(identity) {
-            Some(c) => {
-                if let Some(block) = self.credential_lockout.failure(&c, now) {
-                    tracing::warn!(
-                        credential = %c,
-                        block_s = block.as_secs(),
-                        "too many failed authentications: client certificate blocked"
-                    );
-                }
-            }
-            None => {
-                if let Some(block) = self.lockout.failure(&address_key(client.ip()), now) {
-                    tracing::warn!(
-                        address = %client.ip(),
-                        block_s = block.as_secs(),
-                        "too many failed authentications: address blocked"
-                    );
-                }
-            }
+        let key = self.lock_key(client, identity);
+        match self.store.failure(&key).await {
+            Ok(Some(block)) => match &key {
+                LockKey::Credential(c) => tracing::warn!(
+                    credential = %c,
+                    block_s = block.as_secs(),
+                    "too many failed authentications: client certificate blocked"
+                ),
+                LockKey::Address(_) => tracing::warn!(
+                    address = %client.ip(),
+                    block_s = block.as_secs(),
+                    "too many failed authentications: address blocked"
+                ),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "a failed authentication was not counted"),
         }
     }
 
-    fn success_for(&self, client: SocketAddr, identity: &PeerIdentity) {
-        match self.credential(identity) {
-            Some(c) => self.credential_lockout.success(&c),
-            None => self.lockout.success(&address_key(client.ip())),
+    async fn success_for(&self, client: SocketAddr, identity: &PeerIdentity) {
+        if let Err(e) = self.store.success(&self.lock_key(client, identity)).await {
+            tracing::warn!(error = %e, "the lockout was not cleared after a success");
         }
     }
 
     /// A client certificate refused in the TLS handshake.
-    pub fn certificate_refused(&self, client: SocketAddr, why: CertRefusal) {
+    pub async fn certificate_refused(&self, client: SocketAddr, why: CertRefusal) {
         self.metrics.client_certs_refused.inc(match why {
             CertRefusal::Missing => CertRefused::Missing,
             CertRefusal::Revoked => CertRefused::Revoked,
@@ -150,12 +141,26 @@ impl Gate {
         // No certificate at all, or a stale CRL, is not a wrong credential: do not lock people
         // out for it.
         if !matches!(why, CertRefusal::Missing | CertRefusal::CrlExpired) {
-            self.failure(client, AuthFailure::ClientCertificate);
+            self.failure(client, AuthFailure::ClientCertificate).await;
         }
     }
 
     /// Decides whether `client` may reach `target`, redeeming its one-time key if it gave one.
+    ///
+    /// Boxed: a connection's task is one future as large as its largest state, and the
+    /// store's calls (Redis futures) would otherwise size every idle relay's task.
     pub async fn admit(
+        &self,
+        client: SocketAddr,
+        via: Via,
+        target: &str,
+        identity: &PeerIdentity,
+        key: Option<OneTimeKey>,
+    ) -> Admission {
+        Box::pin(self.admit_now(client, via, target, identity, key)).await
+    }
+
+    async fn admit_now(
         &self,
         client: SocketAddr,
         via: Via,
@@ -182,46 +187,45 @@ impl Gate {
             tracing::warn!(%client, target = ?target, "--danger-no-auth: relaying without authentication");
             return ask(&KeyCheck::NotPresented);
         }
-        if let Some(left) = self.blocked_for(client, identity) {
-            return Admission::Refuse {
-                refusal: Refusal::LockedOut {
-                    retry_after_secs: left.as_secs().max(1),
-                },
-                who: super::Principal {
-                    subject: identity.client_cert.as_ref().map(|c| c.subject.clone()),
-                    key_id: None,
-                },
-            };
+        let who = || super::Principal {
+            subject: identity.client_cert.as_ref().map(|c| c.subject.clone()),
+            key_id: None,
+        };
+        match self.blocked_for(client, identity).await {
+            Ok(None) => {}
+            Ok(Some(left)) => {
+                return Admission::Refuse {
+                    refusal: Refusal::LockedOut {
+                        retry_after_secs: left.as_secs().max(1),
+                    },
+                    who: who(),
+                }
+            }
+            // Without the lockout a key could be guessed without limit: fail closed. A
+            // verified certificate has nothing to guess and goes on.
+            Err(e) if key.is_some() => {
+                tracing::warn!(error = %e, "the lockout could not be read; the one-time key is not checked");
+                self.metrics.one_time_keys.inc(KeyEvent::Refused);
+                return Admission::Refuse {
+                    refusal: Refusal::Key(KeyProblem::StoreUnavailable),
+                    who: who(),
+                };
+            }
+            Err(e) => tracing::warn!(error = %e, "the lockout could not be read"),
         }
         let check = match key {
             None => KeyCheck::NotPresented,
             Some(key) => {
-                let (store, target, cert, acl) = (
-                    self.otk.clone(),
-                    target.to_owned(),
-                    identity.client_cert.clone(),
-                    cfg.access.acl.clone(),
-                );
-                let redeemed = tokio::task::spawn_blocking(move || {
-                    let outcome = otk::redeem(
-                        store.as_ref(),
+                let redeemed = self
+                    .store
+                    .redeem(
                         &key,
-                        &target,
-                        cert.as_ref(),
-                        acl.as_ref(),
+                        target,
+                        identity.client_cert.as_ref(),
+                        cfg.access.acl.as_ref(),
                         otk::unix_now(),
-                    );
-                    // A refused key the store knows is named in the audit line by its id.
-                    outcome.map_err(|problem| {
-                        let key_id = match problem {
-                            KeyProblem::Unknown | KeyProblem::StoreUnavailable => None,
-                            _ => store.find(&KeyHash::of(&key)).ok().flatten().map(|r| r.id),
-                        };
-                        (problem, key_id)
-                    })
-                })
-                .await
-                .unwrap_or(Err((KeyProblem::StoreUnavailable, None)));
+                    )
+                    .await;
                 match redeemed {
                     Ok(grant) => {
                         self.metrics.one_time_keys.inc(KeyEvent::Used);
@@ -237,48 +241,17 @@ impl Gate {
         let decision = ask(&check);
         match &decision {
             Admission::Refuse { refusal, .. } if refusal.is_failed_authentication() => {
-                self.failure_for(client, identity, AuthFailure::OneTimeKey);
+                self.failure_for(client, identity, AuthFailure::OneTimeKey)
+                    .await;
             }
-            Admission::Allow(_) => self.success_for(client, identity),
+            Admission::Allow(_) => self.success_for(client, identity).await,
             Admission::Refuse { .. } => {}
         }
         decision
     }
 
-    /// Addresses blocked now and blocks imposed since start, for `/metrics`.
+    /// The lockout's figures, for `/metrics`.
     pub fn render_metrics(&self, out: &mut String) {
-        let now = tokio::time::Instant::now();
-        crate::metrics::scalar(
-            out,
-            "vncgate_lockout_blocked_addresses",
-            "gauge",
-            "Client addresses blocked now after repeated failed authentications.",
-            self.lockout.blocked_count(now),
-        );
-        crate::metrics::scalar(
-            out,
-            "vncgate_lockout_blocks_total",
-            "counter",
-            "Blocks imposed on client addresses after repeated failed authentications.",
-            self.lockout.blocks_total.load(Ordering::Relaxed),
-        );
-        crate::metrics::scalar(
-            out,
-            "vncgate_lockout_blocked_certificates",
-            "gauge",
-            "Client certificates blocked now after repeated failed authentications.",
-            self.credential_lockout.blocked_count(now),
-        );
-        crate::metrics::scalar(
-            out,
-            "vncgate_lockout_evictions_total",
-            "counter",
-            "Lockout entries forgotten to make room for new ones (the table is full).",
-            self.lockout.evictions_total.load(Ordering::Relaxed)
-                + self
-                    .credential_lockout
-                    .evictions_total
-                    .load(Ordering::Relaxed),
-        );
+        self.store.render_lockout_metrics(out);
     }
 }

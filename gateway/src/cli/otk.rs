@@ -1,7 +1,7 @@
 //! `vncgate otk`: one-time keys from the command line — `issue` prints a link (and can write a
 //! session file), `list` shows keys (never the keys themselves: only hashes are kept),
-//! `revoke ID` withdraws a pending one. They use the store in the state directory, which a
-//! running gateway shares (docs/auth.md).
+//! `revoke ID` withdraws a pending one. They use the gateway's store — the SQLite file in the
+//! state directory, or the fleet's Redis with `--store` (docs/auth.md, docs/fleet.md).
 
 use std::path::PathBuf;
 
@@ -9,25 +9,22 @@ use anyhow::{bail, Context};
 use certs::fs::Overwrite;
 use certs::session_file::{GatewayUrl, SessionFile, TargetName};
 use gateway::auth::{Mode, Pattern};
-use gateway::config::{file, Layer};
-use gateway::otk::sqlite::SqliteStore;
-use gateway::otk::{self, KeyRequest, OtkStore, Revoked};
+use gateway::config::Layer;
+use gateway::otk::{self, KeyRequest, Revoked};
+
+use crate::cli::store_args::StoreArgs;
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Issue, list and revoke one-time keys (links that open one session)",
     long_about = "One-time keys admit one session to one target. `issue` prints a link \
                   https://HOST:PORT/#otk=KEY&target=NAME; the key is in the fragment, which browsers never send \
-                  to a server, and only its SHA-256 is stored (in the state directory, shared with `vncgate serve`)."
+                  to a server, and only its SHA-256 is stored (in the state directory, shared with `vncgate serve`, or in \
+                  the fleet's Redis with --store, where every instance accepts it)."
 )]
 pub struct OtkArgs {
-    /// Read the state directory and targets from this config file.
-    #[arg(long, global = true, value_name = "FILE", env = "VNCGATE_CONFIG")]
-    config: Option<PathBuf>,
-    /// The gateway's state directory [default: the config file's, else $VNCGATE_STATE_DIR, else
-    /// $XDG_STATE_HOME/vncgate, else ~/.local/state/vncgate].
-    #[arg(long, global = true, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(subcommand)]
     command: OtkCommand,
 }
@@ -69,27 +66,6 @@ enum OtkCommand {
     },
 }
 
-/// What the command needs from the config file.
-struct OtkContext {
-    state_dir: PathBuf,
-    layer: Option<Layer>,
-}
-
-impl OtkArgs {
-    fn context(&self) -> anyhow::Result<OtkContext> {
-        let layer = match &self.config {
-            Some(p) => Some(file::load(p)?),
-            None => None,
-        };
-        let state_dir = self
-            .state_dir
-            .clone()
-            .or_else(|| layer.as_ref().and_then(|l| l.state_dir.clone()))
-            .unwrap_or_else(|| gateway::state_dir::resolve(None));
-        Ok(OtkContext { state_dir, layer })
-    }
-}
-
 /// `https://HOST:PORT` from the config's listen address (this host's name for 0.0.0.0/::).
 fn default_gateway(layer: Option<&Layer>) -> String {
     if let Some(u) = layer.and_then(|l| l.public_url.as_ref()) {
@@ -103,8 +79,8 @@ fn default_gateway(layer: Option<&Layer>) -> String {
 }
 
 pub fn run(args: OtkArgs) -> anyhow::Result<()> {
-    let ctx = args.context()?;
-    let store = SqliteStore::open_in(&ctx.state_dir)?;
+    let ctx = args.store.context()?;
+    let (rt, store) = ctx.open()?;
     let now = otk::unix_now();
     match args.command {
         OtkCommand::Issue {
@@ -157,7 +133,7 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
                 },
                 now,
             )?;
-            store.insert(&issued.record)?;
+            rt.block_on(store.insert_key(&issued.record))?;
             let gateway_url = gateway.unwrap_or_else(|| default_gateway(ctx.layer.as_ref()));
             let mut s = SessionFile::new(name);
             s.gateway = Some(
@@ -186,7 +162,7 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
             println!("{link}");
         }
         OtkCommand::List => {
-            let all = store.list()?;
+            let all = rt.block_on(store.list_keys())?;
             if all.is_empty() {
                 eprintln!("no keys");
             }
@@ -210,7 +186,7 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        OtkCommand::Revoke { id } => match store.revoke(&id, now)? {
+        OtkCommand::Revoke { id } => match rt.block_on(store.revoke_key(&id, now))? {
             Revoked::Revoked => eprintln!("key {id} revoked"),
             Revoked::NotFound => bail!("there is no key {id} (see `vncgate otk list`)"),
             Revoked::NotPending => bail!("key {id} was used or revoked already"),

@@ -23,10 +23,15 @@ Limits (--limit KEY=NUMBER, or under [limits] in the file), with their defaults:
   lockout_failures 5               lockout_block_secs 10 (doubles with each further failure)
   lockout_max_block_secs 3600      write_timeout_secs 30 (a client that reads nothing)
   http_idle_timeout_secs 60 (between HTTP requests; not while relaying)
+  session_heartbeat_secs 10 (the session registry; entries expire after three)
 
 Authentication (docs/auth.md): one-time-key links (`vncgate otk issue`) always work; add client
 certificates with --client-ca (the access list, admins and groups are in the config file). Without
 either, only --danger-no-auth relays anything.
+
+Fleets (docs/fleet.md): several instances behind a TCP load balancer share keys, the lockout and
+the session list with --store redis://HOST:PORT/DB; give each one --proxy-protocol-from the
+balancer's address.
 
 Signals: SIGHUP reloads the certificate files and the client CRLs (they are also checked every
 cert_poll_interval_secs; a revoked certificate's open sessions end then); SIGTERM or Ctrl-C
@@ -113,6 +118,17 @@ pub struct ServeArgs {
     /// Let anyone list the targets (GET /api/targets); by default only people who may use them.
     #[arg(long)]
     anonymous_target_list: bool,
+    /// Keep one-time keys, the lockout and the live-session list in this Redis, shared by every
+    /// instance of a fleet: redis://[USER:PASSWORD@]HOST:PORT/DB, or rediss://… for TLS
+    /// [default: SQLite files in the state directory, for one instance].
+    #[arg(long, value_name = "URL", env = "VNCGATE_STORE")]
+    store: Option<String>,
+    /// PEM roots that verify a rediss:// server's certificate [default: the system's roots].
+    #[arg(long, value_name = "FILE")]
+    store_ca: Option<PathBuf>,
+    /// This instance's name in the session list [default: HOSTNAME:PORT].
+    #[arg(long, value_name = "NAME")]
+    instance: Option<String>,
     /// DANGER: relay for anyone who can reach the port, without authentication.
     #[arg(long)]
     danger_no_auth: bool,
@@ -215,6 +231,26 @@ impl ServeArgs {
                         })
                         .collect::<Result<_, _>>()?,
                 )
+            },
+            store: match &self.store {
+                None if self.store_ca.is_some() => {
+                    return Err(invalid(
+                        "--store-ca",
+                        "",
+                        gateway::config::store::StoreProblem::CaWithoutTls,
+                    ))
+                }
+                None => None,
+                Some(u) => Some(
+                    gateway::config::store::StoreConfig::from_url(u, self.store_ca.clone())
+                        .map_err(|p| invalid("--store", u, p))?,
+                ),
+            },
+            instance: match &self.instance {
+                None => None,
+                Some(i) => Some(
+                    gateway::config::parse_instance(i).map_err(|p| invalid("--instance", i, p))?,
+                ),
             },
             web_root_csp: match &self.web_root_csp {
                 None => None,

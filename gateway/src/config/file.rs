@@ -29,6 +29,9 @@ struct FileConfig {
     public_url: Option<String>,
     allow_origins: Option<Vec<String>>,
     web_root_csp: Option<String>,
+    store: Option<String>,
+    store_ca: Option<PathBuf>,
+    instance: Option<String>,
     #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
@@ -165,6 +168,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     }
     if let Some(list) = file.metrics_from {
         layer.metrics_from = Some(cidrs("metrics_from", list)?);
+    }
+    if let Some(u) = file.store {
+        layer.store = Some(
+            super::store::StoreConfig::from_url(&u, file.store_ca.map(rel))
+                .map_err(|p| invalid("store", &u, p.into()))?,
+        );
+    } else if file.store_ca.is_some() {
+        return Err(invalid(
+            "store_ca",
+            "",
+            super::store::StoreProblem::CaWithoutTls.into(),
+        ));
+    }
+    if let Some(i) = file.instance {
+        layer.instance = Some(super::parse_instance(&i).map_err(|p| invalid("instance", &i, p))?);
     }
     if let Some(u) = file.public_url {
         layer.public_url =

@@ -46,6 +46,9 @@ pub struct Layer {
     pub public_url: Option<super::PublicUrl>,
     pub allow_origins: Option<Vec<super::WebOrigin>>,
     pub web_root_csp: Option<String>,
+    /// `--store` / `store` (with `--store-ca` / `store_ca`), checked.
+    pub store: Option<super::store::StoreConfig>,
+    pub instance: Option<String>,
 }
 
 impl Layer {
@@ -110,6 +113,8 @@ impl Layer {
             public_url: over.public_url.or(self.public_url),
             allow_origins: over.allow_origins.or(self.allow_origins),
             web_root_csp: over.web_root_csp.or(self.web_root_csp),
+            store: over.store.or(self.store),
+            instance: over.instance.or(self.instance),
         }
     }
 
@@ -212,6 +217,8 @@ impl Layer {
             limits,
             acme,
             web,
+            store: self.store.unwrap_or_default(),
+            instance: self.instance,
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct Limits {
     /// How long an HTTP connection may sit between requests (keep-alive) or in a request body
     /// without a byte from the client. Not applied once a connection relays.
     pub http_idle_timeout: Duration,
+    /// How often the session registry is published again; an entry not refreshed for three
+    /// heartbeats disappears (an instance that died).
+    pub session_heartbeat: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +72,7 @@ impl Default for Limits {
             lockout_max_block: Duration::from_secs(3600),
             write_timeout: Duration::from_secs(30),
             http_idle_timeout: Duration::from_secs(60),
+            session_heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct LimitsLayer {
     pub lockout_max_block_secs: Option<u64>,
     pub write_timeout_secs: Option<u64>,
     pub http_idle_timeout_secs: Option<u64>,
+    pub session_heartbeat_secs: Option<u64>,
 }
 
 /// The keys, as listed in error messages and `--help`.
@@ -117,6 +122,7 @@ pub const KEYS: &[&str] = &[
     "lockout_max_block_secs",
     "write_timeout_secs",
     "http_idle_timeout_secs",
+    "session_heartbeat_secs",
 ];
 
 /// A limit that is out of range.
@@ -181,7 +187,8 @@ impl LimitsLayer {
             lockout_block_secs,
             lockout_max_block_secs,
             write_timeout_secs,
-            http_idle_timeout_secs
+            http_idle_timeout_secs,
+            session_heartbeat_secs
         )
     }
 
@@ -283,6 +290,13 @@ impl LimitsLayer {
                 .unwrap_or(d.write_timeout),
             http_idle_timeout: secs("http_idle_timeout_secs", self.http_idle_timeout_secs, 1)?
                 .unwrap_or(d.http_idle_timeout),
+            session_heartbeat: get(
+                "session_heartbeat_secs",
+                self.session_heartbeat_secs,
+                1,
+                300,
+            )?
+            .map_or(d.session_heartbeat, Duration::from_secs),
         })
     }
 }

@@ -7,8 +7,13 @@
 //! - `POST /api/otk` with `{"target":"desk","ttl_seconds":600,"view_only":false,"for":"cn:bob"}`
 //!   → 201 `{"id","link","key","target","mode","expires_at"}`.
 //! - `DELETE /api/otk/ID` → 204, 404 (no such key), 409 (used or revoked already).
+//! - `GET /api/sessions` → `{"instance","sessions":[{"id","instance","target","who","mode",
+//!   "client","via","started_ms","bytes_to_target","bytes_to_client"}…]}`: live sessions of
+//!   every instance sharing the store (`"partial"` says why when only this one's are listed).
+//! - `DELETE /api/sessions/ID` → 202 `{"id","instance","ended_by"}` (the instance running it
+//!   was told: its client sees "ended by an administrator"), 404, 410 (its instance is gone).
 //!
-//! Issuing and revoking need an admin: a client certificate named in `[auth] admins`, or
+//! Issuing, revoking and the session API need an admin: a client certificate named in `[auth] admins`, or
 //! `Authorization: Bearer TOKEN` with the token of `--admin-token-file`. A wrong token counts
 //! towards the address's lockout; a right one, or an admin certificate, is not refused for it.
 //! Links are built from `--public-url` (else the listening address), never from `Host`. Requests that change something must be `application/json`
@@ -27,6 +32,7 @@ use crate::auth::{Mode, Pattern};
 use crate::config::AuthMode;
 use crate::metrics::{AuthFailure, KeyEvent};
 use crate::otk::{self, KeyHash, KeyRequest, Revoked, DEFAULT_TTL_SECS, MAX_TTL_SECS};
+use crate::store::KillSent;
 use certs::session_file::OneTimeKey;
 
 /// The largest request body read.
@@ -105,34 +111,35 @@ impl App {
     /// admin certificate is never refused for its address's lockout (people behind the same
     /// NAT as an attacker; a token has at least 16 characters, so guessing one online is
     /// hopeless either way); a wrong token counts towards the address's lockout.
-    fn admin(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Result<String, ApiError> {
-        let blocked = || {
-            self.gate.blocked(ctx.client).map(|left| {
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "too many failed attempts from your address: try again in {} s",
-                        left.as_secs().max(1)
-                    ),
-                )
-            })
+    async fn admin(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Result<String, ApiError> {
+        let blocked = |left: std::time::Duration| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed attempts from your address: try again in {} s",
+                    left.as_secs().max(1)
+                ),
+            )
         };
         match self.caller(ctx, req) {
             Caller::Admin { who } => Ok(who),
             Caller::BadToken => {
-                if let Some(e) = blocked() {
-                    return Err(e);
+                if let Some(left) = self.gate.blocked(ctx.client).await {
+                    return Err(blocked(left));
                 }
-                self.gate.failure(ctx.client, AuthFailure::AdminToken);
-                tracing::warn!("one-time-key API: wrong admin token");
+                self.gate
+                    .failure(ctx.client, AuthFailure::AdminToken)
+                    .await;
+                tracing::warn!("admin API: wrong admin token");
                 Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong admin token"))
             }
-            Caller::Other => Err(blocked().unwrap_or_else(|| {
-                ApiError::new(
+            Caller::Other => Err(match self.gate.blocked(ctx.client).await {
+                Some(left) => blocked(left),
+                None => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "this needs an admin: a client certificate listed in [auth] admins, or Authorization: Bearer with the admin token",
-                )
-            })),
+                ),
+            }),
         }
     }
 
@@ -165,18 +172,17 @@ impl App {
 
     /// The target of a pending key (looked up, not used).
     async fn key_target(&self, ctx: &ConnContext, key: Option<OneTimeKey>) -> Vec<String> {
-        if self.gate.blocked(ctx.client).is_some() {
+        if self.gate.blocked(ctx.client).await.is_some() {
             return Vec::new();
         }
         let found = match key {
-            Some(k) => {
-                let store = self.gate.otk.clone();
-                tokio::task::spawn_blocking(move || store.find(&KeyHash::of(&k)))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .flatten()
-            }
+            Some(k) => self
+                .gate
+                .store
+                .find_key(&KeyHash::of(&k))
+                .await
+                .ok()
+                .flatten(),
             None => None,
         };
         match found {
@@ -187,14 +193,14 @@ impl App {
                 vec![r.target]
             }
             _ => {
-                self.gate.failure(ctx.client, AuthFailure::OneTimeKey);
+                self.gate.failure(ctx.client, AuthFailure::OneTimeKey).await;
                 Vec::new()
             }
         }
     }
 
     async fn issue(&self, ctx: &ConnContext, req: Request<Incoming>) -> Response<Body> {
-        let who = match self.admin(ctx, &req) {
+        let who = match self.admin(ctx, &req).await {
             Ok(w) => w,
             Err(e) => return e.response(),
         };
@@ -252,27 +258,21 @@ impl App {
             for_identity,
             created_by: who,
         };
-        let store = self.gate.otk.clone();
-        let made = tokio::task::spawn_blocking(move || {
-            let issued = otk::issue(&request, otk::unix_now()).map_err(|e| e.to_string())?;
-            store.insert(&issued.record).map_err(|e| e.to_string())?;
-            Ok::<_, String>(issued)
-        })
-        .await;
+        let made = match otk::issue(&request, otk::unix_now()) {
+            Ok(issued) => match self.gate.store.insert_key(&issued.record).await {
+                Ok(()) => Ok(issued),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
         let issued = match made {
-            Ok(Ok(i)) => i,
-            Ok(Err(e)) => {
+            Ok(i) => i,
+            Err(e) => {
                 tracing::error!(error = %e, "one-time key not issued");
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the key could not be stored",
+                    "the key could not be stored: the gateway cannot reach its store right now, try again later",
                 );
-            }
-            Err(_) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the key could not be stored",
-                )
             }
         };
         self.metrics.one_time_keys.inc(KeyEvent::Issued);
@@ -295,40 +295,108 @@ impl App {
     }
 
     async fn revoke(&self, ctx: &ConnContext, req: &Request<Incoming>, id: &str) -> Response<Body> {
-        if let Err(e) = self.admin(ctx, req) {
+        if let Err(e) = self.admin(ctx, req).await {
             return e.response();
         }
-        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_id(id) {
             return error(StatusCode::NOT_FOUND, "no such key (ids are 16 hex digits)");
         }
-        let (store, key_id) = (self.gate.otk.clone(), id.to_owned());
-        let done =
-            tokio::task::spawn_blocking(move || store.revoke(&key_id, otk::unix_now())).await;
-        match done {
-            Ok(Ok(Revoked::Revoked)) => {
+        match self.gate.store.revoke_key(id, otk::unix_now()).await {
+            Ok(Revoked::Revoked) => {
                 self.metrics.one_time_keys.inc(KeyEvent::Revoked);
                 tracing::info!(key_id = %id, "one-time key revoked");
                 let mut r = Response::new(Full::new(Bytes::new()));
                 *r.status_mut() = StatusCode::NO_CONTENT;
                 r
             }
-            Ok(Ok(Revoked::NotFound)) => error(StatusCode::NOT_FOUND, "no such key"),
-            Ok(Ok(Revoked::NotPending)) => {
+            Ok(Revoked::NotFound) => error(StatusCode::NOT_FOUND, "no such key"),
+            Ok(Revoked::NotPending) => {
                 error(StatusCode::CONFLICT, "the key was used or revoked already")
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::error!(error = %e, "one-time key not revoked");
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the key store is not available",
                 )
             }
-            Err(_) => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the key store is not available",
-            ),
         }
     }
+
+    /// Live sessions of every instance sharing the store; this instance's with their bytes
+    /// up to now.
+    async fn sessions(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Response<Body> {
+        if let Err(e) = self.admin(ctx, req).await {
+            return e.response();
+        }
+        let live = &self.gate.sessions;
+        let mut listed = live.snapshot();
+        let mut partial = None;
+        match self.gate.store.list_sessions().await {
+            Ok(all) => listed.extend(all.into_iter().filter(|s| s.instance != live.instance())),
+            Err(e) => {
+                tracing::warn!(error = %e, "the session list holds this instance's sessions only");
+                partial = Some(format!(
+                    "the store cannot be read right now: only the sessions of {} are listed",
+                    live.instance()
+                ));
+            }
+        }
+        listed.sort_by(|a, b| a.started_ms.cmp(&b.started_ms).then(a.id.cmp(&b.id)));
+        let mut body = json!({ "instance": live.instance(), "sessions": listed });
+        if let Some(p) = partial {
+            body["partial"] = json!(p);
+        }
+        json_response(StatusCode::OK, &body)
+    }
+
+    /// Ends session `id` wherever it runs: here directly, elsewhere through the store.
+    async fn kill(&self, ctx: &ConnContext, req: &Request<Incoming>, id: &str) -> Response<Body> {
+        let who = match self.admin(ctx, req).await {
+            Ok(w) => w,
+            Err(e) => return e.response(),
+        };
+        if !is_id(id) {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no such session (ids are 16 hex digits)",
+            );
+        }
+        let live = &self.gate.sessions;
+        let sent = if live.kill(id, &who) {
+            Ok(KillSent::Sent {
+                instance: live.instance().to_owned(),
+            })
+        } else {
+            self.gate.store.request_kill(id, &who).await
+        };
+        match sent {
+            Ok(KillSent::Sent { instance }) => {
+                tracing::info!(session = %id, %instance, by = %who, "session ended by an administrator");
+                json_response(
+                    StatusCode::ACCEPTED,
+                    &json!({ "id": id, "instance": instance, "ended_by": who }),
+                )
+            }
+            Ok(KillSent::NotFound) => error(StatusCode::NOT_FOUND, "no such live session"),
+            Ok(KillSent::InstanceSilent { instance }) => error(
+                StatusCode::GONE,
+                &format!("instance {instance} does not answer (it stopped?): its sessions ended with it and leave the list within three heartbeats"),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "session not ended");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is not available: the session could not be reached",
+                )
+            }
+        }
+    }
+}
+
+/// A key or session id: 16 hex digits.
+fn is_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Requests that change something: JSON only, and not from another site's page.
@@ -373,7 +441,15 @@ pub async fn handle(app: &App, ctx: &ConnContext, req: Request<Incoming>) -> Res
             }
             Err(e) => e.response(),
         },
-        (_, "/api/targets" | "/api/otk") => {
+        (Method::GET | Method::HEAD, "/api/sessions") => app.sessions(ctx, &req).await,
+        (Method::DELETE, p) if p.starts_with("/api/sessions/") => match same_site_json(&req) {
+            Ok(()) => {
+                let id = p.strip_prefix("/api/sessions/").unwrap_or_default();
+                app.kill(ctx, &req, id).await
+            }
+            Err(e) => e.response(),
+        },
+        (_, "/api/targets" | "/api/otk" | "/api/sessions") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(StatusCode::NOT_FOUND, "no such API"),

@@ -22,6 +22,7 @@ use crate::auth::Mode;
 use crate::backend::{self, BackendStream, LoadedLogin, LoginError};
 use crate::config::Limits;
 use crate::metrics::{GaugeGuard, Metrics, RelayRefused};
+use crate::sessions::Registration;
 use crate::shutdown::Shutdown;
 
 /// The WebSocket's read buffer. A browser sends input events of a few bytes; a larger
@@ -333,32 +334,53 @@ fn greeting_failed(route: &Route, env: &SessionEnv<'_>, detail: String) -> Sessi
     }
 }
 
-async fn pumped<F>(route: &Route, env: &SessionEnv<'_>, pump: F) -> SessionOutcome
-where
-    F: std::future::Future<Output = (RelayStats, RelayEnd)>,
-{
-    env.metrics
-        .relays_total
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let _open = GaugeGuard::new(&env.metrics.relays_open);
-    let start = SystemTime::now();
-    tracing::info!(target = %route.name, addr = %route.addr, mode = %route.mode, who = %route.who, "relay started");
-    let (stats, end) = pump.await;
-    if let RelayEnd::Failed { side, .. } = &end {
-        env.metrics.relay_errors.inc(*side);
+/// A relay between its start and its end: counted as open, and audited when it ends. The
+/// caller awaits the pump itself between [`Pumping::start`] and [`Pumping::ended`], so the
+/// pump's future lives once in the session's state (passed into an async fn it would be
+/// stored twice: as the argument and as what is awaited).
+struct Pumping<'a> {
+    route: &'a Route,
+    env: &'a SessionEnv<'a>,
+    start: SystemTime,
+    _open: GaugeGuard<'a>,
+}
+
+impl<'a> Pumping<'a> {
+    fn start(route: &'a Route, env: &'a SessionEnv<'a>) -> Self {
+        env.metrics
+            .relays_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(target = %route.name, addr = %route.addr, mode = %route.mode, who = %route.who, "relay started");
+        Self {
+            route,
+            env,
+            start: SystemTime::now(),
+            _open: GaugeGuard::new(&env.metrics.relays_open),
+        }
     }
-    audit(
-        env,
-        Audited::Route(route),
-        start,
-        stats,
-        Outcome::Ended,
-        &end.to_string(),
-    );
-    SessionOutcome::Ended {
-        target: route.name.clone(),
-        stats,
-        end,
+
+    fn ended(self, (stats, end): (RelayStats, RelayEnd)) -> SessionOutcome {
+        let env = self.env;
+        if let RelayEnd::Failed { side, .. } = &end {
+            env.metrics.relay_errors.inc(*side);
+        }
+        let reason = match &end {
+            RelayEnd::Killed { by } => format!("{end} ({by})"),
+            _ => end.to_string(),
+        };
+        audit(
+            env,
+            Audited::Route(self.route),
+            self.start,
+            stats,
+            Outcome::Ended,
+            &reason,
+        );
+        SessionOutcome::Ended {
+            target: self.route.name.clone(),
+            stats,
+            end,
+        }
     }
 }
 
@@ -374,10 +396,12 @@ async fn reach(
     Ok((route, backend))
 }
 
-/// Pump settings before the greeting (which may add view-only filtering and a prefix).
+/// Pump settings before the greeting (which may add view-only filtering and a prefix), for
+/// the session `live` registered.
 fn pump_options<'a>(
     env: &SessionEnv<'a>,
     ping_interval: Option<std::time::Duration>,
+    live: &Registration,
 ) -> PumpOptions<'a> {
     PumpOptions {
         ping_interval,
@@ -386,6 +410,8 @@ fn pump_options<'a>(
         view_only: None,
         client_prefix: Vec::new(),
         cert: env.cert.clone(),
+        counters: live.counters(),
+        killed: Some(live.watch()),
     }
 }
 
@@ -440,9 +466,14 @@ where
             };
         }
     };
-    let mut opts = pump_options(&env, env.limits.websocket_ping_interval);
+    // Listed (and can be ended by an administrator) until it returns.
+    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let mut opts = pump_options(&env, env.limits.websocket_ping_interval, &live);
     match backend {
-        Backend::Raw(tcp) => pumped(&route, &env, pump_websocket(ws, tcp, opts)).await,
+        Backend::Raw(tcp) => {
+            let p = Pumping::start(&route, &env);
+            p.ended(pump_websocket(ws, tcp, opts).await)
+        }
         Backend::LoggedIn {
             stream,
             server_init,
@@ -452,7 +483,8 @@ where
             match greet::websocket(&mut ws, server_init, within).await {
                 Ok(first) => {
                     opts.client_prefix = first;
-                    pumped(&route, &env, pump_websocket(ws, stream, opts)).await
+                    let p = Pumping::start(&route, &env);
+                    p.ended(pump_websocket(ws, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
             }
@@ -481,9 +513,13 @@ where
             }
         }
     };
-    let mut opts = pump_options(&env, None);
+    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let mut opts = pump_options(&env, None, &live);
     match backend {
-        Backend::Raw(tcp) => pumped(&route, &env, tcp::pump_tcp(io, tcp, opts)).await,
+        Backend::Raw(tcp) => {
+            let p = Pumping::start(&route, &env);
+            p.ended(tcp::pump_tcp(io, tcp, opts).await)
+        }
         Backend::LoggedIn {
             stream,
             server_init,
@@ -493,7 +529,8 @@ where
             match greet::native(&mut io, server_init, within).await {
                 Ok(first) => {
                     opts.client_prefix = first;
-                    pumped(&route, &env, tcp::pump_tcp(io, stream, opts)).await
+                    let p = Pumping::start(&route, &env);
+                    p.ended(tcp::pump_tcp(io, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
             }

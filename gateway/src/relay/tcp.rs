@@ -11,6 +11,7 @@ use super::view_only::{self, InputHalf, OutputHalf};
 use super::{write_to_target, PumpOptions, RelayEnd, RelayStats, READ_BUF_BYTES};
 use crate::auth::live_certs::CertWatch;
 use crate::metrics::{Metrics, Side};
+use crate::sessions::KillWatch;
 use crate::shutdown::Phase;
 
 /// After one direction has ended, how long the other may still run.
@@ -98,7 +99,8 @@ where
 {
     let (client_r, client_w) = tokio::io::split(client);
     let (backend_r, backend_w) = tokio::io::split(backend);
-    let (to_target, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
+    let counters = opts.counters.clone();
+    let (to_target, to_client) = (&counters.to_target, &counters.to_client);
     let (input, output) = match opts.view_only.as_ref().map(view_only::halves) {
         None => (None, None),
         Some(Ok((i, o))) => (Some(i), Some(o)),
@@ -108,7 +110,7 @@ where
         client_r,
         backend_w,
         Side::Client,
-        &to_target,
+        to_target,
         opts.metrics,
         input.map(Half::Input),
         std::mem::take(&mut opts.client_prefix),
@@ -117,7 +119,7 @@ where
         backend_r,
         client_w,
         Side::Target,
-        &to_client,
+        to_client,
         opts.metrics,
         output.map(Half::Output),
         Vec::new(),
@@ -145,6 +147,7 @@ where
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
             why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
+            by = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Killed { by },
         }
         if up_done && down_done {
             break first_end.take().unwrap_or(RelayEnd::ClientClosed);
@@ -174,6 +177,8 @@ mod tests {
             view_only: None,
             client_prefix: Vec::new(),
             cert: None,
+            counters: Default::default(),
+            killed: None,
         }
     }
 

@@ -30,6 +30,8 @@ async fn start(ping_interval: Option<Duration>) -> Harness {
             view_only: None,
             client_prefix: Vec::new(),
             cert: None,
+            counters: Default::default(),
+            killed: None,
         };
         let (stats, end) = pump_websocket(ws, backend_io, opts).await;
         (stats, end, metrics)

@@ -50,6 +50,9 @@ struct Summary {
     /// Why it ended, naming the side.
     end: String,
     relayed: Option<crate::relay::RelayStats>,
+    /// A load balancer's health check (only `/healthz` was asked): logged at debug level,
+    /// not twice a second at info.
+    health_check: bool,
 }
 
 impl Summary {
@@ -58,6 +61,7 @@ impl Summary {
             kind,
             end: end.into(),
             relayed: None,
+            health_check: false,
         }
     }
 
@@ -70,6 +74,7 @@ impl Summary {
             kind,
             end: outcome.to_string(),
             relayed,
+            health_check: false,
         }
     }
 }
@@ -82,6 +87,10 @@ pub async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let s = pipeline(stream, peer, &shared, &counts).await;
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (to_target, to_client) = s.relayed.map_or((0, 0), |r| (r.to_target, r.to_client));
+    if s.health_check {
+        tracing::debug!(duration_ms, end = %s.end, "health check answered");
+        return;
+    }
     tracing::info!(
         duration_ms,
         kind = s.kind,
@@ -179,7 +188,9 @@ async fn pipeline(
                 );
             };
             idle.off();
-            let s = native(
+            // Boxed, as below: the native relay's state is the largest of all, and every
+            // connection's task would otherwise be that large.
+            let s = Box::pin(native(
                 stream,
                 client,
                 Via::NativePlain,
@@ -187,7 +198,7 @@ async fn pipeline(
                 &PeerIdentity::default(),
                 None,
                 shared,
-            )
+            ))
             .await;
             Summary::from_session("plain/native-vnc", s)
         }
@@ -255,7 +266,7 @@ async fn tls(
                 .and_then(|i| i.downcast_ref::<rustls::Error>())
                 .and_then(CertRefusal::of);
             if let Some(why) = refusal {
-                shared.app.gate.certificate_refused(client, why);
+                shared.app.gate.certificate_refused(client, why).await;
                 return Summary::new("tls", format!("TLS handshake refused: {}", why.describe()));
             }
             return Summary::new("tls", format!("TLS handshake failed (client side): {e}"));
@@ -361,7 +372,19 @@ async fn tls(
                 );
             };
             idle.off();
-            let s = native(tls, client, Via::NativeTls, target, &identity, cert, shared).await;
+            // Boxed: a native relay in TLS is the largest state of a connection's task (the
+            // gateway's own login, both copy directions); a WebSocket relay, far more common,
+            // must not carry its size.
+            let s = Box::pin(native(
+                tls,
+                client,
+                Via::NativeTls,
+                target,
+                &identity,
+                cert,
+                shared,
+            ))
+            .await;
             Summary::from_session("tls/native-vnc", s)
         }
         _ => {
@@ -420,20 +443,24 @@ where
     let limits = &shared.config.limits;
     let ctx = Arc::new(ConnContext::new(client, identity));
     let (app, svc_ctx) = (shared.app.clone(), ctx.clone());
-    let svc = service_fn(move |req| app.clone().handle(svc_ctx.clone(), req));
-    let conn = http1::Builder::new()
-        .header_read_timeout(limits.http_header_timeout)
-        .max_buf_size(max_head_bytes(limits))
-        .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(io), svc)
-        .with_upgrades();
-    tokio::pin!(conn);
+    // Requests and the HTTP connection are boxed, and the connection is dropped before a
+    // relay starts: the connection's task is one future as large as its largest state, and
+    // an idle relay must not carry the size of the HTTP machinery it no longer uses.
+    let svc = service_fn(move |req| Box::pin(app.clone().handle(svc_ctx.clone(), req)));
+    let mut conn = Box::pin(
+        http1::Builder::new()
+            .header_read_timeout(limits.http_header_timeout)
+            .max_buf_size(max_head_bytes(limits))
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades(),
+    );
     let mut shutdown = shared.shutdown.clone();
     let served = tokio::select! {
         r = conn.as_mut() => r,
         () = shutdown.reached(Phase::Draining) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            conn.as_mut().await
         }
         why = CertWatch::ended_opt(&mut cert) => {
             return Summary::new(
@@ -442,14 +469,17 @@ where
             );
         }
     };
+    drop(conn);
     let Some(pending) = ctx.take_pending() else {
-        return Summary::new(
+        let mut s = Summary::new(
             "tls/http",
             match served {
                 Ok(()) => "HTTP connection closed".to_owned(),
                 Err(e) => format!("HTTP connection failed: {e}"),
             },
         );
+        s.health_check = ctx.health_checks_only();
+        return s;
     };
     let env = env(shared, client, Via::WebSocket, cert);
     let target = pending.request.target;

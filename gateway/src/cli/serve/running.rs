@@ -99,12 +99,14 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
             )
         })?;
         let local = listener.local_addr()?;
+        // The store must answer before the gateway says it is listening.
+        let gate = gateway::server::open_gate(&config, local).await?;
         print_banner(&config, &identity, local);
         let tls = gateway::tls::TlsServer {
             config: tls,
             clients,
         };
-        gateway::serve(listener, config, tls, shutdown_signal()).await?;
+        gateway::server::serve_gate(listener, gate, tls, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -184,10 +186,15 @@ fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
         }
     }
     if access.admin_token_file.is_some() || !access.admins.is_empty() {
-        eprintln!("  one-time-key API enabled (POST /api/otk)");
+        eprintln!(
+            "  admin API enabled (POST /api/otk, GET /api/sessions, DELETE /api/sessions/ID)"
+        );
     }
     if let Some(p) = &config.audit_log {
         eprintln!("  audit log: {}", p.display());
+    }
+    if let gateway::config::store::StoreConfig::Redis { url, .. } = &config.store {
+        eprintln!("  shared store: {url} (one-time keys, lockout and sessions of the fleet)");
     }
     if let Some(t) = &config.native_vnc.danger_plain {
         tracing::warn!("--danger-allow-plain-vnc: VNC clients without TLS reach target {t}; nothing they send or receive is protected");

@@ -1,0 +1,418 @@
+//! The sessions this instance relays, while they last: each relay registers itself (who,
+//! from where, which target, in which mode, since when) and counts its bytes into the entry; an
+//! administrator can end any of them ([`LiveSessions::kill`], from `DELETE /api/sessions/ID`
+//! here or on another instance, or `vncgate sessions kill`).
+//!
+//! The registry is the instance's own; [`publish`] copies it into the store so every instance
+//! and the command line see it: changes within a second, and everything again every heartbeat,
+//! with an expiry of [`ttl`] — the entries of an instance that died vanish on their own.
+//!
+//! ```text
+//! relay ─register─► LiveSessions ─(changes, heartbeat)─► Store (SQLite table | Redis keys)
+//!   ▲                    │ kill(id, by)                        │
+//!   └── ends with "ended by an administrator" ◄── kill listener ◄┘ (table poll | pub/sub)
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::admission::{Route, Via};
+
+/// How often changes (sessions started or ended) reach the store.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a published entry lives without a heartbeat: three heartbeats.
+pub fn ttl(heartbeat: Duration) -> Duration {
+    heartbeat.saturating_mul(3)
+}
+
+/// One live session, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// 16 hex digits, unique in the fleet.
+    pub id: String,
+    /// The instance relaying it (`--instance`).
+    pub instance: String,
+    pub target: String,
+    /// Who, as the audit log names them (certificate subject and/or key id).
+    pub who: String,
+    /// `full` or `view-only`.
+    pub mode: String,
+    /// The client's address (from the PROXY header behind a load balancer).
+    pub client: String,
+    /// `websocket`, `native_tls` or `native_plain`.
+    pub via: String,
+    /// Unix milliseconds.
+    pub started_ms: u64,
+    pub bytes_to_target: u64,
+    pub bytes_to_client: u64,
+}
+
+/// Bytes a relay moved so far, each way; the relay adds, listings read.
+#[derive(Debug, Default)]
+pub struct RelayCounters {
+    pub to_target: AtomicU64,
+    pub to_client: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    info: SessionInfo,
+    counters: Arc<RelayCounters>,
+    /// Who ended it, once an administrator did.
+    end: watch::Sender<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Changes {
+    added: Vec<String>,
+    removed: Vec<String>,
+}
+
+/// This instance's live sessions.
+#[derive(Debug)]
+pub struct LiveSessions {
+    instance: String,
+    live: Mutex<HashMap<String, Entry>>,
+    changes: Mutex<Changes>,
+}
+
+/// What [`LiveSessions::take_changes`] hands to the store.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SessionChanges {
+    pub added: Vec<SessionInfo>,
+    pub removed: Vec<String>,
+}
+
+impl SessionChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// A relay's place in the registry; dropping it ends the entry.
+#[derive(Debug)]
+pub struct Registration {
+    id: String,
+    owner: Arc<LiveSessions>,
+    counters: Arc<RelayCounters>,
+    end: KillWatch,
+}
+
+impl Registration {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn counters(&self) -> Arc<RelayCounters> {
+        self.counters.clone()
+    }
+
+    /// A handle that learns when an administrator ends the session.
+    pub fn watch(&self) -> KillWatch {
+        self.end.clone()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = self.owner.lock().remove(&self.id).is_some();
+        if removed {
+            self.owner.note(|c| c.removed.push(self.id.clone()));
+        }
+    }
+}
+
+/// Learns when an administrator ends a session, and who did.
+#[derive(Debug, Clone)]
+pub struct KillWatch(watch::Receiver<Option<String>>);
+
+impl KillWatch {
+    /// Resolves with who ended the session; never otherwise.
+    pub async fn killed(&mut self) -> String {
+        loop {
+            if let Some(by) = self.0.borrow_and_update().clone() {
+                return by;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// [`Self::killed`] of an optional watch: never, without one.
+    pub async fn killed_opt(w: &mut Option<Self>) -> String {
+        match w {
+            Some(w) => w.killed().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A new session id: 8 random bytes in hex.
+fn new_id() -> String {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // No randomness: ids must still differ within the instance.
+        static FALLBACK: AtomicU64 = AtomicU64::new(1);
+        b = FALLBACK.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl LiveSessions {
+    pub fn new(instance: String) -> Arc<Self> {
+        Arc::new(Self {
+            instance,
+            live: Mutex::new(HashMap::new()),
+            changes: Mutex::new(Changes::default()),
+        })
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn note(&self, f: impl FnOnce(&mut Changes)) {
+        f(&mut self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Registers a relay of `route` for `client`.
+    pub fn register(self: &Arc<Self>, route: &Route, client: SocketAddr, via: Via) -> Registration {
+        let id = new_id();
+        let counters = Arc::new(RelayCounters::default());
+        let (end, rx) = watch::channel(None);
+        let info = SessionInfo {
+            id: id.clone(),
+            instance: self.instance.clone(),
+            target: route.name.clone(),
+            who: route.who.to_string(),
+            mode: route.mode.as_str().to_owned(),
+            client: client.to_string(),
+            via: via.label().to_owned(),
+            started_ms: unix_ms(SystemTime::now()),
+            bytes_to_target: 0,
+            bytes_to_client: 0,
+        };
+        self.lock().insert(
+            id.clone(),
+            Entry {
+                info,
+                counters: counters.clone(),
+                end,
+            },
+        );
+        self.note(|c| c.added.push(id.clone()));
+        Registration {
+            id,
+            owner: self.clone(),
+            counters,
+            end: KillWatch(rx),
+        }
+    }
+
+    /// Ends session `id` if it runs here; `true` if it did (or was ending already).
+    pub fn kill(&self, id: &str, by: &str) -> bool {
+        match self.lock().get(id) {
+            Some(e) => {
+                e.end.send_if_modified(|v| {
+                    let first = v.is_none();
+                    if first {
+                        *v = Some(by.to_owned());
+                    }
+                    first
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn listed(e: &Entry) -> SessionInfo {
+        let mut info = e.info.clone();
+        info.bytes_to_target = e.counters.to_target.load(Ordering::Relaxed);
+        info.bytes_to_client = e.counters.to_client.load(Ordering::Relaxed);
+        info
+    }
+
+    /// Every live session, with its bytes so far, oldest first.
+    pub fn snapshot(&self) -> Vec<SessionInfo> {
+        let mut all: Vec<SessionInfo> = self.lock().values().map(Self::listed).collect();
+        all.sort_by(|a, b| a.started_ms.cmp(&b.started_ms).then(a.id.cmp(&b.id)));
+        all
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sessions started and ended since the last call. A session that started and ended in
+    /// between is in neither list.
+    pub fn take_changes(&self) -> SessionChanges {
+        let Changes { added, removed } =
+            std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
+        let live = self.lock();
+        let added_now: std::collections::HashSet<&String> = added.iter().collect();
+        SessionChanges {
+            added: added
+                .iter()
+                .filter_map(|id| live.get(id).map(Self::listed))
+                .collect(),
+            removed: removed
+                .into_iter()
+                .filter(|id| !added_now.contains(id))
+                .collect(),
+        }
+    }
+
+    /// Puts changes back that could not be published (they are tried again).
+    pub fn restore_changes(&self, changes: SessionChanges) {
+        self.note(|c| {
+            c.added.extend(changes.added.into_iter().map(|i| i.id));
+            c.removed.extend(changes.removed);
+        });
+    }
+}
+
+/// The instance name when none is configured: this host's name and the listening port.
+pub fn default_instance(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vncgate".to_owned());
+    format!("{host}:{}", listen.port())
+}
+
+/// Copies the registry into `store` until the task is dropped: changes every
+/// [`FLUSH_INTERVAL`], everything every `heartbeat` (entries expire after [`ttl`]). A store
+/// that fails is reported once per outage; what it missed is sent again.
+pub async fn publish(store: crate::store::Store, live: Arc<LiveSessions>, heartbeat: Duration) {
+    let mut tick = tokio::time::interval(FLUSH_INTERVAL.min(heartbeat));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_full = tokio::time::Instant::now();
+    let mut failing = false;
+    let mut need_full = true;
+    loop {
+        tick.tick().await;
+        let changes = live.take_changes();
+        let full_due = need_full || last_full.elapsed() >= heartbeat;
+        let result = if full_due {
+            store
+                .refresh_sessions(
+                    live.instance(),
+                    &live.snapshot(),
+                    &changes.removed,
+                    ttl(heartbeat),
+                )
+                .await
+        } else if changes.is_empty() {
+            continue;
+        } else {
+            store.publish_sessions(&changes, ttl(heartbeat)).await
+        };
+        match result {
+            Ok(()) => {
+                if full_due {
+                    last_full = tokio::time::Instant::now();
+                    need_full = false;
+                }
+                if failing {
+                    tracing::info!(store = %store.describe(), "the session registry reaches the store again");
+                    failing = false;
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "the session registry cannot reach the store; sessions go on, the list is stale until it returns");
+                    failing = true;
+                }
+                live.restore_changes(changes);
+                need_full = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::Principal;
+    use crate::auth::Mode;
+    use crate::config::TargetAddr;
+
+    fn route() -> Route {
+        Route {
+            name: "desk".into(),
+            addr: TargetAddr {
+                host: "127.0.0.1".into(),
+                port: 5900,
+            },
+            mode: Mode::ViewOnly,
+            who: Principal {
+                subject: None,
+                key_id: Some("00112233aabbccdd".into()),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_register_count_list_end_and_report_their_changes() {
+        let live = LiveSessions::new("gw1:8443".into());
+        let client: SocketAddr = "192.0.2.7:5000".parse().expect("addr");
+        let a = live.register(&route(), client, Via::WebSocket);
+        let b = live.register(&route(), client, Via::NativeTls);
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.id().len(), 16);
+        a.counters().to_client.fetch_add(1234, Ordering::Relaxed);
+        let list = live.snapshot();
+        assert_eq!(list.len(), 2);
+        let first = list.iter().find(|s| s.id == a.id()).expect("listed");
+        assert_eq!(first.bytes_to_client, 1234);
+        assert_eq!(first.client, "192.0.2.7:5000");
+        assert_eq!(first.instance, "gw1:8443");
+        assert_eq!(first.mode, "view-only");
+        assert_eq!(first.who, "key 00112233aabbccdd");
+        let changes = live.take_changes();
+        assert_eq!(changes.added.len(), 2);
+        assert!(changes.removed.is_empty());
+        assert!(live.take_changes().is_empty(), "taken once");
+
+        let mut watch = a.watch();
+        assert!(live.kill(a.id(), "admin token"));
+        assert!(!live.kill("ffffffffffffffff", "admin token"), "not here");
+        let by = tokio::time::timeout(Duration::from_secs(1), watch.killed())
+            .await
+            .expect("told");
+        assert_eq!(by, "admin token");
+        let a_id = a.id().to_owned();
+        drop(a);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live.take_changes().removed, vec![a_id]);
+
+        // Started and ended between two flushes: nothing to publish.
+        let c = live.register(&route(), client, Via::WebSocket);
+        drop(c);
+        assert!(live.take_changes().is_empty());
+        drop(b);
+    }
+}
