@@ -147,10 +147,6 @@ impl Store {
         }
     }
 
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Redis(_))
-    }
-
     // One-time keys.
 
     pub async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {

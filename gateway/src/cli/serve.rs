@@ -234,11 +234,12 @@ impl ServeArgs {
             },
             store: match &self.store {
                 None if self.store_ca.is_some() => {
+                    let ca = self.store_ca.as_deref().unwrap_or(std::path::Path::new(""));
                     return Err(invalid(
                         "--store-ca",
-                        "",
+                        &ca.display().to_string(),
                         gateway::config::store::StoreProblem::CaWithoutTls,
-                    ))
+                    ));
                 }
                 None => None,
                 Some(u) => Some(

@@ -174,10 +174,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
             super::store::StoreConfig::from_url(&u, file.store_ca.map(rel))
                 .map_err(|p| invalid("store", &u, p.into()))?,
         );
-    } else if file.store_ca.is_some() {
+    } else if let Some(ca) = &file.store_ca {
         return Err(invalid(
             "store_ca",
-            "",
+            &ca.display().to_string(),
             super::store::StoreProblem::CaWithoutTls.into(),
         ));
     }
@@ -303,6 +303,36 @@ mode = "view-only"
         );
         let e = err("[targets.vm]\naddress = \"h:1\"\npassword = \"inline\"");
         assert!(e.contains("targets"), "passwords are never inline: {e}");
+    }
+
+    #[test]
+    fn reads_the_fleet_store_and_instance_name() {
+        let p = Path::new("/etc/vncgate/vncgate.toml");
+        let text = "store = \"rediss://:pw@10.0.0.20:6380/1\"\nstore_ca = \"redis-ca.pem\"\ninstance = \"gw-a\"\n";
+        let c = parse(p, text)
+            .expect("valid")
+            .into_config("/s".into())
+            .expect("valid");
+        match &c.store {
+            crate::config::store::StoreConfig::Redis { url, ca } => {
+                assert_eq!(url.to_string(), "rediss://:***@10.0.0.20:6380/1");
+                assert_eq!(ca.as_deref(), Some(Path::new("/etc/vncgate/redis-ca.pem")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.instance.as_deref(), Some("gw-a"));
+        let c = parse(p, "")
+            .expect("valid")
+            .into_config("/s".into())
+            .expect("valid");
+        assert_eq!(c.store, crate::config::store::StoreConfig::Sqlite);
+        let err = |text: &str| parse(p, text).expect_err("invalid").to_string();
+        let e = err("store = \"http://10.0.0.20\"\n");
+        assert!(e.contains("key store") && e.contains("redis://"), "{e}");
+        let e = err("store_ca = \"ca.pem\"\n");
+        assert!(e.contains("key store_ca") && e.contains("rediss://"), "{e}");
+        let e = err("instance = \"a b\"\n");
+        assert!(e.contains("key instance"), "{e}");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub enum StoreProblem {
     Port,
     #[error("the database (after the last /) must be a number from 0 to 15, for example /0")]
     Database,
-    #[error("--store-ca applies to rediss:// (Redis over TLS)")]
+    #[error("a store CA (--store-ca, store_ca) verifies a Redis over TLS: give the store as rediss://HOST:PORT/DB")]
     CaWithoutTls,
 }
 
@@ -128,14 +128,6 @@ impl StoreConfig {
             return Err(StoreProblem::CaWithoutTls);
         }
         Ok(Self::Redis { url, ca })
-    }
-
-    /// For messages: `sqlite (STATE_DIR)` or the URL without its password.
-    pub fn describe(&self, state_dir: &std::path::Path) -> String {
-        match self {
-            Self::Sqlite => format!("SQLite in {}", state_dir.display()),
-            Self::Redis { url, .. } => url.to_string(),
-        }
     }
 }
 
