@@ -218,7 +218,9 @@ pub async fn serve_gate(
             tasks.shutdown().await;
         }
     }
-    // The sessions that ended leave the shared registry now, not at their expiry.
+    // The sessions that ended leave the shared registry now, not at their expiry — after the
+    // background publisher stopped, so that it cannot take these changes and be cut off.
+    drop(_background);
     let gate = &shared.app.gate;
     let ended = gate.sessions.take_changes();
     let ttl = crate::sessions::ttl(shared.config.limits.session_heartbeat);

@@ -24,6 +24,9 @@ use tokio::sync::watch;
 
 use crate::admission::{Route, Via};
 
+/// The most removals kept for a store that does not answer.
+pub const MAX_PENDING_REMOVALS: usize = 65_536;
+
 /// How often changes (sessions started or ended) reach the store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -155,13 +158,21 @@ impl KillWatch {
     }
 }
 
-/// A new session id: 8 random bytes in hex.
-fn new_id() -> String {
+/// A new session id: 8 random bytes in hex. Without randomness (which TLS needs too), a hash
+/// of the instance, the process, the time and a counter: still unique in the fleet.
+fn new_id(instance: &str) -> String {
+    use sha2::{Digest, Sha256};
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
-        // No randomness: ids must still differ within the instance.
-        static FALLBACK: AtomicU64 = AtomicU64::new(1);
-        b = FALLBACK.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let seed = format!(
+            "{instance}/{}/{}/{n}",
+            std::process::id(),
+            unix_ms(SystemTime::now())
+        );
+        let digest = Sha256::digest(seed.as_bytes());
+        b.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -194,7 +205,7 @@ impl LiveSessions {
 
     /// Registers a relay of `route` for `client`.
     pub fn register(self: &Arc<Self>, route: &Route, client: SocketAddr, via: Via) -> Registration {
-        let id = new_id();
+        let id = new_id(&self.instance);
         let counters = Arc::new(RelayCounters::default());
         let (end, rx) = watch::channel(None);
         let info = SessionInfo {
@@ -266,29 +277,32 @@ impl LiveSessions {
     }
 
     /// Sessions started and ended since the last call. A session that started and ended in
-    /// between is in neither list.
+    /// between is not published, but its removal is (a SET of it may have landed before a
+    /// publish failed: deleting an entry that is not there is harmless).
     pub fn take_changes(&self) -> SessionChanges {
         let Changes { added, removed } =
             std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()));
         let live = self.lock();
-        let added_now: std::collections::HashSet<&String> = added.iter().collect();
         SessionChanges {
             added: added
                 .iter()
                 .filter_map(|id| live.get(id).map(Self::listed))
                 .collect(),
-            removed: removed
-                .into_iter()
-                .filter(|id| !added_now.contains(id))
-                .collect(),
+            removed,
         }
     }
 
-    /// Puts changes back that could not be published (they are tried again).
+    /// Puts changes back that could not be published (they are tried again). Removals are
+    /// kept up to [`MAX_PENDING_REMOVALS`]: in a long outage the oldest ones are dropped, their
+    /// entries having expired by then anyway.
     pub fn restore_changes(&self, changes: SessionChanges) {
         self.note(|c| {
             c.added.extend(changes.added.into_iter().map(|i| i.id));
-            c.removed.extend(changes.removed);
+            let mut removed = changes.removed;
+            removed.append(&mut c.removed);
+            let excess = removed.len().saturating_sub(MAX_PENDING_REMOVALS);
+            removed.drain(..excess);
+            c.removed = removed;
         });
     }
 }
@@ -409,10 +423,27 @@ mod tests {
         assert_eq!(live.len(), 1);
         assert_eq!(live.take_changes().removed, vec![a_id]);
 
-        // Started and ended between two flushes: nothing to publish.
+        // Started and ended between two flushes: not published, only deleted.
         let c = live.register(&route(), client, Via::WebSocket);
+        let c_id = c.id().to_owned();
         drop(c);
-        assert!(live.take_changes().is_empty());
+        let changes = live.take_changes();
+        assert!(changes.added.is_empty());
+        assert_eq!(changes.removed, vec![c_id]);
+        // A long outage keeps a bounded number of removals.
+        live.restore_changes(SessionChanges {
+            added: Vec::new(),
+            removed: (0..MAX_PENDING_REMOVALS + 10)
+                .map(|i| i.to_string())
+                .collect(),
+        });
+        let kept = live.take_changes().removed;
+        assert_eq!(kept.len(), MAX_PENDING_REMOVALS);
+        assert_eq!(
+            kept.first().map(String::as_str),
+            Some("10"),
+            "the oldest go first"
+        );
         drop(b);
     }
 }

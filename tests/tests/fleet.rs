@@ -449,6 +449,20 @@ fn redis_lost_and_back_and_an_instance_killed() -> anyhow::Result<()> {
     );
     let (status, _) = api(f.a.port, "POST", "/api/otk", Some(r#"{"target":"desk"}"#))?;
     ensure!(status == 503, "issuing without Redis: {status}");
+    // A wrong admin token cannot be counted: refused as unavailable, not merely as wrong.
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+        .args(["-H", "Authorization: Bearer not-the-admin-token-0000"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"target":"desk"}"#,
+        ])
+        .arg(format!("https://127.0.0.1:{}/api/otk", f.a.port))
+        .output()?;
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(status == "503", "a wrong token without Redis: {status}");
 
     f.redis.restart()?;
     let back = wait_until(Duration::from_secs(20), "the fleet to work again", || {

@@ -244,7 +244,7 @@ impl ServeArgs {
                 None => None,
                 Some(u) => Some(
                     gateway::config::store::StoreConfig::from_url(u, self.store_ca.clone())
-                        .map_err(|p| invalid("--store", u, p))?,
+                        .map_err(|p| invalid("--store", &gateway::config::store::redacted(u), p))?,
                 ),
             },
             instance: match &self.instance {

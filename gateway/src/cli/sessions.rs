@@ -44,6 +44,18 @@ fn since(started_ms: u64) -> String {
     gateway::audit::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(started_ms))
 }
 
+/// This process's real uid, from /proc (what `$USER` claims is not evidence).
+fn uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let ctx = args.store.context()?;
     let (rt, store) = ctx.open()?;
@@ -80,10 +92,7 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
             }
         }
         SessionsCommand::Kill { id } => {
-            let by = format!(
-                "command line ({})",
-                std::env::var("USER").unwrap_or_else(|_| "unknown user".to_owned())
-            );
+            let by = format!("command line (uid {})", uid());
             match rt.block_on(store.request_kill(&id, &by))? {
                 KillSent::NotFound => {
                     bail!("there is no live session {id} (see `vncgate sessions list`)")

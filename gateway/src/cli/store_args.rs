@@ -47,7 +47,7 @@ impl StoreArgs {
             .unwrap_or_else(|| gateway::state_dir::resolve(None));
         let store = match &self.store {
             Some(url) => StoreConfig::from_url(url, self.store_ca.clone())
-                .with_context(|| format!("--store {url:?}"))?,
+                .with_context(|| format!("--store {:?}", gateway::config::store::redacted(url)))?,
             None => {
                 if self.store_ca.is_some() {
                     anyhow::bail!("--store-ca applies to --store rediss://…: give --store too");

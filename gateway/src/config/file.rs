@@ -172,7 +172,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     if let Some(u) = file.store {
         layer.store = Some(
             super::store::StoreConfig::from_url(&u, file.store_ca.map(rel))
-                .map_err(|p| invalid("store", &u, p.into()))?,
+                .map_err(|p| invalid("store", &super::store::redacted(&u), p.into()))?,
         );
     } else if let Some(ca) = &file.store_ca {
         return Err(invalid(
@@ -331,6 +331,8 @@ mode = "view-only"
         assert!(e.contains("key store") && e.contains("redis://"), "{e}");
         let e = err("store_ca = \"ca.pem\"\n");
         assert!(e.contains("key store_ca") && e.contains("rediss://"), "{e}");
+        let e = err("store = \"redis://u:s3cret@h:99999/0\"\n");
+        assert!(e.contains("u:***@h") && !e.contains("s3cret"), "{e}");
         let e = err("instance = \"a b\"\n");
         assert!(e.contains("key instance"), "{e}");
     }

@@ -48,10 +48,31 @@ pub enum StoreProblem {
     Syntax,
     #[error("the port must be a number from 1 to 65535")]
     Port,
+    #[error("the Redis client cannot read this URL: percent-encode special characters in the user name and password (%40 for @, %2F for /, %3A for :, %23 for #)")]
+    Encoding,
     #[error("the database (after the last /) must be a number from 0 to 15, for example /0")]
     Database,
     #[error("a store CA (--store-ca, store_ca) verifies a Redis over TLS: give the store as rediss://HOST:PORT/DB")]
     CaWithoutTls,
+}
+
+/// `given` with the password of a `scheme://user:password@…` URL replaced by `***`, for error
+/// messages about a URL that may not even parse.
+pub fn redacted(given: &str) -> String {
+    let Some((scheme, rest)) = given.split_once("://") else {
+        return given.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}")
+            } else {
+                format!("{scheme}://***@{host}")
+            }
+        }
+        None => given.to_owned(),
+    }
 }
 
 impl RedisUrl {
@@ -64,7 +85,8 @@ impl RedisUrl {
         } else {
             return Err(StoreProblem::Syntax);
         };
-        // The password may hold '/' or '@'; the host holds neither.
+        // The host holds no '@'; a password with '@', '/', ':' or '#' must be percent-encoded
+        // (%40, %2F, …), as the Redis client reads the URL.
         let (userinfo, after) = match rest.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, rest),
@@ -94,6 +116,9 @@ impl RedisUrl {
             if !p.parse::<u16>().is_ok_and(|n| n > 0) {
                 return Err(StoreProblem::Port);
             }
+        }
+        if redis::IntoConnectionInfo::into_connection_info(given).is_err() {
+            return Err(StoreProblem::Encoding);
         }
         let shown = match userinfo {
             Some(u) => {
@@ -141,9 +166,20 @@ mod tests {
         assert_eq!(u.to_string(), "redis://vncgate:***@10.0.0.5:6379/2");
         assert!(!format!("{u:?}").contains("s3cret"));
         assert_eq!(u.expose(), "redis://vncgate:s3cret@10.0.0.5:6379/2");
-        let u = RedisUrl::parse("rediss://:p@s/s@redis.example:6380/0").expect("valid");
+        let u = RedisUrl::parse("rediss://:p%40s%2Fs@redis.example:6380/0").expect("valid");
         assert!(u.is_tls());
         assert_eq!(u.to_string(), "rediss://:***@redis.example:6380/0");
+        assert_eq!(
+            RedisUrl::parse("redis://:pa/ss@h:1/0"),
+            Err(StoreProblem::Encoding),
+            "an unencoded / ends the host part"
+        );
+        assert_eq!(
+            redacted("redis://u:s3cret@h:99999/0"),
+            "redis://u:***@h:99999/0"
+        );
+        assert_eq!(redacted("redis://s3cret@h/0"), "redis://***@h/0");
+        assert_eq!(redacted("redis://h:1/0"), "redis://h:1/0");
         assert!(RedisUrl::parse("redis://[::1]:6379").is_ok());
         assert!(RedisUrl::parse("redis://127.0.0.1").is_ok());
         assert_eq!(

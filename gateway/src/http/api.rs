@@ -124,8 +124,21 @@ impl App {
         match self.caller(ctx, req) {
             Caller::Admin { who } => Ok(who),
             Caller::BadToken => {
-                if let Some(left) = self.gate.blocked(ctx.client).await {
-                    return Err(blocked(left));
+                // Without the lockout a token could be guessed without limit: fail closed.
+                match self
+                    .gate
+                    .blocked_for(ctx.client, &crate::admission::PeerIdentity::default())
+                    .await
+                {
+                    Ok(Some(left)) => return Err(blocked(left)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin API: a wrong token, and the lockout cannot be read");
+                        return Err(ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "the gateway cannot check credentials right now: try again later",
+                        ));
+                    }
                 }
                 self.gate
                     .failure(ctx.client, AuthFailure::AdminToken)

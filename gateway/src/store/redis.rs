@@ -5,7 +5,8 @@
 //! |---|---|---|
 //! | `otk:HASH` | a one-time key's record (hash: id, target, mode, for, times, creator) | at the key's expiry |
 //! | `otk-id:ID` | the `HASH` of key `ID` (for revoking and listing by id) | at the key's expiry |
-//! | `lockout:addr:IP` / `lockout:cert:sha256:FP` | failures, blocked until (ms) | 2 × the longest block after the last failure |
+//! | `lockout:addr:IP` / `lockout:cert:sha256:FP` | the failures counted | 2 × the longest block after the last failure |
+//! | `blocked:addr:IP` / `blocked:cert:sha256:FP` | a block | when the block ends |
 //! | `session:ID` | a live session (JSON, [`SessionInfo`]) | 3 heartbeats after the last |
 //!
 //! Kill requests go to channel `vncgate:kill:INSTANCE` (JSON `{"id","by"}`), which only the
@@ -17,7 +18,7 @@
 //! while Redis is away an admission that needs it fails within seconds, with a reason.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ pub const PREFIX: &str = "vncgate:";
 
 /// How long the kill listener waits before subscribing again after losing Redis.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+
+/// How often the kill listener pings its subscription connection.
+const PUBSUB_PING_EVERY: Duration = Duration::from_secs(10);
 
 /// Sessions read per `MGET` when listing.
 const LIST_BATCH: usize = 500;
@@ -75,16 +79,18 @@ redis.call('HSET', KEYS[1], 'revoked_at', ARGV[1])
 return 1
 ";
 
-/// Counts a failure; returns the block it starts in ms (0: none).
-/// ARGV: now_ms, failures before the first block, first block ms, longest block ms, forget ms.
+/// Counts a failure in KEYS[1]; a block is KEYS[2] living as long as the block (its PTTL is
+/// what is left: no instance's clock is compared with another's). Returns the block in ms
+/// (0: none). ARGV: failures before the first block, first block ms, longest block ms,
+/// forget ms.
 const FAILURE: &str = r"
-local f = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-local threshold = tonumber(ARGV[2])
+local f = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local threshold = tonumber(ARGV[1])
 if f < threshold then return 0 end
 local doublings = math.min(f - threshold, 31)
-local block = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ doublings, tonumber(ARGV[4])))
-redis.call('HSET', KEYS[1], 'blocked_until', tonumber(ARGV[1]) + block)
+local block = math.floor(math.min(tonumber(ARGV[2]) * 2 ^ doublings, tonumber(ARGV[3])))
+redis.call('SET', KEYS[2], '1', 'PX', block)
 return block
 ";
 
@@ -124,10 +130,8 @@ fn lock_key(k: &LockKey) -> String {
     format!("{PREFIX}lockout:{k}")
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn block_key(k: &LockKey) -> String {
+    format!("{PREFIX}blocked:{k}")
 }
 
 fn ms(d: Duration) -> u64 {
@@ -149,8 +153,6 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Blocks this instance imposed since start.
     blocks_total: AtomicU64,
-    /// Whether the kill listener is subscribed (for logs once per outage).
-    subscribed: AtomicBool,
 }
 
 struct Scripts {
@@ -227,7 +229,6 @@ impl RedisStore {
                 failure: Script::new(FAILURE),
             },
             blocks_total: AtomicU64::new(0),
-            subscribed: AtomicBool::new(false),
         };
         let pong: String = store
             .call("PING", |mut c| async move {
@@ -413,27 +414,29 @@ impl RedisStore {
     // The lockout.
 
     pub async fn blocked(&self, key: &LockKey) -> Result<Option<Duration>, StoreError> {
-        let k = lock_key(key);
-        let until: Option<u64> = self
-            .call("reading the lockout", |mut c| async move {
-                c.hget(k, "blocked_until").await
-            })
+        let k = block_key(key);
+        // PTTL: what is left of the block in ms; -2 when there is none.
+        let left: i64 = self
+            .call(
+                "reading the lockout",
+                |mut c| async move { c.pttl(k).await },
+            )
             .await?;
-        let now = now_ms();
-        Ok(until
-            .filter(|&u| u > now)
-            .map(|u| Duration::from_millis(u - now)))
+        Ok(u64::try_from(left)
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis))
     }
 
     pub async fn failure(&self, key: &LockKey) -> Result<Option<Duration>, StoreError> {
         let p = self.policy;
         let script = &self.scripts.failure;
-        let k = lock_key(key);
+        let (k, b) = (lock_key(key), block_key(key));
         let block_ms: u64 = self
             .call("counting a failure", |mut c| async move {
                 script
                     .key(k)
-                    .arg(now_ms())
+                    .key(b)
                     .arg(p.failures.max(1))
                     .arg(ms(p.block))
                     .arg(ms(p.max_block))
@@ -450,9 +453,9 @@ impl RedisStore {
     }
 
     pub async fn success(&self, key: &LockKey) -> Result<(), StoreError> {
-        let k = lock_key(key);
+        let (k, b) = (lock_key(key), block_key(key));
         self.call("clearing the lockout", |mut c| async move {
-            c.del::<_, ()>(k).await
+            c.del::<_, ()>(&[k, b]).await
         })
         .await
     }
@@ -478,7 +481,9 @@ impl RedisStore {
         if added.is_empty() && removed.is_empty() {
             return Ok(());
         }
+        // MULTI/EXEC: an entry's SET and a later DEL never land apart.
         let mut pipe = redis::pipe();
+        pipe.atomic();
         for s in added {
             let json = serde_json::to_string(s).unwrap_or_default();
             pipe.cmd("SET")
@@ -568,48 +573,82 @@ impl RedisStore {
     }
 
     /// Subscribes to this instance's kill channel and ends what it names; subscribes again
-    /// whenever the connection is lost.
+    /// whenever the subscription is lost — also silently, when a ping goes unanswered (a
+    /// half-open connection after a failover would otherwise wait forever). Each change
+    /// between listening and not is logged once.
     pub async fn serve_kills(self: Arc<Self>, live: Arc<LiveSessions>) {
         let channel = kill_channel(live.instance());
+        let mut listening = None;
         loop {
-            match self.subscribe_once(&channel, &live).await {
-                Ok(()) => {}
-                Err(e) => {
-                    if self.subscribed.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(error = %e, "kill requests cannot be received until the store returns");
+            let why = match self.subscribe(&channel).await {
+                Ok((sink, stream)) => {
+                    if listening != Some(true) {
+                        tracing::info!(channel, "listening for kill requests");
                     }
+                    listening = Some(true);
+                    Self::listen(sink, stream, &live).await
                 }
+                Err(e) => e,
+            };
+            if listening != Some(false) {
+                tracing::warn!(error = %why, "kill requests from other instances cannot be received until the store answers again");
             }
+            listening = Some(false);
             tokio::time::sleep(RESUBSCRIBE_DELAY).await;
         }
     }
 
-    async fn subscribe_once(&self, channel: &str, live: &LiveSessions) -> Result<(), String> {
-        let mut pubsub = tokio::time::timeout(CALL_TIMEOUT, self.client.get_async_pubsub())
+    async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> Result<(redis::aio::PubSubSink, redis::aio::PubSubStream), String> {
+        let no_answer = || format!("no answer within {} s", CALL_TIMEOUT.as_secs());
+        let pubsub = tokio::time::timeout(CALL_TIMEOUT, self.client.get_async_pubsub())
             .await
-            .map_err(|_| "no answer".to_owned())?
+            .map_err(|_| no_answer())?
             .map_err(|e| e.to_string())?;
-        tokio::time::timeout(CALL_TIMEOUT, pubsub.subscribe(channel))
+        let (mut sink, stream) = pubsub.split();
+        tokio::time::timeout(CALL_TIMEOUT, sink.subscribe(channel))
             .await
-            .map_err(|_| "no answer".to_owned())?
+            .map_err(|_| no_answer())?
             .map_err(|e| e.to_string())?;
-        if !self.subscribed.swap(true, Ordering::Relaxed) {
-            tracing::info!(channel, "listening for kill requests");
-        }
-        let mut messages = pubsub.on_message();
-        while let Some(msg) = messages.next().await {
-            let Ok(payload) = msg.get_payload::<String>() else {
-                continue;
-            };
-            match serde_json::from_str::<KillRequest>(&payload) {
-                Ok(k) => {
-                    if live.kill(&k.id, &k.by) {
-                        tracing::info!(session = %k.id, by = %k.by, "session ended by an administrator");
+        Ok((sink, stream))
+    }
+
+    /// Ends the sessions kill requests name until the subscription fails; why it did.
+    async fn listen(
+        mut sink: redis::aio::PubSubSink,
+        mut stream: redis::aio::PubSubStream,
+        live: &LiveSessions,
+    ) -> String {
+        let mut ping = tokio::time::interval(PUBSUB_PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else {
+                        return "the subscription ended".to_owned();
+                    };
+                    let Ok(payload) = msg.get_payload::<String>() else {
+                        continue;
+                    };
+                    match serde_json::from_str::<KillRequest>(&payload) {
+                        Ok(k) => {
+                            if live.kill(&k.id, &k.by) {
+                                tracing::info!(session = %k.id, by = %k.by, "session ended by an administrator");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a damaged kill request is ignored"),
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "a damaged kill request is ignored"),
+                _ = ping.tick() => {
+                    match tokio::time::timeout(CALL_TIMEOUT, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return e.to_string(),
+                        Err(_) => return format!("no answer to a ping within {} s", CALL_TIMEOUT.as_secs()),
+                    }
+                }
             }
         }
-        Err("the subscription ended".to_owned())
     }
 }
