@@ -368,13 +368,14 @@ pub async fn publish(store: crate::store::Store, live: Arc<LiveSessions>, heartb
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::admission::Principal;
     use crate::auth::Mode;
     use crate::config::TargetAddr;
 
-    fn route() -> Route {
+    /// A view-only route to `desk` with a key: what a registry entry is made of.
+    pub(crate) fn route() -> Route {
         Route {
             name: "desk".into(),
             addr: TargetAddr {

@@ -56,6 +56,23 @@ fn create_temp(
     Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
 }
 
+/// Creates `path` empty with mode 0600 if it does not exist (and its folder), so that a
+/// database opened there afterwards is private from its first byte. An existing file is left
+/// as it is; failures show when the file is opened.
+pub fn create_private(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if !path.exists() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+}
+
 /// Writes `contents` to `path` atomically (temporary file, fsync, rename) with `mode`, so a
 /// crash leaves either the old file or the new one, never half of one. The temporary file
 /// is created exclusively under an unpredictable name (see [`create_temp`]).

@@ -53,19 +53,9 @@ impl SqliteStore {
             path: path.to_owned(),
             error,
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if !path.exists() {
-            // Created with mode 0600 before SQLite opens it: the hashes are not secret, but
-            // who used which target when is nobody else's business.
-            use std::os::unix::fs::OpenOptionsExt;
-            let _ = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path);
-        }
+        // Mode 0600 before SQLite opens it: the hashes are not secret, but who used which
+        // target when is nobody else's business.
+        crate::state_dir::create_private(path);
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -257,14 +257,7 @@ impl SessionTable {
             path: path.to_owned(),
             error,
         };
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let _ = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path);
-        }
+        crate::state_dir::create_private(path);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -404,21 +397,8 @@ impl SessionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::{Principal, Route, Via};
-    use crate::auth::Mode;
-    use crate::config::TargetAddr;
-
-    fn route() -> Route {
-        Route {
-            name: "desk".into(),
-            addr: TargetAddr {
-                host: "127.0.0.1".into(),
-                port: 5900,
-            },
-            mode: Mode::Full,
-            who: Principal::default(),
-        }
-    }
+    use crate::admission::Via;
+    use crate::sessions::tests::route;
 
     #[tokio::test]
     async fn the_session_file_lists_what_was_published_and_carries_kill_requests() {
