@@ -2,6 +2,7 @@
 
 pub mod acme;
 pub mod certs;
+pub mod check_config;
 pub mod otk;
 pub mod serve;
 pub mod server_trust;

@@ -164,6 +164,7 @@ impl App {
             "/metrics" if self.config.metrics_from.contains(ctx.client.ip()) => {
                 let mut body = self.metrics.render();
                 self.gate.render_metrics(&mut body);
+                crate::build_info::render_metric(&mut body);
                 respond(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",

@@ -25,6 +25,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod backend;
+pub mod build_info;
 pub mod config;
 pub mod conn_limit;
 pub mod detect;

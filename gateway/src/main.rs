@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "vncgate",
     version,
+    long_version = gateway::build_info::LONG_VERSION,
     about = "A single-port gateway from the browser to VNC desktops",
     long_about = "vncgate listens on one TCP port, serves a WebAssembly VNC viewer over https, \
                   and relays its WebSocket to the VNC servers named in its configuration — never to any other address."
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve(cli::serve::ServeArgs),
+    /// Check a configuration (the same flags as serve) without starting the gateway.
+    CheckConfig(cli::check_config::CheckConfigArgs),
     /// Manage certificates: a CA, server and client certificates, CRLs, exports.
     Certs(cli::certs::CertsArgs),
     /// Write a session file (.vncgate) that opens one desktop in the viewer.
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(args),
+        Command::CheckConfig(args) => cli::check_config::run(args),
         Command::Certs(args) => cli::certs::run(args),
         Command::Session(args) => cli::session::run(args),
         Command::Snapshot(args) => cli::snapshot::run(args),

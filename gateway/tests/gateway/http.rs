@@ -134,6 +134,8 @@ async fn health_and_metrics() {
         "vncgate_tls_handshake_failures_total{reason=\"timeout\"} 0",
         "vncgate_relay_bytes_total{direction=\"to_target\"} 0",
         "vncgate_relay_errors_total{side=\"client\"} 0",
+        "vncgate_build_info{version=\"",
+        "crypto=\"ring\"} 1",
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }

@@ -6,6 +6,7 @@ mod support;
 
 mod auth;
 mod backend_login;
+mod check_config;
 mod hardening;
 
 mod http;
