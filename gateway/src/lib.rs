@@ -31,6 +31,7 @@ pub mod conn_limit;
 pub mod detect;
 pub mod http;
 pub mod io;
+pub mod logging;
 pub mod metrics;
 pub mod otk;
 pub mod plain_http;

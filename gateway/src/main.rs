@@ -15,6 +15,15 @@ use clap::{Parser, Subcommand};
                   and relays its WebSocket to the VNC servers named in its configuration — never to any other address."
 )]
 struct Cli {
+    /// How log lines are written: text, or one JSON object per line (journald, Loki).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "VNCGATE_LOG_FORMAT"
+    )]
+    log_format: gateway::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,14 +50,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    gateway::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(args),
         Command::CheckConfig(args) => cli::check_config::run(args),

@@ -106,3 +106,63 @@ fn the_version_names_the_build_and_its_tls_stack() {
         "{text}"
     );
 }
+
+/// `--log-format json`: every line the gateway writes, its banner included, is one JSON object.
+#[test]
+fn json_logs_are_json_from_the_first_line() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("json-log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vncgate"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(&dir.0)
+        .args(["--target", "desk=127.0.0.1:5999"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vncgate starts");
+    let stderr = child.stderr.take().expect("stderr");
+    // Lines arrive through a channel, so that a silent gateway fails the test instead of
+    // hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let message = v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        seen.push(message.clone());
+        if message == "vncgate listening" {
+            assert!(
+                v["fields"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("https://127.0.0.1:")),
+                "{line}"
+            );
+            assert!(v["fields"]["catchphrase"].is_string(), "{line}");
+            break;
+        }
+        assert!(seen.len() < 20, "no listening event in {seen:?}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("vncgate listening"),
+        "{seen:?}"
+    );
+}

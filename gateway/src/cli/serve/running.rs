@@ -132,6 +132,22 @@ fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
 }
 
 fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
+    if gateway::logging::format() == gateway::logging::LogFormat::Json {
+        // A JSON log stays JSON: the banner is one event.
+        let fp = identity.fingerprint();
+        tracing::info!(
+            url = %format!("https://{local}/"),
+            fingerprint = fp.as_ref().map(|f| f.to_string()),
+            catchphrase = fp.as_ref().map(|f| f.catchphrase().to_string()),
+            targets = ?config.targets.names().collect::<Vec<_>>(),
+            store = %match &config.store {
+                gateway::config::store::StoreConfig::Sqlite => "sqlite".to_owned(),
+                gateway::config::store::StoreConfig::Redis { url, .. } => url.to_string(),
+            },
+            "vncgate listening"
+        );
+        return;
+    }
     // tests/src/gateway.rs reads the first line: keep its form.
     eprintln!("vncgate listening on https://{local}/");
     if let Some(fp) = identity.fingerprint() {
