@@ -33,6 +33,7 @@ pub mod http;
 pub mod io;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod otk;
 pub mod plain_http;
 pub mod proxy_protocol;

@@ -63,6 +63,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "haproxy",
         "the TCP load balancer in front of several instances in fleet tests",
     ),
+    (
+        "systemd",
+        "systemd-analyze checks the service unit (packaging/vncgate.service)",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

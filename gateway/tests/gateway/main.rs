@@ -12,6 +12,7 @@ mod hardening;
 mod http;
 mod native;
 mod proxy;
+mod service;
 mod shutdown;
 mod tls_reload;
 mod websocket;

@@ -102,11 +102,16 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
         // The store must answer before the gateway says it is listening.
         let gate = gateway::server::open_gate(&config, local).await?;
         print_banner(&config, &identity, local);
+        gateway::notify::notify("READY=1");
         let tls = gateway::tls::TlsServer {
             config: tls,
             clients,
         };
-        gateway::server::serve_gate(listener, gate, tls, shutdown_signal()).await?;
+        let stopping = async {
+            shutdown_signal().await;
+            gateway::notify::notify("STOPPING=1");
+        };
+        gateway::server::serve_gate(listener, gate, tls, stopping).await?;
         Ok(())
     })
 }
@@ -122,9 +127,11 @@ fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
         };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the certificate and CRLs");
+            gateway::notify::notify("RELOADING=1");
             for r in &reload {
                 let _ = r.try_send(());
             }
+            gateway::notify::notify("READY=1");
         }
     });
     #[cfg(not(unix))]
