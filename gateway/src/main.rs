@@ -47,6 +47,35 @@ enum Command {
     /// List the live sessions (of every instance sharing --store) and end one.
     Sessions(cli::sessions::SessionsArgs),
     Acme(cli::acme::AcmeCommandArgs),
+    /// Write man pages and shell completions into a folder (for packages: `cargo xtask dist`).
+    #[command(hide = true)]
+    DistFiles {
+        /// The folder (made if needed): man1/*.1, and completions/ for bash, zsh and fish.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
+}
+
+/// Man pages (one for vncgate and one per subcommand, as `vncgate-serve(1)`) and completions.
+fn dist_files(out: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let man = out.join("man1");
+    std::fs::create_dir_all(&man).with_context(|| format!("cannot create {}", man.display()))?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man)
+        .with_context(|| format!("cannot write man pages into {}", man.display()))?;
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "vncgate", &completions)
+            .with_context(|| format!("cannot write {shell} completions"))?;
+    }
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +90,7 @@ fn main() -> std::process::ExitCode {
         Command::Otk(args) => cli::otk::run(args),
         Command::Sessions(args) => cli::sessions::run(args),
         Command::Acme(args) => cli::acme::run(args),
+        Command::DistFiles { out } => dist_files(&out),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ mod bench;
 mod bench_fleet;
 mod bench_gateway;
 mod bench_soak;
+mod dist;
 mod setup;
 mod tasks;
 
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         Some("run") => tasks::run(&args[1..]),
         Some("test") => tasks::test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
                  run         build and start vncgate in front of a demo desktop\n              \
                  (cargo xtask run -- --target NAME=HOST:PORT for an existing VNC server)\n  \
                  test        run every check and test\n  \
+                 dist        the Debian package and a .tar.gz in target/dist (--debug: the debug build)\n  \
                  bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
                  `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing),\n              \
                  `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit),\n              \

@@ -64,6 +64,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "the TCP load balancer in front of several instances in fleet tests",
     ),
     (
+        "binutils",
+        "strip and readelf for the Debian package (cargo xtask dist)",
+    ),
+    (
         "systemd",
         "systemd-analyze checks the service unit (packaging/vncgate.service)",
     ),

@@ -282,6 +282,10 @@ pub fn test() -> anyhow::Result<()> {
     step("build vncgate", &|| {
         run_cmd(cargo().args(["build", "-p", "gateway", "--bins"]))
     });
+    step("package (cargo xtask dist --debug) and inspect it", &|| {
+        let p = crate::dist::package("debug")?;
+        crate::dist::check(&p)
+    });
     step("workspace tests (unit, integration, end-to-end)", &|| {
         tests(
             cargo()
