@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::proc::{free_port, wait_for_port, Proc};
+use crate::proc::{free_port, wait_own_port, Proc};
 
 /// The address HAProxy connects from: the one the instances trust for PROXY headers, so
 /// that tests can reach an instance directly from any other loopback address.
@@ -26,8 +26,19 @@ impl Redis {
             tls: None,
             proc: None,
         };
-        r.restart()?;
+        r.start_somewhere()?;
         Ok(r)
+    }
+
+    /// Starts on `self.port`, or — when another process took that port first — on another.
+    fn start_somewhere(&mut self) -> anyhow::Result<()> {
+        for _ in 0..5 {
+            if self.spawn()? {
+                return Ok(());
+            }
+            self.port = free_port()?;
+        }
+        anyhow::bail!("redis-server found no free port in 5 tries")
     }
 
     /// A server that speaks TLS only, with this certificate and key (PEM).
@@ -37,7 +48,7 @@ impl Redis {
             tls: Some((cert.to_owned(), key.to_owned())),
             proc: None,
         };
-        r.restart()?;
+        r.start_somewhere()?;
         Ok(r)
     }
 
@@ -56,8 +67,18 @@ impl Redis {
         self.proc = None;
     }
 
-    /// Starts it (again) on the same port, empty.
+    /// Starts it again on the same port, empty.
     pub fn restart(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.spawn()?,
+            "redis-server cannot listen on port {} again: another process took it",
+            self.port
+        );
+        Ok(())
+    }
+
+    /// Starts redis-server on `self.port`; whether it is the one listening there.
+    fn spawn(&mut self) -> anyhow::Result<bool> {
         let port = self.port.to_string();
         let mut cmd = Command::new("redis-server");
         match &self.tls {
@@ -71,11 +92,13 @@ impl Redis {
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "yes", "--loglevel", "warning"])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .context("cannot start redis-server (apt-get install redis-server)")?;
-        self.proc = Some(Proc::new("redis-server", child));
-        wait_for_port(self.port, "redis-server")
+        let mut proc = Proc::new("redis-server", child);
+        let own = wait_own_port(&mut proc, self.port)?;
+        self.proc = own.then_some(proc);
+        Ok(own)
     }
 
     /// `redis-cli ARGS` against this server; its output.
@@ -117,29 +140,29 @@ pub fn haproxy_config(port: u16, servers: &[(&str, u16)], maxconn: u32) -> Strin
 impl Haproxy {
     /// Starts HAProxy with [`haproxy_config`].
     pub fn start(dir: &Path, servers: &[(&str, u16)], maxconn: u32) -> anyhow::Result<Self> {
-        let port = free_port()?;
         let cfg = dir.join("haproxy.cfg");
-        std::fs::write(&cfg, haproxy_config(port, servers, maxconn))?;
-        let check = Command::new("haproxy")
-            .args(["-c", "-q", "-f"])
-            .arg(&cfg)
-            .status()
-            .context("cannot run haproxy (apt-get install haproxy)")?;
-        anyhow::ensure!(check.success(), "haproxy -c refused {}", cfg.display());
-        let child = Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&cfg)
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start haproxy")?;
-        let mut proc = Proc::new("haproxy", child);
-        // A configuration it cannot run (descriptor limits, a taken port) ends it at once.
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        proc.check_alive()?;
-        let h = Self { port, _proc: proc };
-        // Servers count as up from the start; a failing check takes one out after `fall`.
-        wait_for_port(port, "haproxy")?;
-        Ok(h)
+        for _ in 0..5 {
+            let port = free_port()?;
+            std::fs::write(&cfg, haproxy_config(port, servers, maxconn))?;
+            let check = Command::new("haproxy")
+                .args(["-c", "-q", "-f"])
+                .arg(&cfg)
+                .status()
+                .context("cannot run haproxy (apt-get install haproxy)")?;
+            anyhow::ensure!(check.success(), "haproxy -c refused {}", cfg.display());
+            let child = Command::new("haproxy")
+                .args(["-db", "-f"])
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("cannot start haproxy")?;
+            let mut proc = Proc::new("haproxy", child);
+            // Servers count as up from the start; a failing check takes one out after `fall`.
+            if wait_own_port(&mut proc, port)? {
+                return Ok(Self { port, _proc: proc });
+            }
+        }
+        anyhow::bail!("haproxy found no free port in 5 tries")
     }
 }

@@ -90,6 +90,31 @@ pub fn wait_until<T>(
     }
 }
 
+/// Waits until `proc` itself listens on `port` (as `ss -ltnp` tells): `Ok(true)`; `Ok(false)`
+/// when `proc` exited first — another process had the port (a free port picked by two tests
+/// at once). Only a port that is the process's own means the test talks to its own server.
+pub fn wait_own_port(proc: &mut Proc, port: u16) -> anyhow::Result<bool> {
+    let pid = proc.child.id();
+    let owner = format!("pid={pid},");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if proc.check_alive().is_err() {
+            return Ok(false);
+        }
+        let out = std::process::Command::new("ss")
+            .args(["-Hltnp", &format!("sport = :{port}")])
+            .output()?;
+        if String::from_utf8_lossy(&out.stdout).contains(&owner) {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "{} (pid {pid}) is not listening on port {port} after 15 s",
+        proc.name
+    )
+}
+
 pub fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
     wait_until(Duration::from_secs(15), what, || {
         Ok(std::net::TcpStream::connect(("127.0.0.1", port))

@@ -359,6 +359,14 @@ fn sessions_of_both_instances_are_listed_and_ended_from_either() -> anyhow::Resu
         .iter()
         .find(|s| s["instance"] == "a")
         .context("a's session")?;
+    let a_id = on_a["id"].as_str().context("id")?.to_owned();
+    wait_until(Duration::from_secs(10), "a's session in the store", || {
+        Ok(
+            vncgate(&["sessions", "list", "--json", "--store", &f.redis.url()])?
+                .contains(&a_id)
+                .then_some(()),
+        )
+    })?;
     vncgate(&[
         "sessions",
         "kill",
@@ -382,7 +390,10 @@ fn sessions_of_both_instances_are_listed_and_ended_from_either() -> anyhow::Resu
     ))?;
     if let Err(e) = browser.wait_for_state("connected", Duration::from_secs(30)) {
         let _ = browser.screenshot(Path::new("/tmp/fleet-browser.png"));
-        let state = browser.eval("const s = document.getElementById('status'); const m = document.getElementById('message'); return [s ? s.dataset.state : null, m ? m.textContent : '', performance.getEntriesByType('resource').map(e => [e.name, e.transferSize, e.responseStatus, e.duration])];");
+        let state = browser.eval(
+            "const s = document.getElementById('status'); const m = document.getElementById('message'); \
+             return [s ? s.dataset.state : null, m ? m.textContent : ''];",
+        );
         anyhow::bail!("{e:#}; the page: {state:?}");
     }
     let theirs = wait_until(Duration::from_secs(10), "the browser's session", || {
@@ -393,6 +404,17 @@ fn sessions_of_both_instances_are_listed_and_ended_from_either() -> anyhow::Resu
     } else {
         f.a.port
     };
+    // Another instance knows a session once its instance published it (within a second).
+    wait_until(
+        Duration::from_secs(10),
+        "the session seen by the other instance",
+        || {
+            Ok(sessions(other)?
+                .iter()
+                .any(|s| s["id"] == theirs["id"])
+                .then_some(()))
+        },
+    )?;
     let (status, body) = api(
         other,
         "DELETE",
