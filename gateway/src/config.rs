@@ -207,14 +207,18 @@ impl Config {
     }
 }
 
+/// This machine's host name, if it has one.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
 /// `https://HOST:PORT` for a listening address (the host's name for 0.0.0.0 and ::).
 pub fn url_of_listen(listen: SocketAddr) -> String {
     let host = if listen.ip().is_unspecified() {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".to_owned())
+        host_name().unwrap_or_else(|| "localhost".to_owned())
     } else if listen.is_ipv6() {
         format!("[{}]", listen.ip())
     } else {

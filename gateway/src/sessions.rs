@@ -309,11 +309,7 @@ impl LiveSessions {
 
 /// The instance name when none is configured: this host's name and the listening port.
 pub fn default_instance(listen: SocketAddr) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "vncgate".to_owned());
+    let host = crate::config::host_name().unwrap_or_else(|| "vncgate".to_owned());
     format!("{host}:{}", listen.port())
 }
 

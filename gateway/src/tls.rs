@@ -95,12 +95,7 @@ pub fn fingerprint_of(key: &CertifiedKey) -> Option<Fingerprint> {
 /// The default SANs: this host's name, localhost, 127.0.0.1, ::1, then `extra`.
 pub fn default_names(extra: &[String]) -> Vec<String> {
     let mut names = Vec::new();
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let h = h.trim();
-        if !h.is_empty() {
-            names.push(h.to_owned());
-        }
-    }
+    names.extend(crate::config::host_name());
     names.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
     names.extend(extra.iter().cloned());
     names.dedup();

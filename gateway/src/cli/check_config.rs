@@ -51,49 +51,39 @@ fn certificate(config: &Config, r: &mut Report) {
             domains.join(", ")
         ));
     }
-    match &config.tls {
+    let (files, what) = match &config.tls {
         TlsSource::SelfSigned { .. } => {
             let files = gateway::tls::self_signed_files(&config.state_dir);
-            if files.cert.exists() {
-                match files.load() {
-                    Ok(id) => r.say(format_args!(
-                        "certificate: self-signed, {} (SHA-256 {})",
-                        files.cert.display(),
-                        id.fingerprint().map(|f| f.to_string()).unwrap_or_default()
-                    )),
-                    Err(e) => r.problem(e),
-                }
-            } else {
+            if !files.cert.exists() {
                 r.say(format_args!(
                     "certificate: self-signed, made on first start in {}",
                     files.cert.display()
                 ));
+                return;
             }
+            let what = format!("self-signed, {}", files.cert.display());
+            (files, what)
         }
         TlsSource::Files {
             cert,
             key,
             key_passphrase_file,
-        } => {
-            let files = gateway::tls::CertFiles {
+        } => (
+            gateway::tls::CertFiles {
                 cert: cert.clone(),
                 key: key.clone(),
                 key_passphrase_file: key_passphrase_file.clone(),
-            };
-            match files.load().and_then(|id| {
-                id.certified_key()
-                    .map(|_| id)
-                    .map_err(gateway::tls::TlsError::Rustls)
-            }) {
-                Ok(id) => r.say(format_args!(
-                    "certificate: {} with key {} (SHA-256 {})",
-                    cert.display(),
-                    key.display(),
-                    id.fingerprint().map(|f| f.to_string()).unwrap_or_default()
-                )),
-                Err(e) => r.problem(e),
-            }
-        }
+            },
+            format!("{} with key {}", cert.display(), key.display()),
+        ),
+    };
+    // As serve does: the files parse, and the key belongs to the certificate.
+    match files.load().and_then(|id| files.certify(&id).map(|_| id)) {
+        Ok(id) => r.say(format_args!(
+            "certificate: {what} (SHA-256 {})",
+            id.fingerprint().map(|f| f.to_string()).unwrap_or_default()
+        )),
+        Err(e) => r.problem(e),
     }
 }
 

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS kills (
 #[derive(Debug)]
 pub struct LocalStore {
     keys: Arc<dyn OtkStore>,
-    sessions: Option<Arc<SessionTable>>,
+    sessions: Arc<SessionTable>,
     addresses: Lockout<IpAddr>,
     credentials: Lockout<String>,
 }
@@ -74,30 +74,15 @@ impl LocalStore {
         let sessions = SessionTable::open(&state_dir.join(SESSIONS_FILE))?;
         Ok(Self {
             keys,
-            sessions: Some(Arc::new(sessions)),
+            sessions: Arc::new(sessions),
             addresses: Lockout::new(policy),
             credentials: Lockout::new(policy),
         })
     }
 
-    /// A store over `keys` with no session file (tests).
-    pub fn with_keys(keys: Arc<dyn OtkStore>, policy: LockoutPolicy) -> Self {
-        Self {
-            keys,
-            sessions: None,
-            addresses: Lockout::new(policy),
-            credentials: Lockout::new(policy),
-        }
-    }
-
     pub fn describe(&self) -> String {
-        match &self.sessions {
-            Some(s) => format!(
-                "SQLite in {}",
-                s.path.parent().unwrap_or(Path::new(".")).display()
-            ),
-            None => "memory".to_owned(),
-        }
+        let dir = self.sessions.path.parent().unwrap_or(Path::new("."));
+        format!("SQLite in {}", dir.display())
     }
 
     pub async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
@@ -186,7 +171,7 @@ impl LocalStore {
         );
     }
 
-    fn table(&self) -> Option<Arc<SessionTable>> {
+    fn table(&self) -> Arc<SessionTable> {
         self.sessions.clone()
     }
 
@@ -195,7 +180,7 @@ impl LocalStore {
         changes: &SessionChanges,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let Some(t) = self.table() else { return Ok(()) };
+        let t = self.table();
         let changes = changes.clone();
         blocking(move || t.write(None, &changes.added, &changes.removed, ttl)).await
     }
@@ -207,30 +192,24 @@ impl LocalStore {
         removed: &[String],
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let Some(t) = self.table() else { return Ok(()) };
+        let t = self.table();
         let (instance, all, removed) = (instance.to_owned(), all.to_vec(), removed.to_vec());
         blocking(move || t.write(Some(&instance), &all, &removed, ttl)).await
     }
 
     pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>, StoreError> {
-        let Some(t) = self.table() else {
-            return Ok(Vec::new());
-        };
+        let t = self.table();
         blocking(move || t.list()).await
     }
 
     pub async fn request_kill(&self, id: &str, by: &str) -> Result<KillSent, StoreError> {
-        let Some(t) = self.table() else {
-            return Ok(KillSent::NotFound);
-        };
+        let t = self.table();
         let (id, by) = (id.to_owned(), by.to_owned());
         blocking(move || t.request_kill(&id, &by)).await
     }
 
     pub async fn serve_kills(self: Arc<Self>, live: Arc<LiveSessions>) {
-        let Some(t) = self.table() else {
-            return std::future::pending().await;
-        };
+        let t = self.table();
         let mut tick = tokio::time::interval(KILL_POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -439,7 +418,7 @@ mod tests {
             KillSent::NotFound
         );
         let mut watch = a.watch();
-        let t = store.table().expect("table");
+        let t = store.table();
         let l = live.clone();
         blocking(move || t.take_kills(&l)).await.expect("served");
         assert_eq!(watch.killed().await, "command line (root)");

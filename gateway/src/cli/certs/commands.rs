@@ -372,12 +372,9 @@ fn overwrite(force: bool) -> Overwrite {
 }
 
 fn default_ca_name() -> String {
-    match std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        Ok(h) if !h.trim().is_empty() => format!("vncgate CA {}", h.trim())
-            .chars()
-            .take(64)
-            .collect(),
-        _ => "vncgate CA".to_owned(),
+    match gateway::config::host_name() {
+        Some(h) => format!("vncgate CA {h}").chars().take(64).collect(),
+        None => "vncgate CA".to_owned(),
     }
 }
 
