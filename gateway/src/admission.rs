@@ -122,6 +122,19 @@ pub struct Route {
     pub addr: TargetAddr,
     pub mode: Mode,
     pub who: Principal,
+    /// What admitted it: judged again when the configuration is reloaded ([`recheck`]).
+    pub basis: Basis,
+}
+
+/// What a route was granted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Basis {
+    /// `--danger-no-auth`: nothing.
+    NoAuth,
+    /// A one-time key, now used up: its grant stands for the session.
+    Key(Grant),
+    /// A client certificate the client CA verified.
+    Certificate(CertIdentity),
 }
 
 /// Why a connection may not be relayed.
@@ -237,23 +250,26 @@ pub fn decide(
         who: who.clone(),
     };
     // Only for a client that authenticated: whether the name is a target.
-    let allow = |mode| match targets.get(req.target) {
+    let allow = |mode, basis| match targets.get(req.target) {
         Some(addr) => Admission::Allow(Route {
             name: req.target.to_owned(),
             addr: addr.clone(),
             mode,
             who: who.clone(),
+            basis,
         }),
         None => refuse(Refusal::UnknownTarget {
             name: req.target.to_owned(),
         }),
     };
     if auth == AuthMode::DangerNone {
-        return allow(Mode::Full);
+        return allow(Mode::Full, Basis::NoAuth);
     }
     match req.key {
         KeyCheck::Refused { problem, .. } => return refuse(Refusal::Key(*problem)),
-        KeyCheck::Valid(grant) if grant.target == req.target => return allow(grant.mode),
+        KeyCheck::Valid(grant) if grant.target == req.target => {
+            return allow(grant.mode, Basis::Key(grant.clone()))
+        }
         KeyCheck::Valid(_) => return refuse(Refusal::Key(KeyProblem::OtherTarget)),
         KeyCheck::NotPresented => {}
     }
@@ -262,7 +278,7 @@ pub fn decide(
             // A certificate no client CA verified names no one.
             refuse(Refusal::NoAuthConfigured)
         }
-        (Some(_), None) => allow(Mode::Full),
+        (Some(id), None) => allow(Mode::Full, Basis::Certificate(id.clone())),
         (Some(id), Some(acl)) => {
             if targets.get(req.target).is_none() {
                 return refuse(Refusal::UnknownTarget {
@@ -270,7 +286,7 @@ pub fn decide(
                 });
             }
             match acl.mode_for(id, req.target) {
-                Some(mode) => allow(mode),
+                Some(mode) => allow(mode, Basis::Certificate(id.clone())),
                 None => refuse(Refusal::NotAllowed {
                     who: id.short_name().to_owned(),
                     target: req.target.to_owned(),
@@ -280,6 +296,69 @@ pub fn decide(
         (None, _) if access.client_ca.is_some() => refuse(Refusal::CredentialsMissing),
         (None, _) => refuse(Refusal::NoAuthConfigured),
     }
+}
+
+/// Why a session ends after the configuration changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// Shown to the person (a WebSocket close reason: at most 123 bytes) and audited.
+    pub reason: String,
+}
+
+/// Whether a session admitted on `route` for `client` may go on under a new configuration.
+/// The same rules as [`decide`], asked again with what admitted it; the session goes on if
+/// they still give it its target with at least its mode (a target now at another address
+/// does not end it: it stays connected where it is).
+pub fn recheck(
+    auth: AuthMode,
+    access: &Access,
+    targets: &Targets,
+    route: &Route,
+    client: SocketAddr,
+    via: Via,
+) -> Option<Revoked> {
+    let (identity, key) = match &route.basis {
+        Basis::NoAuth => (PeerIdentity::default(), KeyCheck::NotPresented),
+        Basis::Key(grant) => (PeerIdentity::default(), KeyCheck::Valid(grant.clone())),
+        Basis::Certificate(id) => (
+            PeerIdentity {
+                client_cert: Some(id.clone()),
+            },
+            KeyCheck::NotPresented,
+        ),
+    };
+    let request = AdmissionRequest {
+        client,
+        via,
+        target: &route.name,
+        identity: &identity,
+        key: &key,
+    };
+    let why = match decide(auth, access, targets, &request) {
+        Admission::Allow(now) if now.mode >= route.mode => return None,
+        Admission::Allow(_) => format!(
+            "access to '{}' is now view-only: connect again",
+            truncate(&route.name, 40)
+        ),
+        Admission::Refuse { refusal, .. } => match refusal {
+            Refusal::UnknownTarget { name } => {
+                format!("target '{}' was removed", truncate(&name, 40))
+            }
+            Refusal::NotAllowed { who, target } => format!(
+                "{} may no longer use '{}'",
+                truncate(&who, 32),
+                truncate(&target, 32)
+            ),
+            // A valid key or a certificate always authenticated before: what is refused
+            // now is doing without (--danger-no-auth taken away).
+            _ => "authentication is now required: use a one-time link or a client certificate"
+                .to_owned(),
+        },
+    };
+    // The prefix and the longest reason above stay within a close frame's 123 bytes.
+    Some(Revoked {
+        reason: format!("ended by a configuration change: {why}"),
+    })
 }
 
 /// Where a native VNC client goes: its certificate's default target in the access list, else

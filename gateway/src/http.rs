@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod static_files;
+pub mod status;
 pub mod websocket;
 
 use std::net::SocketAddr;
@@ -25,7 +26,6 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admission::gate::Gate;
 use crate::admission::PeerIdentity;
-use crate::config::Config;
 use crate::metrics::Metrics;
 use static_files::{Served, StaticFiles};
 
@@ -34,13 +34,16 @@ pub type Body = Full<Bytes>;
 /// Shared, read-only state of the HTTP layer.
 #[derive(Debug)]
 pub struct App {
-    pub config: Config,
     /// Where people reach the gateway, for links: `public_url`, else the address the
     /// listener is bound to (its real port, also when `--listen` asked for port 0).
     pub public_url: String,
     pub files: Arc<StaticFiles>,
+    /// The operator's page (`/admin/`): always the built-in one, also with `--web-root`.
+    pub admin_files: Arc<StaticFiles>,
     pub metrics: Arc<Metrics>,
     pub gate: Arc<Gate>,
+    /// What `GET /api/status` reports besides the gate.
+    pub status: status::Sources,
 }
 
 /// A WebSocket that was answered with 101 and waits for hyper to hand over the connection.
@@ -132,6 +135,14 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     respond(status, "text/plain; charset=utf-8", body)
 }
 
+/// A permanent redirect to `location` on this gateway.
+fn redirect(location: &'static str) -> Response<Body> {
+    let mut r = text(StatusCode::PERMANENT_REDIRECT, "moved\n");
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    r
+}
+
 fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -159,9 +170,24 @@ impl App {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
         }
+        if path == "/admin" {
+            return Ok(redirect("/admin/"));
+        }
+        if let Some(rest) = path.strip_prefix("/admin/") {
+            if let Err(e) = self.check_admin(&ctx, &req).await {
+                let body = format!("{}\n", e.message);
+                return Ok(respond(e.status, "text/plain; charset=utf-8", body));
+            }
+            let file = if rest.is_empty() {
+                "/admin/index.html".to_owned()
+            } else {
+                path.clone()
+            };
+            return Ok(self.static_file(&self.admin_files, &req, file, false).await);
+        }
         Ok(match path.as_str() {
             "/healthz" => text(StatusCode::OK, "ok\n"),
-            "/metrics" if self.config.metrics_from.contains(ctx.client.ip()) => {
+            "/metrics" if (self.gate.rules().config.metrics_from).contains(ctx.client.ip()) => {
                 let mut body = self.metrics.render();
                 self.gate.render_metrics(&mut body);
                 crate::build_info::render_metric(&mut body);
@@ -171,16 +197,25 @@ impl App {
                     body,
                 )
             }
-            _ => self.static_file(&req, path).await,
+            _ => {
+                let operators = self.files.clone();
+                self.static_file(&operators, &req, path, true).await
+            }
         })
     }
 
-    async fn static_file(&self, req: &Request<Incoming>, path: String) -> Response<Body> {
+    async fn static_file(
+        &self,
+        files: &Arc<StaticFiles>,
+        req: &Request<Incoming>,
+        path: String,
+        web_root_csp: bool,
+    ) -> Response<Body> {
         let accept = header_str(req, header::ACCEPT_ENCODING)
             .unwrap_or_default()
             .to_owned();
         let inm = header_str(req, header::IF_NONE_MATCH).map(str::to_owned);
-        let files = self.files.clone();
+        let files = files.clone();
         let served =
             tokio::task::spawn_blocking(move || files.serve(&path, &accept, inm.as_deref()))
                 .await
@@ -208,13 +243,9 @@ impl App {
             }
         };
         // The operator's policy for their own pages (--web-root-csp), e.g. noVNC's inline script.
-        if let Some(csp) = self
-            .config
-            .web
-            .web_root_csp
-            .as_deref()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
+        let rules = self.gate.rules();
+        let csp = (rules.config.web.web_root_csp.as_deref()).filter(|_| web_root_csp);
+        if let Some(csp) = csp.and_then(|c| HeaderValue::from_str(c).ok()) {
             r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
         }
         let h = r.headers_mut();
@@ -241,7 +272,7 @@ impl App {
             req.method(),
             req.version(),
             req.headers(),
-            &self.config.web,
+            &self.gate.rules().config.web,
         ) {
             Ok(a) => a,
             Err((status, why)) => {

@@ -29,7 +29,7 @@ use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
 use crate::backend::view_only::Segment;
 use crate::metrics::{Metrics, Side};
-use crate::sessions::{KillWatch, RelayCounters};
+use crate::sessions::{Ending, KillWatch, RelayCounters};
 use crate::shutdown::{Phase, Shutdown};
 use view_only::{InputHalf, OutputHalf, ViewOnly};
 
@@ -67,11 +67,9 @@ pub enum RelayEnd {
     /// The client certificate that authenticated the session no longer passes (revoked,
     /// expired): the gateway ended the session.
     CertificateRefused(crate::auth::client_ca::CertRefusal),
-    /// An administrator ended the session (`DELETE /api/sessions/ID`, `vncgate sessions
-    /// kill`); `by` is who, for the audit log.
-    Killed {
-        by: String,
-    },
+    /// The gateway ended the session: an administrator (`DELETE /api/sessions/ID`,
+    /// `vncgate sessions kill`), or a reloaded configuration that no longer admits it.
+    Ended(Ending),
 }
 
 impl RelayEnd {
@@ -80,7 +78,7 @@ impl RelayEnd {
             Self::TargetClosed => Some(Side::Target),
             Self::ClientClosed | Self::ClientUnresponsive { .. } => Some(Side::Client),
             Self::Failed { side, .. } => Some(*side),
-            Self::Shutdown | Self::CertificateRefused(_) | Self::Killed { .. } => None,
+            Self::Shutdown | Self::CertificateRefused(_) | Self::Ended(_) => None,
         }
     }
 
@@ -114,7 +112,8 @@ impl std::fmt::Display for RelayEnd {
             }
             Self::Shutdown => f.write_str("the gateway is shutting down"),
             Self::CertificateRefused(why) => write!(f, "ended by the gateway: {}", why.describe()),
-            Self::Killed { .. } => f.write_str("ended by an administrator"),
+            Self::Ended(Ending::Killed { .. }) => f.write_str("ended by an administrator"),
+            Self::Ended(Ending::Revoked(r)) => f.write_str(&r.reason),
         }
     }
 }
@@ -387,7 +386,7 @@ where
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
             why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
-            by = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Killed { by },
+            why = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Ended(why),
         }
     };
     // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
@@ -398,7 +397,7 @@ where
                 side: Side::Target, ..
             } => (CloseCode::Error, true),
             RelayEnd::Shutdown => (CloseCode::Away, true),
-            RelayEnd::CertificateRefused(_) | RelayEnd::Killed { .. } => (CloseCode::Policy, false),
+            RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => (CloseCode::Policy, false),
             RelayEnd::ClientUnresponsive { .. } => (CloseCode::Away, false),
             RelayEnd::ClientClosed
             | RelayEnd::Failed {

@@ -19,10 +19,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
-use crate::admission::gate::Gate;
+use crate::admission::gate::{Gate, Rules};
 use crate::assets::Assets;
-use crate::audit::Audit;
-use crate::auth::admin::AdminToken;
 use crate::config::Config;
 use crate::conn_limit::AddressLimiter;
 use crate::http::static_files::StaticFiles;
@@ -56,7 +54,6 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// What every connection task shares.
 pub struct Shared {
-    pub config: Config,
     pub app: Arc<App>,
     pub acceptor: TlsAcceptor,
     /// With client certificates: their verifier, whose re-checks end revoked connections.
@@ -64,6 +61,13 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub limiter: Arc<AddressLimiter>,
     pub shutdown: Shutdown,
+}
+
+impl Shared {
+    /// The rules in force now (a reload replaces them).
+    pub fn rules(&self) -> Arc<Rules> {
+        self.app.gate.rules()
+    }
 }
 
 /// Opens what the gateway keeps besides its configuration: the store (SQLite in the state
@@ -77,33 +81,17 @@ pub async fn open_gate(config: &Config, local: SocketAddr) -> std::io::Result<Ga
     )
     .await
     .map_err(std::io::Error::other)?;
-    let audit = match &config.audit_log {
-        Some(p) => Audit::to_file(p).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot open the audit log {}: {e}", p.display()),
-            )
-        })?,
-        None => Audit::to_log(),
-    };
-    let admin_token = match &config.access.admin_token_file {
-        Some(p) => Some(AdminToken::from_file(p).map_err(std::io::Error::other)?),
-        None => None,
-    };
-    let logins = crate::backend::Logins::load(config).map_err(std::io::Error::other)?;
+    let rules = Rules::open(config.clone()).map_err(std::io::Error::other)?;
     let instance = config
         .instance
         .clone()
         .unwrap_or_else(|| crate::sessions::default_instance(local));
-    Ok(Gate {
-        config: config.clone(),
+    Ok(Gate::new(
+        rules,
         store,
-        audit,
-        admin_token,
-        logins,
-        metrics: Arc::new(Metrics::default()),
-        sessions: LiveSessions::new(instance),
-    })
+        Arc::new(Metrics::default()),
+        LiveSessions::new(instance),
+    ))
 }
 
 /// [`open_gate`], then [`serve_gate`]: an error opening the store, audit log or admin token
@@ -115,7 +103,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let gate = open_gate(&config, listener.local_addr()?).await?;
-    serve_gate(listener, gate, tls, shutdown).await
+    serve_gate(listener, Arc::new(gate), tls, shutdown).await
 }
 
 /// Runs the gateway on `listener` until `shutdown` completes; then stops accepting, closes
@@ -123,32 +111,36 @@ pub async fn serve(
 /// close (WebSocket close 1001), and cuts whatever is left.
 pub async fn serve_gate(
     listener: TcpListener,
-    gate: Gate,
+    gate: Arc<Gate>,
     tls: crate::tls::TlsServer,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (phase, shutdown_view) = Shutdown::channel();
-    let config = gate.config.clone();
+    // What a reload does not change (crate::reload: restart-only settings) is read once.
+    let config = gate.rules().config.clone();
     let metrics = gate.metrics.clone();
-    let gate = Arc::new(gate);
     let public_url = match &config.web.public_url {
         Some(u) => u.as_str().to_owned(),
         None => crate::config::url_of_listen(listener.local_addr()?),
     };
     let shared = Arc::new(Shared {
         app: Arc::new(App {
-            config: config.clone(),
             public_url,
             files: Arc::new(StaticFiles::new(Assets::new(config.web_root.as_deref()))),
+            admin_files: Arc::new(StaticFiles::new(Assets::Embedded)),
             metrics: metrics.clone(),
             gate,
+            status: crate::http::status::Sources {
+                certificate: tls.certificate,
+                clients: tls.clients.clone(),
+                started: std::time::SystemTime::now(),
+            },
         }),
         acceptor: TlsAcceptor::from(tls.config),
         clients: tls.clients,
         limiter: AddressLimiter::new(config.limits.max_connections_per_address),
         metrics,
         shutdown: shutdown_view,
-        config,
     });
     // Background work of the store, aborted when the server returns: ended one-time keys
     // are forgotten, the session registry is published, kill requests are served.
@@ -161,13 +153,12 @@ pub async fn serve_gate(
         AbortOnDrop(tokio::spawn(crate::sessions::publish(
             gate.store.clone(),
             gate.sessions.clone(),
-            shared.config.limits.session_heartbeat,
+            config.limits.session_heartbeat,
         ))),
         AbortOnDrop(tokio::spawn(
             gate.store.clone().serve_kills(gate.sessions.clone()),
         )),
     ];
-    let limits = shared.config.limits.clone();
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -189,9 +180,10 @@ pub async fn serve_gate(
                 // Interactive traffic: a small write (a cursor update, a key echo) goes out at
                 // once instead of waiting for the browser to acknowledge the previous one.
                 let _ = stream.set_nodelay(true);
-                if tasks.len() >= limits.max_connections {
+                let max = shared.rules().config.limits.max_connections;
+                if tasks.len() >= max {
                     shared.metrics.connections_refused.inc(Refused::MaxConnections);
-                    tracing::warn!(%peer, max = limits.max_connections, "connection limit reached; refusing");
+                    tracing::warn!(%peer, max, "connection limit reached; refusing");
                     continue;
                 }
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
@@ -201,6 +193,7 @@ pub async fn serve_gate(
         }
     }
     drop(listener);
+    let limits = shared.rules().config.limits.clone();
     phase.send_replace(Phase::Draining);
     tracing::info!(
         open = tasks.len(),
@@ -223,7 +216,7 @@ pub async fn serve_gate(
     drop(_background);
     let gate = &shared.app.gate;
     let ended = gate.sessions.take_changes();
-    let ttl = crate::sessions::ttl(shared.config.limits.session_heartbeat);
+    let ttl = crate::sessions::ttl(limits.session_heartbeat);
     if let Err(e) = gate.store.publish_sessions(&ended, ttl).await {
         tracing::warn!(error = %e, "the ended sessions stay listed until they expire");
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::admission::{Route, Via};
+use crate::admission::{Revoked, Route, Via};
 
 /// The most removals kept for a store that does not answer.
 pub const MAX_PENDING_REMOVALS: usize = 65_536;
@@ -67,9 +67,22 @@ pub struct RelayCounters {
 #[derive(Debug)]
 struct Entry {
     info: SessionInfo,
+    /// What admitted it, for [`LiveSessions::recheck`].
+    route: Route,
+    client: SocketAddr,
+    via: Via,
     counters: Arc<RelayCounters>,
-    /// Who ended it, once an administrator did.
-    end: watch::Sender<Option<String>>,
+    /// Why it must end, once something ended it.
+    end: watch::Sender<Option<Ending>>,
+}
+
+/// Why the gateway ends a session that is still relaying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// An administrator ended it; `by` is who, for the audit log.
+    Killed { by: String },
+    /// A reloaded configuration no longer admits it.
+    Revoked(Revoked),
 }
 
 #[derive(Debug, Default)]
@@ -117,7 +130,7 @@ impl Registration {
         self.counters.clone()
     }
 
-    /// A handle that learns when an administrator ends the session.
+    /// A handle that learns when the session is ended.
     pub fn watch(&self) -> KillWatch {
         self.end.clone()
     }
@@ -132,13 +145,13 @@ impl Drop for Registration {
     }
 }
 
-/// Learns when an administrator ends a session, and who did.
+/// Learns when the gateway ends a session (an administrator, a reload), and why.
 #[derive(Debug, Clone)]
-pub struct KillWatch(watch::Receiver<Option<String>>);
+pub struct KillWatch(watch::Receiver<Option<Ending>>);
 
 impl KillWatch {
-    /// Resolves with who ended the session; never otherwise.
-    pub async fn killed(&mut self) -> String {
+    /// Resolves with why the session was ended; never otherwise.
+    pub async fn killed(&mut self) -> Ending {
         loop {
             if let Some(by) = self.0.borrow_and_update().clone() {
                 return by;
@@ -150,7 +163,7 @@ impl KillWatch {
     }
 
     /// [`Self::killed`] of an optional watch: never, without one.
-    pub async fn killed_opt(w: &mut Option<Self>) -> String {
+    pub async fn killed_opt(w: &mut Option<Self>) -> Ending {
         match w {
             Some(w) => w.killed().await,
             None => std::future::pending().await,
@@ -224,6 +237,9 @@ impl LiveSessions {
             id.clone(),
             Entry {
                 info,
+                route: route.clone(),
+                client,
+                via,
                 counters: counters.clone(),
                 end,
             },
@@ -241,17 +257,41 @@ impl LiveSessions {
     pub fn kill(&self, id: &str, by: &str) -> bool {
         match self.lock().get(id) {
             Some(e) => {
-                e.end.send_if_modified(|v| {
-                    let first = v.is_none();
-                    if first {
-                        *v = Some(by.to_owned());
-                    }
-                    first
-                });
+                Self::end(e, Ending::Killed { by: by.to_owned() });
                 true
             }
             None => false,
         }
+    }
+
+    /// Ends every session `judge` no longer admits (given its route, client and way in);
+    /// returns the ids and reasons of those it ended.
+    pub fn recheck(
+        &self,
+        judge: impl Fn(&Route, SocketAddr, Via) -> Option<Revoked>,
+    ) -> Vec<(SessionInfo, Revoked)> {
+        let live = self.lock();
+        let mut ended = Vec::new();
+        for e in live.values() {
+            if let Some(why) = judge(&e.route, e.client, e.via) {
+                if Self::end(e, Ending::Revoked(why.clone())) {
+                    ended.push((Self::listed(e), why));
+                }
+            }
+        }
+        ended.sort_by_key(|e| e.0.started_ms);
+        ended
+    }
+
+    /// Ends `e` for `why` unless something ended it already; `true` if this did.
+    fn end(e: &Entry, why: Ending) -> bool {
+        e.end.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(why);
+            }
+            first
+        })
     }
 
     fn listed(e: &Entry) -> SessionInfo {
@@ -366,7 +406,7 @@ pub async fn publish(store: crate::store::Store, live: Arc<LiveSessions>, heartb
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::admission::Principal;
+    use crate::admission::{Basis, Principal};
     use crate::auth::Mode;
     use crate::config::TargetAddr;
 
@@ -383,6 +423,11 @@ pub(crate) mod tests {
                 subject: None,
                 key_id: Some("00112233aabbccdd".into()),
             },
+            basis: Basis::Key(crate::otk::Grant {
+                key_id: "00112233aabbccdd".into(),
+                target: "desk".into(),
+                mode: Mode::ViewOnly,
+            }),
         }
     }
 
@@ -414,11 +459,39 @@ pub(crate) mod tests {
         let by = tokio::time::timeout(Duration::from_secs(1), watch.killed())
             .await
             .expect("told");
-        assert_eq!(by, "admin token");
+        assert_eq!(
+            by,
+            Ending::Killed {
+                by: "admin token".into()
+            }
+        );
         let a_id = a.id().to_owned();
         drop(a);
         assert_eq!(live.len(), 1);
         assert_eq!(live.take_changes().removed, vec![a_id]);
+
+        // A reload ends the sessions it no longer admits, once, with its reason.
+        let mut watch_b = b.watch();
+        let why = Revoked {
+            reason: "ended by a configuration change: target 'desk' was removed".into(),
+        };
+        let ended = live.recheck(|r, c, via| {
+            assert_eq!((r.name.as_str(), c, via), ("desk", client, Via::NativeTls));
+            Some(why.clone())
+        });
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0.id, b.id());
+        assert_eq!(watch_b.killed().await, Ending::Revoked(why.clone()));
+        assert!(
+            live.recheck(|_, _, _| Some(why.clone())).is_empty(),
+            "ended already"
+        );
+        assert!(live.kill(b.id(), "admin"), "still listed until it returns");
+        assert_eq!(
+            watch_b.killed().await,
+            Ending::Revoked(why),
+            "the first reason stays"
+        );
 
         // Started and ended between two flushes: not published, only deleted.
         let c = live.register(&route(), client, Via::WebSocket);

@@ -181,6 +181,8 @@ pub fn server_config_with_clients(
 #[derive(Debug, Clone)]
 pub struct TlsServer {
     pub config: Arc<ServerConfig>,
+    /// The certificate `config` serves (for the operator's status).
+    pub certificate: Arc<CertStore>,
     pub clients: Option<Arc<crate::auth::client_ca::ClientVerifier>>,
 }
 

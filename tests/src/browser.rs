@@ -45,6 +45,25 @@ impl Browser {
         Self::launch(profile, binary, true, Vec::new())
     }
 
+    /// A browser that presents client certificate `name` of `pki` (issued by CA `issuer_cn`)
+    /// from an NSS database of its own under `dir` to the gateway on `port`.
+    pub fn as_holder(
+        dir: &std::path::Path,
+        pki: &crate::pki::CertDir,
+        name: &str,
+        port: u16,
+        issuer_cn: &str,
+    ) -> anyhow::Result<Self> {
+        let home = dir.join(format!("home-{name}"));
+        let p12 = pki.p12(name, "p12-pass")?;
+        crate::pki::nss_db(&home, &p12, "p12-pass")?;
+        Self::start_with(Some(&ClientCert {
+            home,
+            url_pattern: format!("https://127.0.0.1:{port}"),
+            issuer_cn: issuer_cn.to_owned(),
+        }))
+    }
+
     /// A browser that accepts only certificates chaining to `ca_pem` (trusted in a fresh NSS
     /// database, as an administrator would import a company root) or to the public roots,
     /// resolving the host names in `hosts` to 127.0.0.1.

@@ -100,6 +100,31 @@ impl Gateway {
         Ok(())
     }
 
+    /// Sends SIGHUP (as `systemctl reload` does) and waits until the gateway logged that it
+    /// reloaded its configuration, or refused to: the log line, which says which.
+    pub fn reload(&self) -> anyhow::Result<String> {
+        let done = |l: &String| {
+            l.contains("configuration reloaded") || l.contains("configuration NOT reloaded")
+        };
+        let before = self
+            .log
+            .lock()
+            .map(|l| l.iter().filter(|x| done(x)).count())
+            .unwrap_or(0);
+        let ok = Command::new("kill")
+            .args(["-HUP", &self._proc.child.id().to_string()])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill -HUP failed");
+        crate::proc::wait_until(Duration::from_secs(10), "the reload's log line", || {
+            let log = self
+                .log
+                .lock()
+                .map_err(|_| anyhow::anyhow!("log poisoned"))?;
+            Ok(log.iter().filter(|x| done(x)).nth(before).cloned())
+        })
+    }
+
     /// Whether the process has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self._proc.child.try_wait(), Ok(Some(_)))

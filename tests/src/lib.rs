@@ -1,6 +1,7 @@
 //! The end-to-end harness: starts real components (TigerVNC `Xvnc`, the `vncgate` binary,
 //! Chromium through chromedriver) on loopback, each stopped when its handle is dropped.
 
+pub mod api;
 pub mod browser;
 pub mod fleet;
 pub mod gateway;

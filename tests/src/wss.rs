@@ -67,6 +67,22 @@ pub struct Wss {
 
 /// Opens `wss://to/path` from source address `from` (port chosen by the kernel).
 pub fn open(from: IpAddr, to: SocketAddr, path: &str) -> anyhow::Result<Wss> {
+    open_as(from, to, path, None)
+}
+
+/// A client certificate: its PEM chain and key files.
+pub struct ClientCert<'a> {
+    pub cert: &'a std::path::Path,
+    pub key: &'a std::path::Path,
+}
+
+/// [`open`], presenting `client`'s certificate if given.
+pub fn open_as(
+    from: IpAddr,
+    to: SocketAddr,
+    path: &str,
+    client: Option<ClientCert<'_>>,
+) -> anyhow::Result<Wss> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     socket.bind(&SocketAddr::new(from, 0).into())?;
     socket
@@ -75,11 +91,22 @@ pub fn open(from: IpAddr, to: SocketAddr, path: &str) -> anyhow::Result<Wss> {
     let tcp: TcpStream = socket.into();
     tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)));
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(c) => {
+            use rustls::pki_types::pem::PemObject;
+            let chain = CertificateDer::pem_file_iter(c.cert)
+                .with_context(|| format!("reading {}", c.cert.display()))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(c.key)
+                .with_context(|| format!("reading {}", c.key.display()))?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+    };
     let conn = ClientConnection::new(
         Arc::new(config),
         ServerName::try_from("vncgate")?.to_owned(),

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use tests::browser::{Browser, ClientCert};
+use tests::browser::Browser;
 use tests::gateway::Gateway;
-use tests::pki::{nss_db, CertDir};
+use tests::pki::CertDir;
 use tests::proc::{free_port, wait_for_port, wait_until, Proc};
 use tests::vnc::vncgate;
 use tests::xvnc::Xvnc;
@@ -64,14 +64,7 @@ fn browser_as(
     gate: &Gateway,
     issuer: &str,
 ) -> anyhow::Result<Browser> {
-    let home = t.join(format!("home-{name}"));
-    let p12 = pki.p12(name, "p12-pass")?;
-    nss_db(&home, &p12, "p12-pass")?;
-    Browser::start_with(Some(&ClientCert {
-        home,
-        url_pattern: format!("https://127.0.0.1:{}", gate.port),
-        issuer_cn: issuer.to_owned(),
-    }))
+    Browser::as_holder(t, pki, name, gate.port, issuer)
 }
 
 /// Chromium presents alice's certificate from its NSS database and sees her desktop; a revoked

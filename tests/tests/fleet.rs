@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use serde_json::Value;
+use tests::api::{admitted, refused_with};
 use tests::browser::Browser;
 use tests::fleet::{Haproxy, Redis, HAPROXY_SOURCE};
 use tests::gateway::Gateway;
@@ -102,58 +103,23 @@ fn from(net: u8, host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, net, host))
 }
 
-/// `curl -sk` to an instance's API with the admin token; (status, JSON body).
+/// The admin API of the instance on `port`, with the fleet's token.
 fn api(port: u16, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, Value)> {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sk",
-        "-w",
-        "\n%{http_code}",
-        "--max-time",
-        "20",
-        "-X",
-        method,
-    ])
-    .args(["-H", &format!("Authorization: Bearer {TOKEN}")]);
-    if let Some(b) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data", b]);
-    }
-    let out = cmd
-        .arg(format!("https://127.0.0.1:{port}{path}"))
-        .output()
-        .context("cannot run curl")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok((code.trim().parse().unwrap_or(0), json))
+    tests::api::call(port, Some(TOKEN), method, path, body)
 }
 
 /// A key for target desk from instance `port`'s API.
 fn issue(port: u16) -> anyhow::Result<String> {
-    let (status, body) = api(port, "POST", "/api/otk", Some(r#"{"target":"desk"}"#))?;
-    ensure!(status == 201, "POST /api/otk: {status} {body}");
-    Ok(body["key"].as_str().context("no key")?.to_owned())
+    tests::api::issue(port, TOKEN, "desk")
 }
 
 /// Opens `/ws/desk?otk=KEY` from `client` to `to`; what the gateway answered first.
 fn redeem(client: IpAddr, to: SocketAddr, key: &str) -> anyhow::Result<(wss::Wss, Frame)> {
-    let mut ws = wss::open(client, to, &format!("/ws/desk?otk={key}"))?;
-    let first = ws.next_frame()?;
-    Ok((ws, first))
-}
-
-fn admitted(f: &Frame) -> bool {
-    matches!(f, Frame::Binary(b) if b.starts_with(b"RFB 003.008"))
-}
-
-fn refused_with(f: &Frame, words: &str) -> bool {
-    matches!(f, Frame::Close(_, reason) if reason.contains(words))
+    tests::api::redeem(client, to, "desk", key)
 }
 
 fn sessions(port: u16) -> anyhow::Result<Vec<Value>> {
-    let (status, body) = api(port, "GET", "/api/sessions", None)?;
-    ensure!(status == 200, "GET /api/sessions: {status} {body}");
-    Ok(body["sessions"].as_array().cloned().unwrap_or_default())
+    tests::api::sessions(port, TOKEN)
 }
 
 /// A key issued on instance A is used through HAProxy on whichever instance it picks, once:

@@ -12,6 +12,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use certs::session_file::OneTimeKey;
@@ -26,23 +28,73 @@ use crate::config::{AuthMode, Config};
 use crate::conn_limit::address_key;
 use crate::metrics::{AuthFailure, CertRefused, KeyEvent, Metrics};
 use crate::otk::{self, KeyProblem};
+use crate::recent::Recent;
 use crate::sessions::LiveSessions;
 use crate::store::{LockKey, Store, StoreError};
 
-/// What admission needs besides the configuration.
+/// What admission needs: the rules in force (replaced whole by a reload) and what outlives
+/// them.
 #[derive(Debug)]
 pub struct Gate {
-    pub config: Config,
+    rules: ArcSwap<Rules>,
     /// One-time keys and the lockout (per client address, and per verified client
     /// certificate): this instance's, or the fleet's.
     pub store: Store,
+    pub metrics: Arc<Metrics>,
+    /// The sessions this instance relays.
+    pub sessions: Arc<LiveSessions>,
+    /// The latest refusals and lockouts, for the operator's page.
+    pub recent: Recent,
+}
+
+/// The configuration and what is opened from it: what a reload replaces at once. Each
+/// connection takes the rules in force when it needs them ([`Gate::rules`]).
+#[derive(Debug)]
+pub struct Rules {
+    pub config: Config,
+    /// Where session lines go (a reload opens the file again: log rotation).
     pub audit: Audit,
     pub admin_token: Option<AdminToken>,
     /// The gateway's own logins to targets.
     pub logins: Logins,
-    pub metrics: Arc<Metrics>,
-    /// The sessions this instance relays.
-    pub sessions: Arc<LiveSessions>,
+}
+
+/// A file named by the configuration could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot open the audit log {}: {source}", path.display())]
+    Audit {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    AdminToken(#[from] crate::auth::admin::AdminTokenError),
+    #[error(transparent)]
+    Logins(#[from] crate::backend::LoginConfigError),
+}
+
+impl Rules {
+    /// Opens the audit log, reads the admin token and the targets' credentials of `config`.
+    pub fn open(config: Config) -> Result<Self, RulesError> {
+        let audit = match &config.audit_log {
+            Some(p) => Audit::to_file(p).map_err(|source| RulesError::Audit {
+                path: p.clone(),
+                source,
+            })?,
+            None => Audit::to_log(),
+        };
+        let admin_token = match &config.access.admin_token_file {
+            Some(p) => Some(AdminToken::from_file(p)?),
+            None => None,
+        };
+        let logins = Logins::load(&config)?;
+        Ok(Self {
+            config,
+            audit,
+            admin_token,
+            logins,
+        })
+    }
 }
 
 /// The lockout policy of `config`'s limits.
@@ -57,6 +109,31 @@ pub fn lockout_policy(config: &Config) -> LockoutPolicy {
 }
 
 impl Gate {
+    pub fn new(
+        rules: Rules,
+        store: Store,
+        metrics: Arc<Metrics>,
+        sessions: Arc<LiveSessions>,
+    ) -> Self {
+        Self {
+            rules: ArcSwap::from_pointee(rules),
+            store,
+            metrics,
+            sessions,
+            recent: Recent::default(),
+        }
+    }
+
+    /// The rules in force now.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules.load_full()
+    }
+
+    /// Puts `rules` in force for everything asked from now on; returns the ones replaced.
+    pub fn replace_rules(&self, rules: Arc<Rules>) -> Arc<Rules> {
+        self.rules.swap(rules)
+    }
+
     /// How long `client`'s address is still blocked, if it is. A store that cannot answer
     /// blocks nobody here (the callers' own checks still need the store).
     pub async fn blocked(&self, client: SocketAddr) -> Option<Duration> {
@@ -70,7 +147,7 @@ impl Gate {
     /// What a request is judged by: a verified client certificate (only a configured client
     /// CA verifies one), else the client's address.
     fn lock_key(&self, client: SocketAddr, identity: &PeerIdentity) -> LockKey {
-        match (&self.config.access.client_ca, &identity.client_cert) {
+        match (&self.rules().config.access.client_ca, &identity.client_cert) {
             (Some(_), Some(c)) => LockKey::Credential(format!("sha256:{}", c.fingerprint)),
             _ => LockKey::Address(address_key(client.ip())),
         }
@@ -102,18 +179,39 @@ impl Gate {
         self.metrics.auth_failures.inc(what);
         let key = self.lock_key(client, identity);
         match self.store.failure(&key).await {
-            Ok(Some(block)) => match &key {
-                LockKey::Credential(c) => tracing::warn!(
-                    credential = %c,
-                    block_s = block.as_secs(),
-                    "too many failed authentications: client certificate blocked"
-                ),
-                LockKey::Address(_) => tracing::warn!(
-                    address = %client.ip(),
-                    block_s = block.as_secs(),
-                    "too many failed authentications: address blocked"
-                ),
-            },
+            Ok(Some(block)) => {
+                let (who, blocked) = match &key {
+                    LockKey::Credential(c) => {
+                        tracing::warn!(
+                            credential = %c,
+                            block_s = block.as_secs(),
+                            "too many failed authentications: client certificate blocked"
+                        );
+                        (format!("certificate {c}"), "client certificate")
+                    }
+                    LockKey::Address(_) => {
+                        tracing::warn!(
+                            address = %client.ip(),
+                            block_s = block.as_secs(),
+                            "too many failed authentications: address blocked"
+                        );
+                        (format!("address {}", client.ip()), "address")
+                    }
+                };
+                self.recent.locked_out(
+                    client.ip(),
+                    &who,
+                    &format!(
+                        "too many failed authentications (the last with {}): {blocked} blocked for {} s",
+                        match what {
+                            AuthFailure::OneTimeKey => "a one-time key",
+                            AuthFailure::ClientCertificate => "a client certificate",
+                            AuthFailure::AdminToken => "the admin token",
+                        },
+                        block.as_secs()
+                    ),
+                );
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "a failed authentication was not counted"),
         }
@@ -138,6 +236,12 @@ impl Gate {
             CertRefusal::Invalid => CertRefused::Invalid,
         });
         tracing::warn!(reason = why.describe(), "client certificate refused");
+        self.recent.refused(
+            client.ip(),
+            None,
+            "a client certificate",
+            &format!("refused in the TLS handshake: {}", why.describe()),
+        );
         // No certificate at all, or a stale CRL, is not a wrong credential: do not lock people
         // out for it.
         if !matches!(why, CertRefusal::Missing | CertRefusal::CrlExpired) {
@@ -168,7 +272,8 @@ impl Gate {
         identity: &PeerIdentity,
         key: Option<OneTimeKey>,
     ) -> Admission {
-        let cfg = &self.config;
+        let rules = self.rules();
+        let cfg = &rules.config;
         let ask = |key: &KeyCheck| {
             decide(
                 cfg.auth,

@@ -335,3 +335,127 @@ fn refusal_reasons_fit_a_close_frame() {
         .reason()
         .contains("no authentication configured"));
 }
+
+#[test]
+fn a_reload_ends_only_the_sessions_its_rules_no_longer_admit() {
+    let only = |mode| {
+        with_ca(Some(Acl {
+            groups: Default::default(),
+            rules: vec![Rule {
+                who: vec!["email:alice@example.com".parse().expect("p")],
+                targets: TargetSet::Names(vec!["desk".into()]),
+                mode,
+                default_target: None,
+            }],
+        }))
+    };
+    let client = "192.0.2.1:4000".parse().expect("addr");
+    let again = |auth, access: &Access, targets: &Targets, r: &Route| {
+        recheck(auth, access, targets, r, client, Via::WebSocket).map(|r| r.reason)
+    };
+    let full = only(Mode::Full);
+    let by_cert = route(ask(
+        AuthMode::Required,
+        &full,
+        "desk",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(by_cert.basis, Basis::Certificate(alice()));
+    assert_eq!(again(AuthMode::Required, &full, &targets(), &by_cert), None);
+    // The target moved: the session stays where it is.
+    let mut moved = targets();
+    let (n, a) = parse_target("desk=127.0.0.1:6000").expect("valid");
+    moved.insert(n, a);
+    assert_eq!(again(AuthMode::Required, &full, &moved, &by_cert), None);
+    assert_eq!(
+        again(
+            AuthMode::Required,
+            &only(Mode::ViewOnly),
+            &targets(),
+            &by_cert
+        )
+        .as_deref(),
+        Some("ended by a configuration change: access to 'desk' is now view-only: connect again")
+    );
+    let nobody = with_ca(Some(Acl {
+        groups: Default::default(),
+        rules: vec![],
+    }));
+    assert_eq!(
+        again(AuthMode::Required, &nobody, &targets(), &by_cert).as_deref(),
+        Some("ended by a configuration change: alice@example.com may no longer use 'desk'")
+    );
+    // A view-only session stays under a rule that now gives full control.
+    let view = route(ask(
+        AuthMode::Required,
+        &only(Mode::ViewOnly),
+        "desk",
+        Some(alice()),
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(again(AuthMode::Required, &full, &targets(), &view), None);
+
+    // A key's grant stands whatever the access list says; only its target's removal ends it.
+    let grant = Grant {
+        key_id: "k1".into(),
+        target: "desk".into(),
+        mode: Mode::Full,
+    };
+    let by_key = route(ask(
+        AuthMode::Required,
+        &nobody,
+        "desk",
+        None,
+        KeyCheck::Valid(grant.clone()),
+    ));
+    assert_eq!(by_key.basis, Basis::Key(grant));
+    assert_eq!(
+        again(AuthMode::Required, &nobody, &targets(), &by_key),
+        None
+    );
+    let mut fewer = Targets::default();
+    let (n, a) = parse_target("lab=127.0.0.1:5902").expect("valid");
+    fewer.insert(n, a);
+    assert_eq!(
+        again(AuthMode::Required, &nobody, &fewer, &by_key).as_deref(),
+        Some("ended by a configuration change: target 'desk' was removed")
+    );
+
+    // --danger-no-auth taken away: the anonymous sessions end.
+    let anyone = route(ask(
+        AuthMode::DangerNone,
+        &Access::default(),
+        "lab",
+        None,
+        KeyCheck::NotPresented,
+    ));
+    assert_eq!(anyone.basis, Basis::NoAuth);
+    let reason = again(AuthMode::Required, &Access::default(), &targets(), &anyone).expect("ended");
+    assert!(
+        reason.contains("authentication is now required"),
+        "{reason}"
+    );
+    assert!(reason.len() <= 123, "fits a close frame: {}", reason.len());
+    // The longest names still fit.
+    let long = "x".repeat(200);
+    let (n, a) = parse_target(&format!("{}=127.0.0.1:5900", "t".repeat(60))).expect("valid");
+    let mut t = Targets::default();
+    t.insert(n.clone(), a.clone());
+    let mut someone = alice();
+    someone.emails = vec![format!("{long}@example.com")];
+    someone.common_name = Some(long);
+    let r = Route {
+        name: n,
+        addr: a,
+        mode: Mode::Full,
+        who: Principal::default(),
+        basis: Basis::Certificate(someone),
+    };
+    let reason = again(AuthMode::Required, &nobody, &t, &r).expect("ended");
+    assert!(
+        reason.len() <= 123,
+        "fits a close frame: {} {reason}",
+        reason.len()
+    );
+}

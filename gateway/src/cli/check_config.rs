@@ -179,7 +179,7 @@ fn state(config: &Config, r: &mut Report) {
 }
 
 pub fn run(args: CheckConfigArgs) -> anyhow::Result<()> {
-    let config = args.serve.into_config()?;
+    let config = args.serve.load()?;
     let mut r = Report::default();
     r.say(format_args!("listen on {}", config.listen));
     r.say(format_args!(

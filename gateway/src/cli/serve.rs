@@ -33,10 +33,13 @@ Fleets (docs/fleet.md): several instances behind a TCP load balancer share keys,
 the session list with --store redis://HOST:PORT/DB; give each one --proxy-protocol-from the
 balancer's address.
 
-Signals: SIGHUP reloads the certificate files and the client CRLs (they are also checked every
-cert_poll_interval_secs; a revoked certificate's open sessions end then); SIGTERM or Ctrl-C
-stops accepting and lets sessions drain for shutdown_grace_secs. The operator guide is
-docs/gateway.md.";
+Signals: SIGHUP (systemctl reload) reads the --config file again with the same flags over it:
+targets, the access list, groups, admins, limits and the audit log change without a restart;
+sessions the new rules no longer admit end with the reason, and a broken file is refused (the
+running configuration stays). It also reloads the certificate files and the client CRLs (which
+are checked every cert_poll_interval_secs too; a revoked certificate's open sessions end then).
+SIGTERM or Ctrl-C stops accepting and lets sessions drain for shutdown_grace_secs. The
+operator guide is docs/gateway.md.";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
@@ -264,7 +267,8 @@ impl ServeArgs {
     }
 
     /// Reads the config file (if any) and the flags into one [`Config`]. Opens no socket.
-    pub fn into_config(self) -> Result<Config, ConfigError> {
+    /// Called again on SIGHUP: the file is read anew, the flags still override it.
+    pub fn load(&self) -> Result<Config, ConfigError> {
         let flags = self.flag_layer()?;
         let base = match &self.config {
             Some(path) => file::load(path)?,
@@ -278,7 +282,8 @@ impl ServeArgs {
 
 /// Runs the gateway until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    running::serve(args.into_config()?)
+    let config = args.load()?;
+    running::serve(config, Box::new(move || args.load()))
 }
 
 #[cfg(test)]
@@ -318,7 +323,7 @@ mod tests {
             "10.0.0.0/8",
             "--danger-no-auth",
         ])
-        .into_config()
+        .load()
         .expect("valid");
         assert_eq!(c.listen.port(), 9443);
         assert_eq!(c.targets.get("desk").map(|t| t.port), Some(5902));
@@ -335,14 +340,14 @@ mod tests {
     #[test]
     fn errors_name_the_flag() {
         let e = parse(&["--limit", "max_connections=x"])
-            .into_config()
+            .load()
             .expect_err("bad");
         assert!(
             e.to_string().starts_with("--limit: \"max_connections=x\""),
             "{e}"
         );
         let e = parse(&["--metrics-from", "localhost"])
-            .into_config()
+            .load()
             .expect_err("bad");
         assert!(e.to_string().contains("--metrics-from"), "{e}");
     }

@@ -19,6 +19,8 @@
 //! Links are built from `--public-url` (else the listening address), never from `Host`. Requests that change something must be `application/json`
 //! and, from a browser, come from this gateway's own origin (no cross-site requests).
 
+use std::sync::Arc;
+
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -52,9 +54,9 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
 
 /// A refused API request: its status and what to tell the caller.
 #[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    message: String,
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
 }
 
 impl ApiError {
@@ -85,14 +87,15 @@ impl App {
         if let Some(token) =
             header_str(req, header::AUTHORIZATION).and_then(crate::auth::admin::bearer)
         {
-            return match &self.gate.admin_token {
+            return match &self.gate.rules().admin_token {
                 Some(t) if t.matches(token) => Caller::Admin {
                     who: "admin token".to_owned(),
                 },
                 _ => Caller::BadToken,
             };
         }
-        let access = &self.config.access;
+        let rules = self.gate.rules();
+        let access = &rules.config.access;
         if let (Some(id), Some(_)) = (&ctx.identity.client_cert, &access.client_ca) {
             let named = |p: &Pattern| match &access.acl {
                 Some(acl) => acl.names(p, id),
@@ -157,7 +160,8 @@ impl App {
     }
 
     async fn targets(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Response<Body> {
-        let cfg = &self.config;
+        let rules = self.gate.rules();
+        let cfg = &rules.config;
         let all = || cfg.targets.names().map(str::to_owned).collect::<Vec<_>>();
         let list = if cfg.auth == AuthMode::DangerNone
             || matches!(self.caller(ctx, req), Caller::Admin { .. })
@@ -201,7 +205,7 @@ impl App {
         match found {
             Some(r)
                 if r.is_pending(otk::unix_now())
-                    && self.config.targets.get(&r.target).is_some() =>
+                    && self.gate.rules().config.targets.get(&r.target).is_some() =>
             {
                 vec![r.target]
             }
@@ -242,7 +246,7 @@ impl App {
             Ok(b) => b,
             Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"target\":NAME,\"ttl_seconds\":N,\"view_only\":BOOL,\"for\":PATTERN}}: {e}")),
         };
-        if self.config.targets.get(&body.target).is_none() {
+        if self.gate.rules().config.targets.get(&body.target).is_none() {
             return error(
                 StatusCode::BAD_REQUEST,
                 &format!("there is no target {:?}", body.target),
@@ -338,6 +342,38 @@ impl App {
 
     /// Live sessions of every instance sharing the store; this instance's with their bytes
     /// up to now.
+    /// Whether the caller is an admin, for the operator's page; else what to answer (403 with
+    /// what would do, or 429 while its address is locked out).
+    pub(crate) async fn check_admin(
+        &self,
+        ctx: &ConnContext,
+        req: &Request<Incoming>,
+    ) -> Result<String, ApiError> {
+        self.admin(ctx, req).await
+    }
+
+    /// `GET /api/status` (see [`super::status`]).
+    async fn status(
+        self: &Arc<Self>,
+        ctx: &ConnContext,
+        req: &Request<Incoming>,
+    ) -> Response<Body> {
+        if let Err(e) = self.admin(ctx, req).await {
+            return e.response();
+        }
+        let app = self.clone();
+        let doc =
+            tokio::task::spawn_blocking(move || super::status::document(&app.gate, &app.status))
+                .await;
+        match doc {
+            Ok(d) => json_response(StatusCode::OK, &d),
+            Err(_) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the status could not be read",
+            ),
+        }
+    }
+
     async fn sessions(&self, ctx: &ConnContext, req: &Request<Incoming>) -> Response<Body> {
         if let Err(e) = self.admin(ctx, req).await {
             return e.response();
@@ -438,7 +474,7 @@ fn same_site_json(req: &Request<Incoming>) -> Result<(), ApiError> {
 }
 
 /// Routes `/api/…`.
-pub async fn handle(app: &App, ctx: &ConnContext, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &Arc<App>, ctx: &ConnContext, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     match (method, path.as_str()) {
@@ -455,6 +491,7 @@ pub async fn handle(app: &App, ctx: &ConnContext, req: Request<Incoming>) -> Res
             Err(e) => e.response(),
         },
         (Method::GET | Method::HEAD, "/api/sessions") => app.sessions(ctx, &req).await,
+        (Method::GET | Method::HEAD, "/api/status") => app.status(ctx, &req).await,
         (Method::DELETE, p) if p.starts_with("/api/sessions/") => match same_site_json(&req) {
             Ok(()) => {
                 let id = p.strip_prefix("/api/sessions/").unwrap_or_default();
@@ -462,7 +499,7 @@ pub async fn handle(app: &App, ctx: &ConnContext, req: Request<Incoming>) -> Res
             }
             Err(e) => e.response(),
         },
-        (_, "/api/targets" | "/api/otk" | "/api/sessions") => {
+        (_, "/api/targets" | "/api/otk" | "/api/sessions" | "/api/status") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(StatusCode::NOT_FOUND, "no such API"),

@@ -14,7 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::{
     close, connect, greet, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats,
 };
-use crate::admission::gate::Gate;
+use crate::admission::gate::{Gate, Rules};
 use crate::admission::{Admission, Refusal, Route, Via};
 use crate::audit::{Outcome, SessionRecord};
 use crate::auth::live_certs::CertWatch;
@@ -24,6 +24,7 @@ use crate::config::Limits;
 use crate::metrics::{GaugeGuard, Metrics, RelayRefused};
 use crate::sessions::Registration;
 use crate::shutdown::Shutdown;
+use std::sync::Arc;
 
 /// The WebSocket's read buffer. A browser sends input events of a few bytes; a larger
 /// message still arrives whole (the buffer grows to the frame, up to
@@ -36,7 +37,9 @@ pub const BROWSER_READ_BUF_BYTES: usize = 4 * 1024;
 /// What a session needs from the server.
 #[derive(Debug, Clone)]
 pub struct SessionEnv<'a> {
-    pub limits: &'a Limits,
+    /// The rules in force when the connection needed them (its limits; the audit log and
+    /// logins are taken from the gateway's current rules when used).
+    pub rules: Arc<Rules>,
     pub metrics: &'a Metrics,
     pub shutdown: Shutdown,
     pub gate: &'a Gate,
@@ -45,6 +48,12 @@ pub struct SessionEnv<'a> {
     pub via: Via,
     /// The client certificate that authenticated the connection, if one did.
     pub cert: Option<CertWatch>,
+}
+
+impl SessionEnv<'_> {
+    pub fn limits(&self) -> &Limits {
+        &self.rules.config.limits
+    }
 }
 
 /// How a session went, for the connection's summary line.
@@ -115,7 +124,11 @@ fn audit(
         Audited::Route(r) => (r.name.as_str(), &r.who, Some(r.mode)),
         Audited::Refused { target, who } => (target, who, None),
     };
-    env.gate.audit.record(&SessionRecord {
+    if outcome == Outcome::Refused {
+        let who = who.to_string();
+        (env.gate.recent).refused(env.client.ip(), Some(target), &who, reason);
+    }
+    env.gate.rules().audit.record(&SessionRecord {
         outcome,
         who: Some(who),
         from: env.client,
@@ -231,7 +244,7 @@ async fn dial(
             return Err(NotDialled::Refused(r));
         }
     };
-    match connect(&route, env.limits.backend_connect_timeout).await {
+    match connect(&route, env.limits().backend_connect_timeout).await {
         Ok(s) => Ok((route, s)),
         Err(e) => {
             env.metrics.relays_refused.inc(connect_label(&e));
@@ -265,14 +278,14 @@ async fn log_in(
     tcp: tokio::net::TcpStream,
     env: &SessionEnv<'_>,
 ) -> Result<Backend, NotDialled> {
-    let configured = env.gate.logins.get(&route.name);
+    let configured = env.gate.rules().logins.get(&route.name);
     if configured.is_none() && route.mode == Mode::Full {
         return Ok(Backend::Raw(tcp));
     }
     let anonymous = LoadedLogin::anonymous();
     let login = configured.as_deref().unwrap_or(&anonymous);
     let start = SystemTime::now();
-    match backend::login(tcp, login, env.limits.backend_connect_timeout).await {
+    match backend::login(tcp, login, env.limits().backend_connect_timeout).await {
         Ok((stream, server_init)) => {
             env.metrics
                 .backend_logins
@@ -365,7 +378,7 @@ impl<'a> Pumping<'a> {
             env.metrics.relay_errors.inc(*side);
         }
         let reason = match &end {
-            RelayEnd::Killed { by } => format!("{end} ({by})"),
+            RelayEnd::Ended(crate::sessions::Ending::Killed { by }) => format!("{end} ({by})"),
             _ => end.to_string(),
         };
         audit(
@@ -450,7 +463,7 @@ pub async fn websocket<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let max = env.limits.max_websocket_message_bytes;
+    let max = env.limits().max_websocket_message_bytes;
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
@@ -468,7 +481,7 @@ where
     };
     // Listed (and can be ended by an administrator) until it returns.
     let live = env.gate.sessions.register(&route, env.client, env.via);
-    let mut opts = pump_options(&env, env.limits.websocket_ping_interval, &live);
+    let mut opts = pump_options(&env, env.limits().websocket_ping_interval, &live);
     match backend {
         Backend::Raw(tcp) => {
             let p = Pumping::start(&route, &env);
@@ -478,7 +491,7 @@ where
             stream,
             server_init,
         } => {
-            let within = env.limits.backend_connect_timeout;
+            let within = env.limits().backend_connect_timeout;
             opts.view_only = view_only(&route, &server_init);
             match greet::websocket(&mut ws, server_init, within).await {
                 Ok(first) => {
@@ -524,7 +537,7 @@ where
             stream,
             server_init,
         } => {
-            let within = env.limits.backend_connect_timeout;
+            let within = env.limits().backend_connect_timeout;
             opts.view_only = view_only(&route, &server_init);
             match greet::native(&mut io, server_init, within).await {
                 Ok(first) => {

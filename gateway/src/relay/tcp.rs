@@ -147,7 +147,7 @@ where
             }
             () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
             why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
-            by = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Killed { by },
+            why = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Ended(why),
         }
         if up_done && down_done {
             break first_end.take().unwrap_or(RelayEnd::ClientClosed);

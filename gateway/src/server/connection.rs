@@ -109,9 +109,10 @@ async fn pipeline(
     shared: &Shared,
     counts: &Arc<ByteCounts>,
 ) -> Summary {
-    let limits = &shared.config.limits;
+    let rules = shared.rules();
+    let limits = &rules.config.limits;
     let metrics = &shared.metrics;
-    let client = if shared.config.proxy_protocol_from.contains(peer.ip()) {
+    let client = if rules.config.proxy_protocol_from.contains(peer.ip()) {
         let read = read_proxy_header(&mut stream);
         match tokio::time::timeout(limits.proxy_header_timeout, read).await {
             Ok(Ok(ProxyHeader::Proxied { source, .. })) => source,
@@ -179,7 +180,7 @@ async fn pipeline(
         }
         Detected::NeedMore => {
             metrics.detected.inc(Seen::SilentPlain);
-            let Some(target) = shared.config.native_vnc.danger_plain.clone() else {
+            let Some(target) = rules.config.native_vnc.danger_plain.clone() else {
                 metrics.connections_refused.inc(Refused::PlainVncDisabled);
                 return Summary::new(
                     "refused",
@@ -254,7 +255,8 @@ async fn tls(
     idle: &IdleRead,
     shared: &Shared,
 ) -> Summary {
-    let limits = &shared.config.limits;
+    let rules = shared.rules();
+    let limits = &rules.config.limits;
     let metrics = &shared.metrics;
     let accept = shared.acceptor.accept(stream);
     let mut tls = match tokio::time::timeout(limits.tls_handshake_timeout, accept).await {
@@ -358,11 +360,8 @@ async fn tls(
         }
         Detected::NeedMore => {
             metrics.detected.inc(Seen::TlsSilent);
-            let target = admission::native_target(
-                &shared.config.access,
-                &shared.config.native_vnc,
-                &identity,
-            );
+            let target =
+                admission::native_target(&rules.config.access, &rules.config.native_vnc, &identity);
             let Some(target) = target else {
                 metrics.connections_refused.inc(Refused::NativeTlsDisabled);
                 return Summary::new(
@@ -413,7 +412,7 @@ async fn native<S: AsyncRead + AsyncWrite + Unpin>(
 
 fn env(shared: &Shared, client: SocketAddr, via: Via, cert: Option<CertWatch>) -> SessionEnv<'_> {
     SessionEnv {
-        limits: &shared.config.limits,
+        rules: shared.rules(),
         metrics: &shared.metrics,
         shutdown: shared.shutdown.clone(),
         gate: &shared.app.gate,
@@ -440,7 +439,8 @@ async fn http<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let limits = &shared.config.limits;
+    let rules = shared.rules();
+    let limits = &rules.config.limits;
     let ctx = Arc::new(ConnContext::new(client, identity));
     let (app, svc_ctx) = (shared.app.clone(), ctx.clone());
     // Requests and the HTTP connection are boxed, and the connection is dropped before a

@@ -421,7 +421,12 @@ mod tests {
         let t = store.table();
         let l = live.clone();
         blocking(move || t.take_kills(&l)).await.expect("served");
-        assert_eq!(watch.killed().await, "command line (root)");
+        assert_eq!(
+            watch.killed().await,
+            crate::sessions::Ending::Killed {
+                by: "command line (root)".into()
+            }
+        );
 
         // Ended sessions leave the file; expired entries are not listed.
         drop(a);

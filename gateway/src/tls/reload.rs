@@ -42,6 +42,13 @@ impl CertStore {
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         fingerprint_of(&self.current.load())
     }
+
+    /// The served certificate (the chain's first), read for people.
+    pub fn info(&self) -> Option<certs::inspect::CertInfo> {
+        let key = self.current.load();
+        let der = key.cert.first()?;
+        certs::inspect::CertInfo::parse("the served certificate", der).ok()
+    }
 }
 
 impl ResolvesServerCert for CertStore {

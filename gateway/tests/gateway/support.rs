@@ -130,6 +130,7 @@ impl TestGateway {
                     .map(|c| c as Arc<dyn rustls::server::danger::ClientCertVerifier>),
             )
             .expect("tls config"),
+            certificate: store.clone(),
             clients,
         };
         let (reload, reload_rx) = tokio::sync::mpsc::channel(1);

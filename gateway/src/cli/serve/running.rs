@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use gateway::admission::gate::Gate;
 use gateway::auth::client_ca::{self, ClientVerifier};
-use gateway::config::{AuthMode, Config, TlsSource};
+use gateway::config::{AuthMode, Config, ConfigError, TlsSource};
 use gateway::tls::{CertFiles, CertStore, Identity, Reloader};
 
 /// The certificate files to load (and watch) for `config`, and the identity loaded now.
@@ -39,8 +40,12 @@ fn load_identity(config: &Config) -> anyhow::Result<(CertFiles, Identity)> {
     })
 }
 
-pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
-    let acme = config.acme.take();
+/// Reads the configuration again (the file, with the same flags over it), on SIGHUP.
+pub(super) type Reread = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+pub(super) fn serve(config: Config, reread: Reread) -> anyhow::Result<()> {
+    // Kept in the configuration too: a reload compares it (ACME needs a restart).
+    let acme = config.acme.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -76,7 +81,8 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
                 // self-signed files must never replace the ACME certificate.
                 let (reload, reload_rx) = tokio::sync::mpsc::channel(1);
                 tokio::spawn(
-                    Reloader::new(files, store).run(config.limits.cert_poll_interval, reload_rx),
+                    Reloader::new(files, store.clone())
+                        .run(config.limits.cert_poll_interval, reload_rx),
                 );
                 on_hup.push(reload);
                 None
@@ -91,7 +97,6 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
             ));
             on_hup.push(crl_reload);
         }
-        spawn_sighup(on_hup);
         let listener = gateway::server::bind(config.listen).with_context(|| {
             format!(
                 "cannot listen on {}; is another program using it? (--listen ADDR:PORT)",
@@ -100,11 +105,13 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
         })?;
         let local = listener.local_addr()?;
         // The store must answer before the gateway says it is listening.
-        let gate = gateway::server::open_gate(&config, local).await?;
+        let gate = Arc::new(gateway::server::open_gate(&config, local).await?);
+        spawn_sighup(gate.clone(), reread, on_hup);
         print_banner(&config, &identity, local);
         gateway::notify::notify("READY=1");
         let tls = gateway::tls::TlsServer {
             config: tls,
+            certificate: store,
             clients,
         };
         let stopping = async {
@@ -116,8 +123,9 @@ pub(super) fn serve(mut config: Config) -> anyhow::Result<()> {
     })
 }
 
-/// SIGHUP → reload the certificate (and the client CRLs) now.
-fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
+/// SIGHUP → read the configuration again and put it in force, then reload the certificate
+/// (and the client CRLs).
+fn spawn_sighup(gate: Arc<Gate>, reread: Reread, reload: Vec<tokio::sync::mpsc::Sender<()>>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -126,8 +134,9 @@ fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
             return;
         };
         while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the certificate and CRLs");
+            tracing::info!("SIGHUP: reloading the configuration, the certificate and CRLs");
             gateway::notify::notify("RELOADING=1");
+            reload_config(&gate, &reread);
             for r in &reload {
                 let _ = r.try_send(());
             }
@@ -135,7 +144,31 @@ fn spawn_sighup(reload: Vec<tokio::sync::mpsc::Sender<()>>) {
         }
     });
     #[cfg(not(unix))]
-    drop(reload);
+    drop((gate, reread, reload));
+}
+
+/// One reload of the configuration, told in the log.
+fn reload_config(gate: &Gate, reread: &Reread) {
+    let result = reread()
+        .map_err(anyhow::Error::from)
+        .and_then(|c| Ok(gateway::reload::apply(gate, c)?));
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("configuration NOT reloaded, the running one stays in force: {e:#}");
+            return;
+        }
+    };
+    for what in &report.needs_restart {
+        tracing::warn!(
+            "{what} changed in the configuration: that takes effect at the next restart"
+        );
+    }
+    for (s, why) in &report.ended {
+        tracing::info!(session = %s.id, target = %s.target, who = %s.who, reason = %why.reason, "session ended by the reload");
+    }
+    tracing::info!("configuration reloaded: {report}");
+    gate.recent.reloaded(true, &report.to_string());
 }
 
 fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
@@ -210,8 +243,11 @@ fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
     }
     if access.admin_token_file.is_some() || !access.admins.is_empty() {
         eprintln!(
-            "  admin API enabled (POST /api/otk, GET /api/sessions, DELETE /api/sessions/ID)"
+            "  admin API enabled (POST /api/otk, GET /api/sessions, DELETE /api/sessions/ID, GET /api/status)"
         );
+    }
+    if !access.admins.is_empty() && access.client_ca.is_some() {
+        eprintln!("  operator's page for admin certificates: https://{local}/admin/");
     }
     if let Some(p) = &config.audit_log {
         eprintln!("  audit log: {}", p.display());
