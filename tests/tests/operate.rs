@@ -20,13 +20,38 @@ fn local(host: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 9, host))
 }
 
+/// What both tests start from: a CA with certificates for `people` (NAME@example.com), the
+/// admin token, and a desktop.
+struct Setup {
+    dir: TempDir,
+    pki: CertDir,
+    desk: Xvnc,
+}
+
+fn setup(tag: &str, ca: &str, people: &[&str]) -> anyhow::Result<Setup> {
+    let dir = TempDir::new(tag)?;
+    let pki = CertDir::init(&dir.path().join("pki"), ca)?;
+    for name in people {
+        pki.client(name, Some(&format!("{name}@example.com")))?;
+    }
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n"))?;
+    // Sessions the tests drop before their handshake must not get 127.0.0.1 blacklisted.
+    let desk = Xvnc::start(
+        640,
+        480,
+        &["-SecurityTypes", "None", "-BlacklistThreshold", "1000000"],
+    )?;
+    Ok(Setup { dir, pki, desk })
+}
+
 /// The config file: `targets` (NAME = PORT), alice's certificate allowed on `alice_targets`,
-/// and `tail` (more tables) at the end.
+/// `auth` more lines of `[auth]`, and `tail` (more tables) at the end.
 fn write_config(
     file: &Path,
     dir: &Path,
     targets: &[(&str, u16)],
     alice_targets: &[&str],
+    auth: &str,
     tail: &str,
 ) -> anyhow::Result<()> {
     let mut t = format!(
@@ -37,7 +62,7 @@ fn write_config(
         t.push_str(&format!("{name} = \"127.0.0.1:{port}\"\n"));
     }
     t.push_str(&format!(
-        "[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\nadmin_token_file = \"{}\"\n",
+        "[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\nadmin_token_file = \"{}\"\n{auth}",
         dir.join("pki/ca.crt").display(),
         dir.join("token").display()
     ));
@@ -69,19 +94,10 @@ fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
 /// and the running configuration keeps serving.
 #[test]
 fn sighup_reloads_targets_access_and_audit_and_refuses_a_broken_file() -> anyhow::Result<()> {
-    let dir = TempDir::new("reload")?;
+    let Setup { dir, pki, desk } = setup("reload", "Reload CA", &["alice"])?;
     let d = dir.path();
-    let pki = CertDir::init(&d.join("pki"), "Reload CA")?;
-    pki.client("alice", Some("alice@example.com"))?;
-    std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
-    // Sessions the test drops before their handshake must not get 127.0.0.1 blacklisted.
-    let desk = Xvnc::start(
-        640,
-        480,
-        &["-SecurityTypes", "None", "-BlacklistThreshold", "1000000"],
-    )?;
     let file = d.join("vncgate.toml");
-    write_config(&file, d, &[("desk", desk.port)], &["desk"], "")?;
+    write_config(&file, d, &[("desk", desk.port)], &["desk"], "", "")?;
     let gate = Gateway::start(&["--config", &file.display().to_string()])?;
     let to = SocketAddr::from(([127, 0, 0, 1], gate.port));
     let (alice_cert, alice_key) = (pki.path("alice.crt"), pki.path("alice.key"));
@@ -119,6 +135,7 @@ fn sighup_reloads_targets_access_and_audit_and_refuses_a_broken_file() -> anyhow
         d,
         &[("desk", desk.port), ("lab", desk.port)],
         &["lab"],
+        "",
         "",
     )?;
     let line = gate.reload()?;
@@ -158,6 +175,7 @@ fn sighup_reloads_targets_access_and_audit_and_refuses_a_broken_file() -> anyhow
         d,
         &[("lab", desk.port)],
         &["lab"],
+        "",
         "[limits]\nsession_heartbeat_secs = 3\n",
     )?;
     let line = gate.reload()?;
@@ -219,28 +237,11 @@ fn sighup_reloads_targets_access_and_audit_and_refuses_a_broken_file() -> anyhow
 /// by an administrator". Without an admin identity the page and `GET /api/status` are 403.
 #[test]
 fn the_operator_page_lists_and_ends_sessions_for_admins_only() -> anyhow::Result<()> {
-    let dir = TempDir::new("admin-page")?;
+    let Setup { dir, pki, desk } = setup("admin-page", "Ops CA", &["alice", "bob"])?;
     let d = dir.path();
-    let pki = CertDir::init(&d.join("pki"), "Ops CA")?;
-    pki.client("alice", Some("alice@example.com"))?;
-    pki.client("bob", Some("bob@example.com"))?;
-    std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
-    let desk = Xvnc::start(
-        640,
-        480,
-        &["-SecurityTypes", "None", "-BlacklistThreshold", "1000000"],
-    )?;
     let file = d.join("vncgate.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[targets]\ndesk = \"127.0.0.1:{}\"\n[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\n\
-             admins = [\"email:alice@example.com\"]\nadmin_token_file = \"{}\"\n",
-            desk.port,
-            pki.path("ca.crt"),
-            d.join("token").display()
-        ),
-    )?;
+    let admins = "admins = [\"email:alice@example.com\"]\n";
+    write_config(&file, d, &[("desk", desk.port)], &["desk"], admins, "")?;
     let gate = Gateway::start(&["--config", &file.display().to_string()])?;
     let to = SocketAddr::from(([127, 0, 0, 1], gate.port));
 
@@ -346,10 +347,16 @@ fn the_operator_page_lists_and_ends_sessions_for_admins_only() -> anyhow::Result
         let empty = admin.eval("return !document.getElementById('no-sessions').hidden")?;
         Ok((empty == true).then_some(()))
     })?;
-    let audit_who = gate.log_text();
-    ensure!(
-        audit_who.contains("ended by an administrator (CN=alice"),
-        "the audit line names the admin"
-    );
+    tests::proc::wait_until(
+        Duration::from_secs(5),
+        "the audit line naming the admin",
+        || {
+            Ok(audit_lines(&d.join("audit.jsonl")).into_iter().find(|l| {
+                l["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("ended by an administrator (CN=alice"))
+            }))
+        },
+    )?;
     Ok(())
 }
