@@ -5,7 +5,7 @@
 //! (keys, pointer, clipboard, resize) and no SetEncodings that asks for the extended
 //! clipboard; and it passes a fresh filter unchanged with nothing dropped.
 
-use gateway::backend::view_only::InputFilter;
+use rfb::input_filter::InputFilter;
 use libfuzzer_sys::fuzz_target;
 use rfb::messages::client::ClientMessage;
 use rfb::messages::encoding::Encoding;

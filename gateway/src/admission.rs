@@ -34,6 +34,9 @@ pub enum Via {
     NativeTls,
     /// A native VNC client in clear.
     NativePlain,
+    /// A native VNC client that negotiated VeNCrypt TLS with the gateway (TigerVNC, gtk-vnc,
+    /// Remmina on the plain port).
+    NativeVeNCrypt,
 }
 
 impl Via {
@@ -42,6 +45,7 @@ impl Via {
             Self::WebSocket => "websocket",
             Self::NativeTls => "native_tls",
             Self::NativePlain => "native_plain",
+            Self::NativeVeNCrypt => "native_vencrypt",
         }
     }
 }

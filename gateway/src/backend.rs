@@ -4,18 +4,16 @@
 //!
 //! ```text
 //! dial ─► rfb::Client (pass-through: security, ClientInit, ServerInit — then stop)
-//!      ─► greeting::Greeter to the viewer: RFB 3.8, security None, SecurityResult OK,
-//!         the server's own ServerInit
+//!      ─► rfb::server::Server to the viewer (relay/greet): RFB 3.8, security None,
+//!         SecurityResult OK, the server's own ServerInit
 //!      ─► relay: the two streams unchanged (through the login's TLS when it has one);
-//!         view-only sessions lose their input on the way (view_only::InputFilter)
+//!         view-only sessions lose their input on the way (rfb::input_filter::InputFilter)
 //! ```
 //!
 //! Secrets are read once, when the gateway starts ([`Logins::load`]), into `rfb::Password`
 //! and `rfb::TlsIdentity`, which never print them.
 
-pub mod greeting;
 pub mod stream;
-pub mod view_only;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //!   (each send is awaited), a slow target slows the browser read — no unbounded queue;
 //! - every end says which side ended it and why.
 
-mod greet;
+pub mod greet;
 pub mod session;
 pub mod tcp;
 pub mod view_only;
@@ -27,10 +27,10 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
-use crate::backend::view_only::Segment;
 use crate::metrics::{Metrics, Side};
 use crate::sessions::{Ending, KillWatch, RelayCounters};
 use crate::shutdown::{Phase, Shutdown};
+use rfb::input_filter::Segment;
 use view_only::{InputHalf, OutputHalf, ViewOnly};
 
 /// Bytes read per turn from the target; also the most held per direction.

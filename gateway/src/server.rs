@@ -7,6 +7,7 @@
 
 pub mod clear;
 pub mod connection;
+pub mod vencrypt;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -181,3 +181,15 @@ pub fn spawn_x_client(display: &str, program: &str, args: &[&str]) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("cannot start {program}: {e}"))?;
     Ok(Proc::new(program, child))
 }
+
+/// Runs an X client on `display` and returns what it printed (`xwininfo`, `xdotool`).
+pub fn x_output(display: &str, program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+    anyhow::ensure!(out.status.success(), "{program} {args:?} failed");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -56,6 +56,41 @@ impl Xvnc {
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("Xvnc did not start")))
     }
 
+    /// A desktop (root colour #336699) with an xterm (UTF-8, top left) that writes the first
+    /// line typed into it to `file`.
+    pub fn with_xterm(
+        width: u16,
+        height: u16,
+        extra: &[&str],
+        file: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let mut desk = Self::start(width, height, extra)?;
+        desk.run("xsetroot", &["-solid", "#336699"])?;
+        let script = format!("read line; printf '%s' \"$line\" > {}", file.display());
+        desk.spawn(
+            "env",
+            &[
+                "LANG=C.UTF-8",
+                "LC_ALL=C.UTF-8",
+                "xterm",
+                "-u8",
+                "-geometry",
+                "40x6+0+0",
+                "-e",
+                "sh",
+                "-c",
+                &script,
+            ],
+        )?;
+        // The xterm maps its window before anyone can type into it.
+        wait_until(Duration::from_secs(20), "the xterm window", || {
+            let tree =
+                crate::proc::x_output(&desk.display_env(), "xwininfo", &["-root", "-children"])?;
+            Ok(tree.contains("xterm").then_some(()))
+        })?;
+        Ok(desk)
+    }
+
     pub fn display_env(&self) -> String {
         format!(":{}", self.display)
     }
@@ -80,4 +115,13 @@ impl Drop for Xvnc {
     fn drop(&mut self) {
         self.clients.clear();
     }
+}
+
+/// The line typed into a [`Xvnc::with_xterm`] desktop, once it arrived (20 s at most).
+pub fn read_typed(file: &std::path::Path) -> anyhow::Result<String> {
+    wait_until(
+        Duration::from_secs(20),
+        "the typed line to reach the xterm",
+        || Ok(std::fs::read_to_string(file).ok().filter(|s| !s.is_empty())),
+    )
 }

@@ -43,14 +43,7 @@ fn gateway(targets: &[(&str, u16)]) -> anyhow::Result<Gateway> {
 
 /// Runs an X client on `display` and returns its standard output.
 fn x_output(display: &str, program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .env("DISPLAY", display)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {program}"))?;
-    anyhow::ensure!(out.status.success(), "{program} {args:?} failed");
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    tests::proc::x_output(display, program, args)
 }
 
 /// The canvas's place on the page: (left, top, CSS pixels per framebuffer pixel x, y).
@@ -105,36 +98,11 @@ fn type_text(browser: &Browser, text: &str) -> anyhow::Result<()> {
 
 /// A desktop with an xterm (UTF-8) that writes the first line typed into it to `file`.
 fn desk_with_xterm(width: u16, height: u16, extra: &[&str], file: &Path) -> anyhow::Result<Xvnc> {
-    let mut desk = Xvnc::start(width, height, extra)?;
-    desk.run("xsetroot", &["-solid", "#336699"])?;
-    let script = format!("read line; printf '%s' \"$line\" > {}", file.display());
-    desk.spawn(
-        "env",
-        &[
-            "LANG=C.UTF-8",
-            "LC_ALL=C.UTF-8",
-            "xterm",
-            "-u8",
-            "-geometry",
-            "40x6+0+0",
-            "-e",
-            "sh",
-            "-c",
-            &script,
-        ],
-    )?;
-    // The xterm maps its window before the page can click into it.
-    wait_until(T, "the xterm window", || {
-        let tree = x_output(&desk.display_env(), "xwininfo", &["-root", "-children"])?;
-        Ok(tree.contains("xterm").then_some(()))
-    })?;
-    Ok(desk)
+    Xvnc::with_xterm(width, height, extra, file)
 }
 
 fn read_typed(file: &Path) -> anyhow::Result<String> {
-    wait_until(T, "the typed line to reach the xterm", || {
-        Ok(std::fs::read_to_string(file).ok().filter(|s| !s.is_empty()))
-    })
+    tests::xvnc::read_typed(file)
 }
 
 fn mouse_location(display: &str) -> anyhow::Result<(i64, i64)> {

@@ -1,7 +1,8 @@
 //! The connection to a VNC server after the gateway's own login, as one byte stream the relay
 //! pumps: in clear, the socket itself (after any bytes that came with ServerInit); in TLS, the
 //! socket through the [`rfb::Passthrough`] that owns the TLS session of the login, so every
-//! byte both ways is still encrypted by it.
+//! byte both ways is still encrypted by it. [`TlsRelay`] does the same for a native viewer's
+//! VeNCrypt session, whose TLS the gateway's [`rfb::server::Server`] owns.
 
 use std::io;
 use std::pin::Pin;
@@ -20,13 +21,56 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The server side of a relay after the gateway logged in.
 pub enum BackendStream {
     Plain(Prefixed<TcpStream>),
-    Tls(Box<TlsRelay>),
+    Tls(Box<TlsRelay<Passthrough, TcpStream>>),
 }
 
-/// TLS to the server, kept by the login's [`Passthrough`].
-pub struct TlsRelay {
-    tcp: TcpStream,
-    pt: Passthrough,
+/// A sans-io TLS session that carries a relay's bytes: plaintext in and out, wire bytes
+/// through.
+pub trait TlsPipe {
+    /// Wire bytes from the peer.
+    fn receive_wire(&mut self, wire: &[u8]) -> Result<(), String>;
+    /// The plaintext they carried.
+    fn take_plain(&mut self) -> Vec<u8>;
+    /// Plaintext for the peer.
+    fn send_plain(&mut self, plaintext: &[u8]);
+    /// Wire bytes for the peer.
+    fn transmit(&mut self) -> Option<Vec<u8>>;
+}
+
+impl TlsPipe for Passthrough {
+    fn receive_wire(&mut self, wire: &[u8]) -> Result<(), String> {
+        self.receive(wire).map_err(|e| e.to_string())
+    }
+    fn take_plain(&mut self) -> Vec<u8> {
+        self.take_from_server()
+    }
+    fn send_plain(&mut self, plaintext: &[u8]) {
+        self.send(plaintext);
+    }
+    fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.poll_transmit()
+    }
+}
+
+impl TlsPipe for rfb::server::Server {
+    fn receive_wire(&mut self, wire: &[u8]) -> Result<(), String> {
+        self.receive(wire).map_err(|e| e.to_string())
+    }
+    fn take_plain(&mut self) -> Vec<u8> {
+        self.take_from_client()
+    }
+    fn send_plain(&mut self, plaintext: &[u8]) {
+        self.send(plaintext);
+    }
+    fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.poll_transmit()
+    }
+}
+
+/// A socket through a [`TlsPipe`]: one plaintext stream for the relay.
+pub struct TlsRelay<P, T> {
+    tcp: T,
+    pt: P,
     /// Plaintext from the server not yet read.
     plain: Vec<u8>,
     plain_pos: usize,
@@ -48,7 +92,14 @@ impl BackendStream {
         while let Some(b) = pt.poll_transmit() {
             wire.extend(b);
         }
-        Self::Tls(Box::new(TlsRelay {
+        Self::Tls(Box::new(TlsRelay::new(tcp, pt, early, wire)))
+    }
+}
+
+impl<P: TlsPipe, T: AsyncRead + AsyncWrite + Unpin> TlsRelay<P, T> {
+    /// `early`: plaintext that arrived already; `wire`: bytes still to send.
+    pub fn new(tcp: T, pt: P, early: Vec<u8>, wire: Vec<u8>) -> Self {
+        Self {
             tcp,
             pt,
             plain: early,
@@ -57,13 +108,11 @@ impl BackendStream {
             wire_pos: 0,
             buf: vec![0; READ_CHUNK],
             eof: false,
-        }))
+        }
     }
-}
 
-impl TlsRelay {
     fn take_transmit(&mut self) {
-        while let Some(b) = self.pt.poll_transmit() {
+        while let Some(b) = self.pt.transmit() {
             if self.wire_pos == self.wire.len() {
                 self.wire.clear();
                 self.wire_pos = 0;
@@ -88,7 +137,7 @@ impl TlsRelay {
     }
 }
 
-impl AsyncRead for TlsRelay {
+impl<P: TlsPipe + Unpin, T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsRelay<P, T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -122,16 +171,16 @@ impl AsyncRead for TlsRelay {
                 continue;
             }
             this.pt
-                .receive(filled)
+                .receive_wire(filled)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             this.take_transmit();
-            this.plain = this.pt.take_from_server();
+            this.plain = this.pt.take_plain();
             this.plain_pos = 0;
         }
     }
 }
 
-impl AsyncWrite for TlsRelay {
+impl<P: TlsPipe + Unpin, T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsRelay<P, T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -141,7 +190,7 @@ impl AsyncWrite for TlsRelay {
         if this.wire.len() - this.wire_pos >= MAX_PENDING_WIRE_BYTES {
             ready!(this.poll_flush_wire(cx))?;
         }
-        this.pt.send(data);
+        this.pt.send_plain(data);
         this.take_transmit();
         // Start sending now; what the socket does not take waits for the next call or flush.
         if let Poll::Ready(Err(e)) = this.poll_flush_wire(cx) {

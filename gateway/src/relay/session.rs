@@ -271,15 +271,16 @@ enum Backend {
     },
 }
 
-/// Logs in to the target when it has a login configured or the session is view-only (whose
-/// input can only be told apart once the handshake is the gateway's).
+/// Logs in to the target when it has a login configured, the session is view-only (whose
+/// input can only be told apart once the handshake is the gateway's), or the viewer came
+/// through the gateway's VeNCrypt (whose handshake the gateway finished itself).
 async fn log_in(
     route: &Route,
     tcp: tokio::net::TcpStream,
     env: &SessionEnv<'_>,
 ) -> Result<Backend, NotDialled> {
     let configured = env.gate.rules().logins.get(&route.name);
-    if configured.is_none() && route.mode == Mode::Full {
+    if configured.is_none() && route.mode == Mode::Full && env.via != Via::NativeVeNCrypt {
         return Ok(Backend::Raw(tcp));
     }
     let anonymous = LoadedLogin::anonymous();
@@ -302,7 +303,7 @@ async fn log_in(
             let why = NotDialled::Login {
                 target: route.name.clone(),
                 error,
-                view_only_without_login: configured.is_none(),
+                view_only_without_login: configured.is_none() && route.mode == Mode::ViewOnly,
             };
             tracing::warn!(target = %route.name, error = %why.logged(), "cannot log in to the target");
             audit(
@@ -549,6 +550,54 @@ where
             }
         }
     }
+}
+
+/// A native viewer that negotiated VeNCrypt with the gateway's `server` (its authentication
+/// is in, and `admission` is the verdict): the viewer is told the verdict inside its TLS
+/// (SecurityResult, with the reason when refused), and once admitted its ClientInit gets the
+/// target's own ServerInit, from the gateway's login to it.
+pub async fn native_vencrypt<T>(
+    mut tcp: T,
+    mut server: rfb::server::Server,
+    admission: Admission,
+    target: String,
+    env: SessionEnv<'_>,
+) -> SessionOutcome
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (route, backend) = match reach(admission, &target, &env).await {
+        Ok(ok) => ok,
+        Err(why) => {
+            server.refuse(&why.shown());
+            let _ = greet::flush(&mut tcp, &mut server).await;
+            return SessionOutcome::Refused {
+                target,
+                reason: why.logged(),
+            };
+        }
+    };
+    let Backend::LoggedIn {
+        stream,
+        server_init,
+    } = backend
+    else {
+        // log_in always logs in for this way in.
+        return greeting_failed(&route, &env, "the gateway did not log in".to_owned());
+    };
+    let within = env.limits().backend_connect_timeout;
+    let first = match greet::vencrypt(&mut tcp, &mut server, &server_init, within).await {
+        Ok(first) => first,
+        Err(detail) => return greeting_failed(&route, &env, detail),
+    };
+    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let mut opts = pump_options(&env, None, &live);
+    opts.view_only = view_only(&route, &server_init);
+    opts.client_prefix = first;
+    let wire = server.poll_transmit().unwrap_or_default();
+    let io = crate::backend::stream::TlsRelay::new(tcp, server, Vec::new(), wire);
+    let p = Pumping::start(&route, &env);
+    p.ended(tcp::pump_tcp(io, stream, opts).await)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! View-only sessions in both directions: the viewer's input is dropped on its way to the
-//! target ([`crate::backend::view_only::InputFilter`]), and the desktop's clipboard on its way
+//! target ([`rfb::input_filter::InputFilter`]), and the desktop's clipboard on its way
 //! to the viewer ([`rfb::ServerStreamFilter`]) — a watcher must not read what the operator
 //! copies. The viewer's SetPixelFormat, seen by the first, is handed to the second, which
 //! measures the server's rectangles in it.
@@ -10,8 +10,8 @@ use rfb::server_stream::Segment as OutSegment;
 use rfb::{PixelFormat, ServerStreamFilter};
 
 use super::RelayEnd;
-use crate::backend::view_only::InputFilter;
 use crate::metrics::{Metrics, Side};
+use rfb::input_filter::InputFilter;
 
 /// What a view-only pump needs.
 #[derive(Debug, Clone)]

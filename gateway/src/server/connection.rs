@@ -44,7 +44,7 @@ use crate::shutdown::Phase;
 
 /// How a connection went, for its one summary line.
 #[derive(Debug)]
-struct Summary {
+pub(super) struct Summary {
     /// Which way through the pipeline it took.
     kind: &'static str,
     /// Why it ended, naming the side.
@@ -56,7 +56,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn new(kind: &'static str, end: impl Into<String>) -> Self {
+    pub(super) fn new(kind: &'static str, end: impl Into<String>) -> Self {
         Self {
             kind,
             end: end.into(),
@@ -65,7 +65,7 @@ impl Summary {
         }
     }
 
-    fn from_session(kind: &'static str, outcome: SessionOutcome) -> Self {
+    pub(super) fn from_session(kind: &'static str, outcome: SessionOutcome) -> Self {
         let relayed = match &outcome {
             SessionOutcome::Ended { stats, .. } => Some(*stats),
             SessionOutcome::Refused { .. } => None,
@@ -180,15 +180,11 @@ async fn pipeline(
         }
         Detected::NeedMore => {
             metrics.detected.inc(Seen::SilentPlain);
-            let Some(target) = rules.config.native_vnc.danger_plain.clone() else {
-                metrics.connections_refused.inc(Refused::PlainVncDisabled);
-                return Summary::new(
-                    "refused",
-                    "client sent nothing: a native VNC client without TLS? Refused \
-                     (--danger-allow-plain-vnc NAME enables them)",
-                );
-            };
             idle.off();
+            let Some(target) = rules.config.native_vnc.danger_plain.clone() else {
+                // A native viewer (TigerVNC, gtk-vnc, Remmina): VeNCrypt, TLS inside RFB.
+                return Box::pin(super::vencrypt::serve(stream, client, shared)).await;
+            };
             // Boxed, as below: the native relay's state is the largest of all, and every
             // connection's task would otherwise be that large.
             let s = Box::pin(native(
@@ -410,7 +406,12 @@ async fn native<S: AsyncRead + AsyncWrite + Unpin>(
     session::native(io, admission, target, env(shared, client, via, cert)).await
 }
 
-fn env(shared: &Shared, client: SocketAddr, via: Via, cert: Option<CertWatch>) -> SessionEnv<'_> {
+pub(super) fn env(
+    shared: &Shared,
+    client: SocketAddr,
+    via: Via,
+    cert: Option<CertWatch>,
+) -> SessionEnv<'_> {
     SessionEnv {
         rules: shared.rules(),
         metrics: &shared.metrics,

@@ -304,20 +304,21 @@ impl ClientMessage {
     }
 
     /// For a view-only session: `message` — exactly one complete client message, as the
-    /// gateway's input filter delimits them — rewritten without the ExtendedClipboard
-    /// pseudo-encoding when it is a SetEncodings that lists it, so the server never starts
-    /// the extended clipboard with a viewer that may not use it (no caps, no notify/provide
-    /// messages); `Ok(None)` when it passes unchanged (any other message, or not exactly one
-    /// message). Defence in depth: the server may still send legacy ServerCutText, which
-    /// [`crate::server_stream::ServerStreamFilter`] drops, as it drops extended ones.
-    pub fn without_extended_clipboard(
-        message: &[u8],
-        limits: &Limits,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    /// gateway's input filter delimits them — rewritten, when it is a SetEncodings, without
+    /// - the ExtendedClipboard pseudo-encoding, so the server never starts the extended
+    ///   clipboard with a viewer that may not use it (no caps, no notify/provide messages);
+    /// - any encoding this crate does not know (TigerVNC's CursorWithAlpha, VMware's and
+    ///   QEMU's pseudo-encodings, …), whose rectangles
+    ///   [`crate::server_stream::ServerStreamFilter`] could not follow.
+    ///
+    /// `Ok(None)` when it passes unchanged (any other message, or not exactly one message).
+    /// Defence in depth: the server may still send legacy ServerCutText, which the server
+    /// stream filter drops, as it drops extended ones.
+    pub fn for_view_only(message: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>, Error> {
         match Self::parse(message, limits)? {
             Some((Self::SetEncodings(mut list), used)) if used == message.len() => {
                 let before = list.len();
-                list.retain(|e| *e != Encoding::ExtendedClipboard);
+                list.retain(|e| !matches!(e, Encoding::ExtendedClipboard | Encoding::Unknown(_)));
                 if list.len() == before {
                     return Ok(None);
                 }
@@ -335,22 +336,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn view_only_set_encodings_lose_the_extended_clipboard() {
+    fn view_only_set_encodings_lose_the_extended_clipboard_and_what_cannot_be_followed() {
         let limits = Limits::default();
         let with = bytes(&ClientMessage::SetEncodings(vec![
             Encoding::Tight,
             Encoding::ExtendedClipboard,
             Encoding::QualityLevel(6),
-            Encoding::Unknown(0x574d_5669),
+            // VMware's cursor, and TigerVNC's CursorWithAlpha.
+            Encoding::Unknown(0x574d_5664),
+            Encoding::Unknown(-314),
             Encoding::ExtendedClipboard,
+            Encoding::Fence,
         ]));
         let want = [
             &[2u8, 0, 0, 3, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xe6][..],
-            &0x574d_5669i32.to_be_bytes(),
+            &(-312i32).to_be_bytes(),
         ]
         .concat();
         assert_eq!(
-            ClientMessage::without_extended_clipboard(&with, &limits),
+            ClientMessage::for_view_only(&with, &limits),
             Ok(Some(want.clone()))
         );
         // Unchanged: without it, other messages, more or less than one message.
@@ -363,12 +367,9 @@ mod tests {
             with[..with.len() - 1].to_vec(),
             [with.clone(), vec![2]].concat(),
         ] {
-            assert_eq!(
-                ClientMessage::without_extended_clipboard(&unchanged, &limits),
-                Ok(None)
-            );
+            assert_eq!(ClientMessage::for_view_only(&unchanged, &limits), Ok(None));
         }
-        assert!(ClientMessage::without_extended_clipboard(&[9], &limits).is_err());
+        assert!(ClientMessage::for_view_only(&[9], &limits).is_err());
     }
 
     fn bytes(m: &ClientMessage) -> Vec<u8> {

@@ -1,15 +1,17 @@
 //! View-only enforcement, viewer → server: the viewer's stream (after the handshake) is
 //! followed message by message, and input — KeyEvent, PointerEvent, ClientCutText (and the
 //! extended clipboard), SetDesktopSize, QEMU key events — is dropped; a SetEncodings loses
-//! the ExtendedClipboard pseudo-encoding (so the server never starts the extended clipboard);
+//! the ExtendedClipboard pseudo-encoding (so the server never starts the extended clipboard)
+//! and every encoding the server stream's follower does not know (TigerVNC asks for
+//! CursorWithAlpha, whose rectangles could not be followed);
 //! everything else passes unchanged. The last SetPixelFormat passed on is kept for the other
-//! direction, whose [`rfb::ServerStreamFilter`] drops the desktop's clipboard. Only
-//! message headers are parsed ([`rfb::messages::client::ClientMessage::parse`]), and a
+//! direction, whose [`crate::ServerStreamFilter`] drops the desktop's clipboard. Only
+//! message headers are parsed ([`crate::messages::client::ClientMessage::parse`]), and a
 //! clipboard message (up to `max_cut_text_bytes`) is skipped as it arrives, never buffered. Forwarded bytes are ranges
 //! of the received chunk; only a message split across chunks is copied (into a carry buffer).
 
-use rfb::messages::client::ClientMessage;
-use rfb::Limits;
+use crate::limits::Limits;
+use crate::messages::client::ClientMessage;
 
 /// The RFB message type of ClientCutText (and the extended clipboard).
 const CLIENT_CUT_TEXT: u8 = 6;
@@ -18,7 +20,7 @@ const CLIENT_CUT_TEXT: u8 = 6;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("the viewer sent a message a view-only session cannot follow: {0}")]
-    Unfollowable(rfb::Error),
+    Unfollowable(crate::Error),
     #[error("the viewer's clipboard message of {got} bytes is over the limit of {max}")]
     CutTextTooLong { got: u64, max: usize },
 }
@@ -34,7 +36,7 @@ pub struct InputFilter {
     /// Input messages dropped so far.
     pub dropped: u64,
     /// The pixel format of the last SetPixelFormat passed on, until taken.
-    pixel_format: Option<rfb::PixelFormat>,
+    pixel_format: Option<crate::PixelFormat>,
 }
 
 impl InputFilter {
@@ -49,7 +51,7 @@ impl InputFilter {
     }
 
     /// The pixel format the viewer asked for since the last call, if it asked.
-    pub fn take_pixel_format(&mut self) -> Option<rfb::PixelFormat> {
+    pub fn take_pixel_format(&mut self) -> Option<crate::PixelFormat> {
         self.pixel_format.take()
     }
 
@@ -65,8 +67,9 @@ impl InputFilter {
                 }
                 Ok(None)
             }
-            Some(2) => ClientMessage::without_extended_clipboard(msg, &self.limits)
-                .map_err(FilterError::Unfollowable),
+            Some(2) => {
+                ClientMessage::for_view_only(msg, &self.limits).map_err(FilterError::Unfollowable)
+            }
             _ => Ok(None),
         }
     }
@@ -196,8 +199,8 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rfb::framebuffer::Rect;
-    use rfb::messages::encoding::Encoding;
+    use crate::framebuffer::Rect;
+    use crate::messages::encoding::Encoding;
 
     fn bytes(msgs: &[ClientMessage]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_extended_clipboard_is_not_asked_for_and_pixel_formats_are_noted_in_every_chunking() {
-        let pf = rfb::PixelFormat::RGBX_LE;
+        let pf = crate::PixelFormat::RGBX_LE;
         let all = bytes(&[
             ClientMessage::SetPixelFormat(pf),
             ClientMessage::SetEncodings(vec![

@@ -1,0 +1,161 @@
+//! Native VNC viewers on the plain port (TigerVNC `vncviewer`, gtk-vnc's `gvncviewer`,
+//! Remmina): a client that connects without TLS and waits for the server gets RFB 3.8 offering
+//! only VeNCrypt, with the gateway's own certificate inside (the one browsers see):
+//!
+//! - `X509Plain`: user name = the target, password = a one-time key (`vncgate otk issue`),
+//!   redeemed as a browser's link is (single use, lockout, audit, view-only);
+//! - `X509None` and `X509Vnc` (with `--client-ca`): a client certificate presented inside the
+//!   VeNCrypt TLS, verified against the client CA and the CRLs; the access list's default
+//!   target and mode decide (an X509Vnc password is not checked: the certificate is the
+//!   credential).
+//!
+//! Then [`session::native_vencrypt`]: the gateway logs in to the target itself and relays, with
+//! the view-only filter where the mode says so. The protocol is `rfb::server`; this is the
+//! shell that reads the socket and asks the gate.
+
+use std::net::SocketAddr;
+
+use certs::session_file::OneTimeKey;
+use rfb::security::VeNCryptSubtype;
+use rfb::server::{Auth, Offer, Server, ServerConfig, ServerEvent};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+
+use super::connection::{env, Summary};
+use super::Shared;
+use crate::admission::{self, PeerIdentity, Refusal, Via};
+use crate::auth::CertIdentity;
+use crate::metrics::AuthFailure;
+use crate::otk::KeyProblem;
+use crate::relay::session;
+
+/// What a viewer that chose anything else is told (where RFB lets a reason through).
+pub const HINT: &str = "this gateway speaks VeNCrypt: use X509Plain with the gateway's certificate as CA (user name: the target, password: a one-time key from vncgate otk issue), or X509None with a client certificate";
+
+/// What the gateway offers: X509Plain always; with a client CA, X509None and X509Vnc too.
+fn offer(shared: &Shared) -> Offer {
+    let mut subtypes = vec![VeNCryptSubtype::X509Plain];
+    if shared.clients.is_some() {
+        subtypes.extend([VeNCryptSubtype::X509None, VeNCryptSubtype::X509Vnc]);
+    }
+    Offer::VeNCrypt {
+        subtypes,
+        tls: shared.acceptor.config().clone(),
+        hint: HINT.to_owned(),
+    }
+}
+
+/// Runs the handshake until the client has shown its credentials: the TLS session (with its
+/// verified certificate, if any) is then in `server`.
+async fn until_authenticated<T>(io: &mut T, server: &mut Server) -> Result<Auth, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        crate::relay::greet::flush(io, server)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ServerEvent::Authenticate(auth)) = server.poll_event() {
+            return Ok(auth);
+        }
+        let n = io.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the client closed during the handshake".to_owned());
+        }
+        let received = server.receive(buf.get(..n).unwrap_or_default());
+        if let Err(e) = received {
+            // A refusal or a TLS alert goes out before the connection closes.
+            let _ = crate::relay::greet::flush(io, server).await;
+            return Err(e.to_string());
+        }
+    }
+}
+
+/// Serves one native viewer on the plain port.
+pub(super) async fn serve<T>(mut io: T, client: SocketAddr, shared: &Shared) -> Summary
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let rules = shared.rules();
+    let mut challenge = [0u8; 16];
+    if getrandom::fill(&mut challenge).is_err() {
+        return Summary::new("refused", "no randomness for the VNC challenge");
+    }
+    let mut server = Server::new(ServerConfig {
+        offer: offer(shared),
+        challenge,
+    });
+    let within = rules.config.limits.tls_handshake_timeout;
+    let auth = match tokio::time::timeout(within, until_authenticated(&mut io, &mut server)).await {
+        Ok(Ok(auth)) => auth,
+        Ok(Err(why)) => return Summary::new("plain/native-vencrypt", why),
+        Err(_) => {
+            return Summary::new(
+                "plain/native-vencrypt",
+                format!(
+                    "the VeNCrypt handshake did not finish within {} s",
+                    within.as_secs()
+                ),
+            )
+        }
+    };
+    // Only the client CA's verifier lets a certificate through.
+    let chain = server.peer_certificates().unwrap_or_default();
+    let identity = PeerIdentity {
+        client_cert: chain.first().and_then(|c| CertIdentity::from_der(c)),
+    };
+    // Kept for the connection's life: a re-check that refuses the certificate ends it.
+    let registration = match (&shared.clients, &identity.client_cert) {
+        (Some(v), Some(id)) => {
+            let der: Vec<rustls::pki_types::CertificateDer<'static>> =
+                chain.iter().map(|c| c.clone().into()).collect();
+            v.live().register(&der, &id.subject)
+        }
+        _ => None,
+    };
+    if let Some(id) = &identity.client_cert {
+        tracing::info!(subject = %id.subject, "client certificate verified inside VeNCrypt");
+    }
+    let cert = registration.as_ref().map(|r| r.watch());
+    let gate = &shared.app.gate;
+    let via = Via::NativeVeNCrypt;
+    let (target, admission) = match auth {
+        Auth::Plain { username, password } => {
+            let admission = match OneTimeKey::parse(password.trim()) {
+                Ok(key) => {
+                    gate.admit(client, via, &username, &identity, Some(key))
+                        .await
+                }
+                Err(_) => {
+                    gate.failure_for(client, &identity, AuthFailure::OneTimeKey)
+                        .await;
+                    admission::Admission::refuse_anonymous(Refusal::Key(KeyProblem::Unknown))
+                }
+            };
+            (username, admission)
+        }
+        Auth::Certificate | Auth::VncResponse { .. } => {
+            let target =
+                admission::native_target(&rules.config.access, &rules.config.native_vnc, &identity);
+            match target {
+                Some(t) => {
+                    let a = gate.admit(client, via, &t, &identity, None).await;
+                    (t, a)
+                }
+                None => (
+                    String::new(),
+                    admission::Admission::refuse_anonymous(Refusal::NoDefaultTarget),
+                ),
+            }
+        }
+    };
+    let s = session::native_vencrypt(
+        io,
+        server,
+        admission,
+        target,
+        env(shared, client, via, cert),
+    )
+    .await;
+    Summary::from_session("plain/native-vencrypt", s)
+}
