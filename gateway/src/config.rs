@@ -65,6 +65,8 @@ pub enum Problem {
     Store(#[from] store::StoreProblem),
     #[error("an instance name is 1 to 64 letters, digits and . _ : - (it names the instance in the session list)")]
     Instance,
+    #[error("expected one-time-key, certificate or off (a list: one-time-key,certificate)")]
+    NativeAuth,
 }
 
 /// A configuration that cannot be used, and what to do about it.
@@ -147,6 +149,38 @@ pub struct NativeVnc {
     pub in_tls: Option<String>,
     /// In clear: this target. Dangerous: nothing on the wire is protected.
     pub danger_plain: Option<String>,
+    /// How a native viewer on the plain port authenticates inside VeNCrypt, in the order
+    /// offered; empty: VeNCrypt is off (silent clients are refused).
+    pub vencrypt: Vec<NativeAuth>,
+}
+
+/// A way for a native viewer to authenticate inside the gateway's VeNCrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeAuth {
+    /// X509None: a client certificate the client CA verifies.
+    Certificate,
+    /// X509Plain: user name = the target, password = a one-time key.
+    OneTimeKey,
+}
+
+/// Parses `--native-vnc-auth` / `native_vnc_auth`: `one-time-key`, `certificate`, or `off`
+/// (alone) — certificates first, as they are offered.
+pub fn parse_native_auth(items: &[String]) -> Result<Vec<NativeAuth>, Problem> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.trim() {
+            "off" if items.len() == 1 => return Ok(Vec::new()),
+            "certificate" => out.push(NativeAuth::Certificate),
+            "one-time-key" => out.push(NativeAuth::OneTimeKey),
+            _ => return Err(Problem::NativeAuth),
+        }
+    }
+    if out.is_empty() {
+        return Err(Problem::NativeAuth);
+    }
+    out.sort_by_key(|a| *a != NativeAuth::Certificate);
+    out.dedup();
+    Ok(out)
 }
 
 /// Everything `serve` needs, validated.

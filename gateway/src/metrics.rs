@@ -53,6 +53,7 @@ label_enum!(
         ProxyHeaderInvalid => "proxy_header_invalid",
         ProxyHeaderTimeout => "proxy_header_timeout",
         ProxyHeaderUntrusted => "proxy_header_untrusted",
+        PlainVncDisabled => "plain_vnc_disabled",
         NativeTlsDisabled => "native_vnc_tls_disabled",
     }
 );

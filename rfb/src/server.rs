@@ -103,7 +103,7 @@ pub enum ServerEvent {
 }
 
 /// Why the handshake with a client cannot go on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ServerError {
     #[error("the client's protocol version {got:?} is not RFB 3.3, 3.7 or 3.8")]
     Version { got: String },
@@ -119,8 +119,10 @@ pub enum ServerError {
     CredentialTooLong { got: u64 },
     #[error("the client sent {got} bytes the handshake has not used; at most {MAX_BUFFERED_BYTES} are kept")]
     TooMuchInput { got: usize },
+    #[error("TLS with the client failed: {0}")]
+    Tls(rustls::Error),
     #[error("TLS with the client failed: {detail}")]
-    Tls { detail: String },
+    TlsIo { detail: String },
     #[error("the handshake is not at the point where {what} is possible")]
     NotNow { what: &'static str },
     #[error("the connection has failed already")]
@@ -297,14 +299,19 @@ impl Server {
             Transport::Tls(conn) => {
                 let mut rd = wire;
                 while !rd.is_empty() {
-                    let read = conn.read_tls(&mut rd);
-                    let processed = read
-                        .map_err(|e| e.to_string())
-                        .and_then(|_| conn.process_new_packets().map_err(|e| e.to_string()));
-                    if let Err(detail) = processed {
+                    let processed = match conn.read_tls(&mut rd) {
+                        Ok(_) => conn
+                            .process_new_packets()
+                            .map(drop)
+                            .map_err(ServerError::Tls),
+                        Err(e) => Err(ServerError::TlsIo {
+                            detail: e.to_string(),
+                        }),
+                    };
+                    if let Err(e) = processed {
                         // The alert goes out before the connection closes.
                         let _ = conn.write_tls(&mut self.wire);
-                        return Err(ServerError::Tls { detail });
+                        return Err(e);
                     }
                     read_plain(conn, &mut self.inbox);
                 }
@@ -390,10 +397,7 @@ impl Server {
         let Offer::VeNCrypt { tls, .. } = &self.config.offer else {
             return Err(ServerError::NotNow { what: "TLS" });
         };
-        let mut conn =
-            rustls::ServerConnection::new(tls.clone()).map_err(|e| ServerError::Tls {
-                detail: e.to_string(),
-            })?;
+        let mut conn = rustls::ServerConnection::new(tls.clone()).map_err(ServerError::Tls)?;
         // The relay above bounds what it queues; rustls must not refuse a write halfway.
         conn.set_buffer_limit(None);
         self.flush();

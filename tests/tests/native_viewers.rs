@@ -199,3 +199,110 @@ fn tigervnc_reaches_the_desktop_with_a_one_time_key_on_the_single_port() -> anyh
     );
     Ok(())
 }
+
+/// gtk-vnc's `gvncviewer` presenting `name`'s certificate from a home of its own: gtk-vnc
+/// reads `~/.pki/CA/cacert.pem` (what verifies the server) and
+/// `~/.pki/gvncviewer/{clientcert.pem,private/clientkey.pem}`, in the home of the user's
+/// account, so the viewer runs in a mount namespace where `/root` is that home.
+fn gvncviewer(
+    dir: &Path,
+    screen: &Screen,
+    gate: &Gateway,
+    pki: &tests::pki::CertDir,
+    name: &str,
+) -> anyhow::Result<Viewer> {
+    let home = dir.join(format!("home-{name}"));
+    let pki_dir = home.join(".pki");
+    std::fs::create_dir_all(pki_dir.join("CA"))?;
+    std::fs::create_dir_all(pki_dir.join("gvncviewer/private"))?;
+    std::fs::copy(
+        gate.state.path().join("tls/self-signed.crt"),
+        pki_dir.join("CA/cacert.pem"),
+    )?;
+    std::fs::copy(
+        pki.path(&format!("{name}.crt")),
+        pki_dir.join("gvncviewer/clientcert.pem"),
+    )?;
+    std::fs::copy(
+        pki.path(&format!("{name}.key")),
+        pki_dir.join("gvncviewer/private/clientkey.pem"),
+    )?;
+    let log = dir.join(format!("gvncviewer-{name}.log"));
+    let out = std::fs::File::create(&log)?;
+    // gvncviewer names the server as HOST:DISPLAY, the port less 5900.
+    let display = gate.port.checked_sub(5900).context("a port below 5900")?;
+    let child = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /root && shift && exec gvncviewer --gtk-vnc-debug \"$@\"")
+        .arg(&home)
+        .arg("x")
+        .arg(format!("127.0.0.1:{display}"))
+        .env("DISPLAY", &screen.display)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("cannot start gvncviewer (Debian package gvncviewer)")?;
+    Ok(Viewer {
+        proc: Proc::new("gvncviewer", child),
+        log,
+    })
+}
+
+/// gtk-vnc's own viewer with a client certificate (VeNCrypt X509None, the gateway offering
+/// certificates only): the access list's default target is on its screen; a revoked
+/// certificate is refused in the TLS handshake, and the gateway says why.
+#[test]
+fn gvncviewer_reaches_the_default_target_with_a_client_certificate() -> anyhow::Result<()> {
+    let dir = TempDir::new("native-gvnc")?;
+    let d = dir.path();
+    let pki = tests::pki::CertDir::init(&d.join("pki"), "Native CA")?;
+    pki.client("alice", Some("alice@example.com"))?;
+    pki.client("mallory", Some("mallory@example.com"))?;
+    pki.run(&["revoke", "mallory"])?;
+    let desk = Xvnc::with_xterm(
+        640,
+        480,
+        &["-SecurityTypes", "None", "-BlacklistThreshold", "1000000"],
+        &d.join("typed.txt"),
+    )?;
+    let config = d.join("vncgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "native_vnc_auth = [\"certificate\"]\n[targets]\ndesk = \"127.0.0.1:{}\"\n\
+             [auth]\nclient_ca = \"{}\"\ncrl = \"{}\"\nclient_auth = \"optional\"\n\
+             [[acl.allow]]\nwho = [\"*\"]\ntargets = [\"desk\"]\ndefault_target = \"desk\"\n",
+            desk.port,
+            pki.path("ca.crt"),
+            pki.path("crl.pem"),
+        ),
+    )?;
+    let gate = Gateway::start(&["--config", &config.display().to_string()])?;
+    let screen = Screen::start()?;
+
+    let mut viewer = gvncviewer(d, &screen, &gate, &pki, "alice")?;
+    screen.wait_for_desktop(&mut viewer)?;
+    ensure!(
+        gate.log_contains("client certificate verified inside VeNCrypt")
+            && gate.log_contains("who=CN=alice"),
+        "{}",
+        gate.log_text()
+    );
+    drop(viewer);
+
+    // A screen of its own: nothing of alice's window can linger there.
+    let screen = Screen::start()?;
+    let viewer = gvncviewer(d, &screen, &gate, &pki, "mallory")?;
+    wait_until(Duration::from_secs(20), "the gateway's refusal", || {
+        Ok(gate
+            .log_contains("TLS handshake refused: the client certificate is revoked")
+            .then_some(()))
+    })?;
+    ensure!(
+        screen.root_coloured_pixels()? < 1000,
+        "a revoked certificate's viewer shows no desktop:\n{}",
+        viewer.log()
+    );
+    Ok(())
+}

@@ -26,6 +26,11 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("fonts-dejavu-core", "fonts for the desktop and the page"),
     ("imagemagick", "test images on the test desktops"),
     ("xdotool", "moves the pointer on test desktops"),
+    (
+        "tigervnc-viewer",
+        "TigerVNC's vncviewer on the gateway's VeNCrypt",
+    ),
+    ("gvncviewer", "gtk-vnc's viewer with a client certificate"),
     ("x11vnc", "a second real VNC server for the encoding tests"),
     ("qemu-system-x86", "QEMU's VNC server with VeNCrypt X509"),
     (

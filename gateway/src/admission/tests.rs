@@ -288,7 +288,7 @@ fn certificates_follow_the_access_list() {
     assert!(!no.is_failed_authentication());
     let native = NativeVnc {
         in_tls: Some("lab".into()),
-        danger_plain: None,
+        ..NativeVnc::default()
     };
     let who = PeerIdentity {
         client_cert: Some(alice()),

@@ -160,6 +160,10 @@ pub fn run(args: OtkArgs) -> anyhow::Result<()> {
                 )
             );
             println!("{link}");
+            eprintln!(
+                "native viewers (VeNCrypt X509Plain, the gateway's certificate as CA): user name {target}, password {}",
+                issued.key.expose()
+            );
         }
         OtkCommand::List => {
             let all = rt.block_on(store.list_keys())?;

@@ -90,6 +90,12 @@ pub struct ServeArgs {
     /// Relay native VNC clients that connect inside TLS (stunnel, ss_vncviewer) to target NAME.
     #[arg(long, value_name = "NAME")]
     native_vnc_target: Option<String>,
+    /// How native VNC viewers that connect without TLS (TigerVNC, gtk-vnc, Remmina) may log in
+    /// inside the gateway's VeNCrypt: one-time-key (X509Plain: user name = target, password =
+    /// key), certificate (X509None: a client certificate), or off [default: both with
+    /// --client-ca, else one-time-key].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    native_vnc_auth: Vec<String>,
     /// Trusted proxies (address or CIDR, repeatable): connections from them must start with a
     /// PROXY protocol v1/v2 header, which gives the client's address. Others may not send one.
     #[arg(long, value_name = "CIDR")]
@@ -188,6 +194,14 @@ impl ServeArgs {
                 .native_vnc_target
                 .clone()
                 .map(|n| (n, Origin::Flag("--native-vnc-target"))),
+            native_vnc_auth: if self.native_vnc_auth.is_empty() {
+                None
+            } else {
+                let given = self.native_vnc_auth.join(",");
+                let list = gateway::config::parse_native_auth(&self.native_vnc_auth)
+                    .map_err(|p| invalid("--native-vnc-auth", &given, p))?;
+                Some((list, Origin::Flag("--native-vnc-auth")))
+            },
             danger_allow_plain_vnc: self
                 .danger_allow_plain_vnc
                 .clone()

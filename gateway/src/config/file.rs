@@ -23,6 +23,7 @@ struct FileConfig {
     danger_no_auth: Option<bool>,
     native_vnc_target: Option<String>,
     danger_allow_plain_vnc: Option<String>,
+    native_vnc_auth: Option<Vec<String>>,
     proxy_protocol_from: Option<Vec<String>>,
     metrics_from: Option<Vec<String>>,
     audit_log: Option<PathBuf>,
@@ -154,6 +155,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     }
     if let Some(n) = file.native_vnc_target {
         layer.native_vnc_target = Some((n, origin("native_vnc_target")));
+    }
+    if let Some(list) = file.native_vnc_auth {
+        let o = origin("native_vnc_auth");
+        let parsed = super::parse_native_auth(&list).map_err(|problem| ConfigError::Invalid {
+            origin: o.clone(),
+            given: list.join(","),
+            problem,
+        })?;
+        layer.native_vnc_auth = Some((parsed, o));
     }
     if let Some(n) = file.danger_allow_plain_vnc {
         layer.danger_allow_plain_vnc = Some((n, origin("danger_allow_plain_vnc")));

@@ -28,6 +28,8 @@ pub struct Layer {
     pub danger_no_auth: Option<bool>,
     pub native_vnc_target: Option<(String, Origin)>,
     pub danger_allow_plain_vnc: Option<(String, Origin)>,
+    /// `--native-vnc-auth`, parsed; empty: off.
+    pub native_vnc_auth: Option<(Vec<super::NativeAuth>, Origin)>,
     pub proxy_protocol_from: Option<Vec<Cidr>>,
     pub metrics_from: Option<Vec<Cidr>>,
     pub limits: LimitsLayer,
@@ -97,6 +99,7 @@ impl Layer {
             danger_no_auth: over.danger_no_auth.or(self.danger_no_auth),
             native_vnc_target: over.native_vnc_target.or(self.native_vnc_target),
             danger_allow_plain_vnc: over.danger_allow_plain_vnc.or(self.danger_allow_plain_vnc),
+            native_vnc_auth: over.native_vnc_auth.or(self.native_vnc_auth),
             proxy_protocol_from: over.proxy_protocol_from.or(self.proxy_protocol_from),
             metrics_from: over.metrics_from.or(self.metrics_from),
             limits: self.limits.overridden_by(&over.limits),
@@ -178,9 +181,25 @@ impl Layer {
                 });
             }
         }
+        let vencrypt = match self.native_vnc_auth {
+            Some((list, origin)) => {
+                if list.contains(&super::NativeAuth::Certificate) && access.client_ca.is_none() {
+                    return Err(ConfigError::NeedsClientCa { origin });
+                }
+                list
+            }
+            None if access.client_ca.is_some() => {
+                vec![
+                    super::NativeAuth::Certificate,
+                    super::NativeAuth::OneTimeKey,
+                ]
+            }
+            None => vec![super::NativeAuth::OneTimeKey],
+        };
         let native_vnc = NativeVnc {
             in_tls: known(self.native_vnc_target)?,
             danger_plain: known(self.danger_allow_plain_vnc)?,
+            vencrypt,
         };
         let acme = std::mem::take(&mut self.acme).into_config()?;
         if acme.is_some() && matches!(tls, TlsSource::Files { .. }) {
@@ -258,6 +277,36 @@ mod tests {
         assert_eq!(c.auth, AuthMode::Required);
         assert_eq!(c.tls, TlsSource::SelfSigned { names: vec![] });
         assert!(c.metrics_from.contains("127.0.0.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn native_viewers_get_what_is_configured_certificates_first() {
+        use crate::config::{parse_native_auth, NativeAuth};
+        let list = |s: &str| s.split(',').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            parse_native_auth(&list("one-time-key,certificate")),
+            Ok(vec![NativeAuth::Certificate, NativeAuth::OneTimeKey])
+        );
+        assert_eq!(parse_native_auth(&list("off")), Ok(vec![]));
+        for bad in ["off,certificate", "password", ""] {
+            assert!(parse_native_auth(&list(bad)).is_err(), "{bad}");
+        }
+        let c = Layer::default().into_config("/s".into()).expect("valid");
+        assert_eq!(c.native_vnc.vencrypt, vec![NativeAuth::OneTimeKey]);
+        let e = Layer {
+            native_vnc_auth: Some((
+                vec![NativeAuth::Certificate],
+                Origin::Flag("--native-vnc-auth"),
+            )),
+            ..Layer::default()
+        }
+        .into_config("/s".into())
+        .expect_err("no client CA")
+        .to_string();
+        assert!(
+            e.contains("--native-vnc-auth") && e.contains("--client-ca"),
+            "{e}"
+        );
     }
 
     #[test]

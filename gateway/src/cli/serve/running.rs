@@ -206,6 +206,18 @@ fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
     for name in config.targets.names() {
         eprintln!("  target {name}: https://{local}/#target={name}");
     }
+    if config.native_vnc.danger_plain.is_none() && !config.native_vnc.vencrypt.is_empty() {
+        let ways: Vec<&str> = (config.native_vnc.vencrypt.iter())
+            .map(|w| match w {
+                gateway::config::NativeAuth::Certificate => "client certificate (X509None)",
+                gateway::config::NativeAuth::OneTimeKey => "one-time key (X509Plain)",
+            })
+            .collect();
+        eprintln!(
+            "  native VNC viewers (VeNCrypt on this port): {}",
+            ways.join(", ")
+        );
+    }
     if let Some(t) = &config.native_vnc.in_tls {
         eprintln!("  native VNC clients inside TLS go to target {t}");
     }
