@@ -1,5 +1,6 @@
 //! The client handshake, ProtocolVersion → security → ClientInit → ServerInit, as one struct
-//! per step; each step is consumed to make the next.
+//! per step; each step's `step` consumes it and returns the next ([`Step`]), or itself when
+//! its message is not complete yet. [`Handshake`] only dispatches.
 //!
 //! Rules per version (RFC 6143 §7.1–7.3 and what servers really send):
 //! - 3.3: the server picks the type; a SecurityResult follows VNC auth only.
@@ -15,7 +16,7 @@ use crate::client::ClientConfig;
 use crate::error::{Error, LimitKind, Stall};
 use crate::limits::Limits;
 use crate::pixel_format::PixelFormat;
-use crate::security::{vnc_auth_response, SecurityType, VeNCryptSubtype};
+use crate::security::{vnc_auth_response, SecurityType};
 use crate::wire::{decode_text, Reader};
 
 /// The protocol version both sides use after negotiation.
@@ -66,11 +67,11 @@ pub struct ExpectSecurityTypes {
 pub struct ExpectSecurityType33;
 #[derive(Debug)]
 pub struct ExpectVncChallenge {
-    version: Version,
+    pub(crate) version: Version,
 }
 #[derive(Debug)]
 pub struct ExpectSecurityResult {
-    version: Version,
+    pub(crate) version: Version,
 }
 #[derive(Debug)]
 pub struct ExpectFailureReason {
@@ -90,10 +91,10 @@ pub enum Handshake {
     SecurityResult(ExpectSecurityResult),
     FailureReason(ExpectFailureReason),
     ServerInit(ExpectServerInit),
-    VeNCryptVersion(vencrypt::ExpectVersion, Version),
-    VeNCryptVersionAck(vencrypt::ExpectVersionAck, Version),
-    VeNCryptSubtypes(vencrypt::ExpectSubtypes, Version),
-    VeNCryptTlsAck(vencrypt::ExpectTlsAck, Version),
+    VeNCryptVersion(vencrypt::ExpectVersion),
+    VeNCryptVersionAck(vencrypt::ExpectVersionAck),
+    VeNCryptSubtypes(vencrypt::ExpectSubtypes),
+    VeNCryptTlsAck(vencrypt::ExpectTlsAck),
     /// Paused until the application gives credentials (`Client::provide_credentials`).
     AwaitCredentials(AwaitCredentials),
 }
@@ -156,14 +157,14 @@ fn read_string(r: &mut Reader<'_>, limits: &Limits) -> Result<String, Stall> {
     Ok(decode_text(r.bytes(n)?))
 }
 
-fn client_init(cfg: &ClientConfig, out: &mut Vec<u8>) -> Handshake {
+pub(crate) fn client_init(cfg: &ClientConfig, out: &mut Vec<u8>) -> Handshake {
     out.push(u8::from(cfg.shared));
     Handshake::ServerInit(ExpectServerInit)
 }
 
 impl Handshake {
-    /// Feeds the bytes in `r` to the current step. On `Wait`, `r` may have advanced but the
-    /// caller must not consume what it read.
+    /// Feeds the bytes in `r` to the current step, which consumes itself into the next. On
+    /// `Wait`, `r` may have advanced but the caller must not consume what it read.
     pub fn step(
         self,
         r: &mut Reader<'_>,
@@ -171,176 +172,175 @@ impl Handshake {
         out: &mut Vec<u8>,
     ) -> Result<Step, Error> {
         match self {
-            Self::Version(s) => {
-                let Some(version) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::Version(s)));
-                };
-                out.extend_from_slice(version.wire());
-                Ok(Step::Next(match version {
-                    Version::V3_3 => Self::SecurityType33(ExpectSecurityType33),
-                    v => Self::SecurityTypes(ExpectSecurityTypes { version: v }),
-                }))
-            }
-            Self::SecurityTypes(s) => {
-                let Some(offered) = complete(s.read(r, &cfg.limits))? else {
-                    return Ok(Step::Wait(Self::SecurityTypes(s)));
-                };
-                let Some(offered) = offered else {
-                    return Ok(Step::Next(Self::FailureReason(ExpectFailureReason {
-                        during_auth: false,
-                    })));
-                };
-                let chosen = choose_security(&offered, cfg)?;
-                out.push(chosen.to_u8());
-                Ok(Step::Next(match (chosen, s.version) {
-                    (SecurityType::VeNCrypt, version) => {
-                        Self::VeNCryptVersion(vencrypt::ExpectVersion, version)
-                    }
-                    (SecurityType::VncAuth, version) => {
-                        Self::VncChallenge(ExpectVncChallenge { version })
-                    }
-                    (_, Version::V3_8) => {
-                        Self::SecurityResult(ExpectSecurityResult { version: s.version })
-                    }
-                    _ => client_init(cfg, out),
-                }))
-            }
-            Self::SecurityType33(s) => {
-                let Some(kind) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::SecurityType33(s)));
-                };
-                Ok(Step::Next(match kind {
-                    0 => Self::FailureReason(ExpectFailureReason { during_auth: false }),
-                    1 => client_init(cfg, out),
-                    2 if cfg.password.is_some() => Self::VncChallenge(ExpectVncChallenge {
-                        version: Version::V3_3,
-                    }),
-                    2 if cfg.prompt_for_credentials => Self::VncChallenge(ExpectVncChallenge {
-                        version: Version::V3_3,
-                    }),
-                    2 => return Err(Error::PasswordRequired),
-                    other => {
-                        return Err(Error::Invalid {
-                            field: "RFB 3.3 security type",
-                            got: other.into(),
-                            why: "must be 0, 1 or 2",
-                        })
-                    }
-                }))
-            }
-            Self::VncChallenge(s) => {
-                let Some(challenge) = complete(r.array::<16>().map_err(Stall::from))? else {
-                    return Ok(Step::Wait(Self::VncChallenge(s)));
-                };
-                Ok(Step::Next(
-                    Self::AwaitCredentials(AwaitCredentials::Challenge {
-                        challenge,
-                        version: s.version,
-                    })
-                    .resume(cfg, out)?,
-                ))
-            }
-            Self::SecurityResult(s) => {
-                let Some(status) = complete(r.u32().map_err(Stall::from))? else {
-                    return Ok(Step::Wait(Self::SecurityResult(s)));
-                };
-                match (status, s.version) {
-                    (0, _) => Ok(Step::Next(client_init(cfg, out))),
-                    (_, Version::V3_8) => {
-                        Ok(Step::Next(Self::FailureReason(ExpectFailureReason {
-                            during_auth: true,
-                        })))
-                    }
-                    (_, _) => Err(Error::AuthenticationFailed {
-                        reason: "the server gave no reason (RFB 3.3/3.7 sends none)".into(),
-                    }),
-                }
-            }
-            Self::FailureReason(s) => {
-                let Some(reason) = complete(read_string(r, &cfg.limits))? else {
-                    return Ok(Step::Wait(Self::FailureReason(s)));
-                };
-                Err(if s.during_auth {
-                    Error::AuthenticationFailed { reason }
-                } else {
-                    Error::ServerRefused { reason }
-                })
-            }
-            Self::VeNCryptVersion(s, version) => {
-                let Some((major, minor)) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::VeNCryptVersion(s, version)));
-                };
-                if (major, minor) < (0, 2) {
-                    return Err(Error::Invalid {
-                        field: "VeNCrypt version",
-                        got: (u64::from(major) << 8) | u64::from(minor),
-                        why: "0.2 or later is required (0.1 is obsolete)",
-                    });
-                }
-                out.extend_from_slice(&[0, 2]);
-                Ok(Step::Next(Self::VeNCryptVersionAck(
-                    vencrypt::ExpectVersionAck,
-                    version,
-                )))
-            }
-            Self::VeNCryptVersionAck(s, version) => {
-                let Some(ack) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::VeNCryptVersionAck(s, version)));
-                };
-                if ack != 0 {
-                    return Err(Error::VeNCryptRefused {
-                        what: "version ack",
-                        got: ack.into(),
-                    });
-                }
-                Ok(Step::Next(Self::VeNCryptSubtypes(
-                    vencrypt::ExpectSubtypes,
-                    version,
-                )))
-            }
-            Self::VeNCryptSubtypes(s, version) => {
-                let Some(offered) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::VeNCryptSubtypes(s, version)));
-                };
-                let chosen = vencrypt::choose_subtype(&offered, cfg)?;
-                out.extend_from_slice(&chosen.to_u32().to_be_bytes());
-                Ok(Step::Next(match chosen {
-                    s if s.is_x509() => {
-                        Self::VeNCryptTlsAck(vencrypt::ExpectTlsAck { subtype: s }, version)
-                    }
-                    VeNCryptSubtype::Classic(SecurityType::VncAuth) => {
-                        Self::VncChallenge(ExpectVncChallenge { version })
-                    }
-                    // VeNCrypt always sends a SecurityResult, also after None.
-                    _ => Self::SecurityResult(ExpectSecurityResult { version }),
-                }))
-            }
-            Self::VeNCryptTlsAck(s, version) => {
-                let Some(ack) = complete(s.read(r))? else {
-                    return Ok(Step::Wait(Self::VeNCryptTlsAck(s, version)));
-                };
-                if ack != 1 {
-                    return Err(Error::VeNCryptRefused {
-                        what: "TLS ack",
-                        got: ack.into(),
-                    });
-                }
-                // What follows is sent inside TLS; the caller switches the transport first.
-                Ok(Step::StartTls(match s.subtype {
-                    VeNCryptSubtype::X509Vnc => Self::VncChallenge(ExpectVncChallenge { version }),
-                    VeNCryptSubtype::X509Plain => {
-                        Self::AwaitCredentials(AwaitCredentials::Plain { version })
-                            .resume(cfg, out)?
-                    }
-                    _ => Self::SecurityResult(ExpectSecurityResult { version }),
-                }))
-            }
+            Self::Version(s) => s.step(r, out),
+            Self::SecurityTypes(s) => s.step(r, cfg, out),
+            Self::SecurityType33(s) => s.step(r, cfg, out),
+            Self::VncChallenge(s) => s.step(r, cfg, out),
+            Self::SecurityResult(s) => s.step(r, cfg, out),
+            Self::FailureReason(s) => s.step(r, cfg),
+            Self::VeNCryptVersion(s) => s.step(r, out),
+            Self::VeNCryptVersionAck(s) => s.step(r),
+            Self::VeNCryptSubtypes(s) => s.step(r, cfg, out),
+            Self::VeNCryptTlsAck(s) => s.step(r, cfg, out),
             // The server waits for us; anything it sends meanwhile stays buffered.
             Self::AwaitCredentials(a) => Ok(Step::Wait(Self::AwaitCredentials(a))),
-            Self::ServerInit(s) => match complete(s.read(r, &cfg.limits))? {
-                Some(init) => Ok(Step::Done(init)),
-                None => Ok(Step::Wait(Self::ServerInit(s))),
-            },
+            Self::ServerInit(s) => s.step(r, cfg),
+        }
+    }
+}
+
+macro_rules! into_handshake {
+    ($($step:ty => $variant:ident),+ $(,)?) => {
+        $(impl From<$step> for Handshake {
+            fn from(s: $step) -> Self {
+                Self::$variant(s)
+            }
+        })+
+    };
+}
+
+into_handshake!(
+    ExpectVersion => Version,
+    ExpectSecurityTypes => SecurityTypes,
+    ExpectSecurityType33 => SecurityType33,
+    ExpectVncChallenge => VncChallenge,
+    ExpectSecurityResult => SecurityResult,
+    ExpectFailureReason => FailureReason,
+    ExpectServerInit => ServerInit,
+    vencrypt::ExpectVersion => VeNCryptVersion,
+    vencrypt::ExpectVersionAck => VeNCryptVersionAck,
+    vencrypt::ExpectSubtypes => VeNCryptSubtypes,
+    vencrypt::ExpectTlsAck => VeNCryptTlsAck,
+);
+
+impl ExpectVersion {
+    fn step(self, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Step, Error> {
+        let Some(version) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        out.extend_from_slice(version.wire());
+        Ok(Step::Next(match version {
+            Version::V3_3 => ExpectSecurityType33.into(),
+            v => ExpectSecurityTypes { version: v }.into(),
+        }))
+    }
+}
+
+impl ExpectSecurityTypes {
+    fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(offered) = complete(self.read(r, &cfg.limits))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        let Some(offered) = offered else {
+            return Ok(Step::Next(
+                ExpectFailureReason { during_auth: false }.into(),
+            ));
+        };
+        let chosen = choose_security(&offered, cfg)?;
+        out.push(chosen.to_u8());
+        let version = self.version;
+        Ok(Step::Next(match (chosen, version) {
+            (SecurityType::VeNCrypt, version) => vencrypt::ExpectVersion { version }.into(),
+            (SecurityType::VncAuth, version) => ExpectVncChallenge { version }.into(),
+            (_, Version::V3_8) => ExpectSecurityResult { version }.into(),
+            _ => client_init(cfg, out),
+        }))
+    }
+}
+
+impl ExpectSecurityType33 {
+    fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(kind) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        let challenge = || {
+            ExpectVncChallenge {
+                version: Version::V3_3,
+            }
+            .into()
+        };
+        Ok(Step::Next(match kind {
+            0 => ExpectFailureReason { during_auth: false }.into(),
+            1 => client_init(cfg, out),
+            2 if cfg.password.is_some() || cfg.prompt_for_credentials => challenge(),
+            2 => return Err(Error::PasswordRequired),
+            other => {
+                return Err(Error::Invalid {
+                    field: "RFB 3.3 security type",
+                    got: other.into(),
+                    why: "must be 0, 1 or 2",
+                })
+            }
+        }))
+    }
+}
+
+impl ExpectVncChallenge {
+    fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(challenge) = complete(r.array::<16>().map_err(Stall::from))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        let paused = Handshake::AwaitCredentials(AwaitCredentials::Challenge {
+            challenge,
+            version: self.version,
+        });
+        Ok(Step::Next(paused.resume(cfg, out)?))
+    }
+}
+
+impl ExpectSecurityResult {
+    fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(status) = complete(r.u32().map_err(Stall::from))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        match (status, self.version) {
+            (0, _) => Ok(Step::Next(client_init(cfg, out))),
+            (_, Version::V3_8) => Ok(Step::Next(ExpectFailureReason { during_auth: true }.into())),
+            (_, _) => Err(Error::AuthenticationFailed {
+                reason: "the server gave no reason (RFB 3.3/3.7 sends none)".into(),
+            }),
+        }
+    }
+}
+
+impl ExpectFailureReason {
+    fn step(self, r: &mut Reader<'_>, cfg: &ClientConfig) -> Result<Step, Error> {
+        let Some(reason) = complete(read_string(r, &cfg.limits))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        Err(if self.during_auth {
+            Error::AuthenticationFailed { reason }
+        } else {
+            Error::ServerRefused { reason }
+        })
+    }
+}
+
+impl ExpectServerInit {
+    fn step(self, r: &mut Reader<'_>, cfg: &ClientConfig) -> Result<Step, Error> {
+        match complete(self.read(r, &cfg.limits))? {
+            Some(init) => Ok(Step::Done(init)),
+            None => Ok(Step::Wait(self.into())),
         }
     }
 }

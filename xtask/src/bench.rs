@@ -28,12 +28,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("viewer") => viewer(),
         Some("soak") => crate::bench_soak::run(&args[1..]),
         Some("fleet") => crate::bench_fleet::run(&args[1..]),
+        Some("native") => native(),
         Some(other) => {
-            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet")
+            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet, native")
         }
         None => bail!(
             "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer \
-             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N]"
+             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N] | native"
         ),
     }
 }
@@ -58,6 +59,32 @@ fn viewer() -> anyhow::Result<()> {
             ])
             .env("VNCGATE_BIN", target_dir().join("debug/vncgate")),
     )
+}
+
+/// `bench native`: TigerVNC's viewer from start to first picture, through a release vncgate
+/// (VeNCrypt X509Plain) and direct to an X509 Xvnc (tests/tests/bench_native.rs).
+fn native() -> anyhow::Result<()> {
+    crate::setup::run()?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "gateway", "--bins"]))?;
+    let out = target_dir().join("bench-native");
+    std::fs::create_dir_all(&out)?;
+    crate::run_cmd(
+        crate::cargo()
+            .args([
+                "test",
+                "-p",
+                "tests",
+                "--test",
+                "bench_native",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("VNCGATE_BIN", target_dir().join("release/vncgate"))
+            .env("BENCH_OUT", out.join("report.md")),
+    )?;
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
 }
 
 fn target_dir() -> PathBuf {

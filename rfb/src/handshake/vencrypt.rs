@@ -8,20 +8,129 @@
 //! 5. Sub-authentication (None / VNC challenge / Plain credentials), then a SecurityResult,
 //!    which VeNCrypt always sends.
 
+use super::{
+    complete, AwaitCredentials, ExpectSecurityResult, ExpectVncChallenge, Handshake, Step, Version,
+};
 use crate::client::ClientConfig;
 use crate::error::{Error, Stall};
 use crate::security::{SecurityType, VeNCryptSubtype};
 use crate::wire::Reader;
 
+/// Each step keeps the RFB version, which still rules the SecurityResult at the end.
 #[derive(Debug)]
-pub struct ExpectVersion;
+pub struct ExpectVersion {
+    pub(crate) version: Version,
+}
 #[derive(Debug)]
-pub struct ExpectVersionAck;
+pub struct ExpectVersionAck {
+    version: Version,
+}
 #[derive(Debug)]
-pub struct ExpectSubtypes;
+pub struct ExpectSubtypes {
+    version: Version,
+}
 #[derive(Debug)]
 pub struct ExpectTlsAck {
     pub subtype: VeNCryptSubtype,
+    version: Version,
+}
+
+impl ExpectVersion {
+    pub(super) fn step(self, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Step, Error> {
+        let Some((major, minor)) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        if (major, minor) < (0, 2) {
+            return Err(Error::Invalid {
+                field: "VeNCrypt version",
+                got: (u64::from(major) << 8) | u64::from(minor),
+                why: "0.2 or later is required (0.1 is obsolete)",
+            });
+        }
+        out.extend_from_slice(&[0, 2]);
+        Ok(Step::Next(
+            ExpectVersionAck {
+                version: self.version,
+            }
+            .into(),
+        ))
+    }
+}
+
+impl ExpectVersionAck {
+    pub(super) fn step(self, r: &mut Reader<'_>) -> Result<Step, Error> {
+        let Some(ack) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        if ack != 0 {
+            return Err(Error::VeNCryptRefused {
+                what: "version ack",
+                got: ack.into(),
+            });
+        }
+        Ok(Step::Next(
+            ExpectSubtypes {
+                version: self.version,
+            }
+            .into(),
+        ))
+    }
+}
+
+impl ExpectSubtypes {
+    pub(super) fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(offered) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        let chosen = choose_subtype(&offered, cfg)?;
+        out.extend_from_slice(&chosen.to_u32().to_be_bytes());
+        let version = self.version;
+        Ok(Step::Next(match chosen {
+            s if s.is_x509() => ExpectTlsAck {
+                subtype: s,
+                version,
+            }
+            .into(),
+            VeNCryptSubtype::Classic(SecurityType::VncAuth) => {
+                ExpectVncChallenge { version }.into()
+            }
+            // VeNCrypt always sends a SecurityResult, also after None.
+            _ => ExpectSecurityResult { version }.into(),
+        }))
+    }
+}
+
+impl ExpectTlsAck {
+    pub(super) fn step(
+        self,
+        r: &mut Reader<'_>,
+        cfg: &ClientConfig,
+        out: &mut Vec<u8>,
+    ) -> Result<Step, Error> {
+        let Some(ack) = complete(self.read(r))? else {
+            return Ok(Step::Wait(self.into()));
+        };
+        if ack != 1 {
+            return Err(Error::VeNCryptRefused {
+                what: "TLS ack",
+                got: ack.into(),
+            });
+        }
+        let version = self.version;
+        // What follows is sent inside TLS; the caller switches the transport first.
+        Ok(Step::StartTls(match self.subtype {
+            VeNCryptSubtype::X509Vnc => ExpectVncChallenge { version }.into(),
+            VeNCryptSubtype::X509Plain => {
+                Handshake::AwaitCredentials(AwaitCredentials::Plain { version }).resume(cfg, out)?
+            }
+            _ => ExpectSecurityResult { version }.into(),
+        }))
+    }
 }
 
 impl ExpectVersion {
