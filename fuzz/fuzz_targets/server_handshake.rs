@@ -46,7 +46,9 @@ fn vencrypt() -> ServerConfig {
 /// What was sent, whether it failed, the events, and the session bytes handed on.
 fn run(config: ServerConfig, data: &[u8], chunk: usize) -> (Vec<u8>, bool, Vec<ServerEvent>, Vec<u8>) {
     let mut s = Server::new(config);
-    let (mut out, mut events, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    // The server speaks first, before any input.
+    let mut out = s.poll_transmit().unwrap_or_default();
+    let (mut events, mut rest) = (Vec::new(), Vec::new());
     let mut failed = false;
     for part in data.chunks(chunk.max(1)) {
         if s.receive(part).is_err() {
