@@ -96,10 +96,7 @@ impl<'a> Iterator for Reader<'a> {
             let len64 = u64::from(u32::from_be_bytes(len_bytes));
             let len = usize::try_from(len64).unwrap_or(usize::MAX);
             if len > MAX_BLOCK_BYTES {
-                return Err(FbsError::TooLarge {
-                    offset,
-                    len: len64,
-                });
+                return Err(FbsError::TooLarge { offset, len: len64 });
             }
             let data = rest.get(4..4 + len).ok_or_else(truncated)?;
             let stamp_at = 4 + len + padding(len);
@@ -138,16 +135,27 @@ mod tests {
         let file = recording(&[(b"RFB 003.003\n", 0), (b"abcde", 40), (b"", 41)]);
         // 12 + (4 + 12 + 4) + (4 + 5 + 3 + 4) + (4 + 0 + 4)
         assert_eq!(file.len(), 12 + 20 + 16 + 8);
-        let blocks: Vec<_> = Reader::new(&file).expect("header").collect::<Result<_, _>>().expect("whole");
+        let blocks: Vec<_> = Reader::new(&file)
+            .expect("header")
+            .collect::<Result<_, _>>()
+            .expect("whole");
         assert_eq!(blocks.len(), 3);
-        assert_eq!((blocks[1].data, blocks[1].at_ms, blocks[1].offset), (&b"abcde"[..], 40, 32));
+        assert_eq!(
+            (blocks[1].data, blocks[1].at_ms, blocks[1].offset),
+            (&b"abcde"[..], 40, 32)
+        );
         assert_eq!(&file[32 + 4 + 5..32 + 4 + 8], &[0, 0, 0], "zero padding");
     }
 
     #[test]
     fn damage_stops_the_reader_where_it_is() {
         let file = recording(&[(b"one", 1), (b"two two", 2)]);
-        for cut in HEADER.len()..file.len() {
+        assert_eq!(
+            Reader::new(HEADER).expect("header").count(),
+            0,
+            "nothing recorded"
+        );
+        for cut in HEADER.len() + 1..file.len() {
             let mut r = Reader::new(&file[..cut]).expect("header");
             let mut whole = 0;
             let mut error = None;
@@ -159,9 +167,16 @@ mod tests {
             }
             let first_end = HEADER.len() + 4 + 3 + 1 + 4;
             if cut == first_end {
-                assert_eq!((whole, error), (1, None), "a cut between blocks reads clean");
+                assert_eq!(
+                    (whole, error),
+                    (1, None),
+                    "a cut between blocks reads clean"
+                );
             } else if cut < first_end {
-                assert_eq!((whole, error), (0, Some(FbsError::Truncated { offset: 12 })));
+                assert_eq!(
+                    (whole, error),
+                    (0, Some(FbsError::Truncated { offset: 12 }))
+                );
             } else {
                 assert_eq!(
                     (whole, error),
@@ -171,7 +186,10 @@ mod tests {
         }
         let mut huge = HEADER.to_vec();
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        let e = Reader::new(&huge).expect("header").next().expect("a result");
+        let e = Reader::new(&huge)
+            .expect("header")
+            .next()
+            .expect("a result");
         assert!(matches!(e, Err(FbsError::TooLarge { offset: 12, .. })));
         assert!(Reader::new(b"RFB 003.008\n").is_err());
         assert!(Reader::new(b"FBS").is_err());

@@ -23,6 +23,7 @@
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod fbs;
 pub mod framebuffer;
 pub mod handshake;
 pub mod input_filter;
