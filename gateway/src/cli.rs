@@ -4,6 +4,7 @@ pub mod acme;
 pub mod certs;
 pub mod check_config;
 pub mod otk;
+pub mod recordings;
 pub mod serve;
 pub mod server_trust;
 pub mod session;

@@ -46,6 +46,8 @@ enum Command {
     Otk(cli::otk::OtkArgs),
     /// List the live sessions (of every instance sharing --store) and end one.
     Sessions(cli::sessions::SessionsArgs),
+    /// Replay session recordings (FBS 001.000) and take pictures from them.
+    Recordings(cli::recordings::RecordingsArgs),
     Acme(cli::acme::AcmeCommandArgs),
     /// Write man pages and shell completions into a folder (for packages: `cargo xtask dist`).
     #[command(hide = true)]
@@ -89,6 +91,7 @@ fn main() -> std::process::ExitCode {
         Command::Snapshot(args) => cli::snapshot::run(args),
         Command::Otk(args) => cli::otk::run(args),
         Command::Sessions(args) => cli::sessions::run(args),
+        Command::Recordings(args) => cli::recordings::run(args),
         Command::Acme(args) => cli::acme::run(args),
         Command::DistFiles { out } => dist_files(&out),
     };

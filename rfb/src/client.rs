@@ -81,6 +81,8 @@ pub struct Client {
     now_ms: u64,
     /// Stop after ServerInit instead of starting the session (see `passthrough`).
     pub(crate) hold_at_server_init: bool,
+    /// Playing a recording ([`Client::new_player`]): the server's pixel format stays.
+    pub(crate) playback: bool,
 }
 
 impl Client {
@@ -96,6 +98,7 @@ impl Client {
             time: Arc::new(InputTime::default()),
             now_ms: 0,
             hold_at_server_init: false,
+            playback: false,
         }
     }
 
@@ -360,6 +363,19 @@ impl Client {
                     // The ServerInit bytes are recorded by `process`, which sees them.
                     self.phase = Phase::PassThrough(Vec::new());
                     Ok(Progress::Held)
+                }
+                Step::Done(init) if self.playback => {
+                    // A recording is in the pixel format its ServerInit names; nothing is
+                    // asked of anyone.
+                    let session =
+                        Session::with_pixel_format(init.width, init.height, init.pixel_format);
+                    self.events.push_back(Event::Connected {
+                        width: init.width,
+                        height: init.height,
+                        name: init.name,
+                    });
+                    self.phase = Phase::Session(Box::new(session));
+                    Ok(Progress::Consumed)
                 }
                 Step::Done(init) => {
                     let session = Session::new(init.width, init.height);

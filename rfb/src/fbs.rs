@@ -38,6 +38,45 @@ pub struct Block<'a> {
     pub offset: usize,
 }
 
+impl crate::client::Client {
+    /// A client that plays a recorded server stream (the blocks of an FBS file, fed to
+    /// [`crate::Client::receive`] in order): it takes the stream's own security and ServerInit,
+    /// keeps the pixel format ServerInit names (a recording's pixels are in the format its
+    /// viewer asked for, which a recorder writes there), and accepts every encoding this crate
+    /// decodes. What it would send is never read.
+    pub fn new_player(limits: crate::Limits) -> Self {
+        use crate::messages::encoding::Encoding as E;
+        let config = crate::client::ClientConfig {
+            encodings: vec![
+                E::Tight,
+                E::TightPng,
+                E::Zrle,
+                E::Trle,
+                E::Hextile,
+                E::Zlib,
+                E::CopyRect,
+                E::Rre,
+                E::Jpeg,
+                E::Raw,
+                E::DesktopSize,
+                E::LastRect,
+                E::ExtendedDesktopSize,
+                E::DesktopName,
+                E::Cursor,
+                E::QemuExtendedKeyEvent,
+                E::Fence,
+                E::ContinuousUpdates,
+                E::ExtendedClipboard,
+            ],
+            limits,
+            ..crate::client::ClientConfig::default()
+        };
+        let mut c = Self::new(config);
+        c.playback = true;
+        c
+    }
+}
+
 /// Why a recording cannot be read (further).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FbsError {
@@ -145,6 +184,46 @@ mod tests {
             (&b"abcde"[..], 40, 32)
         );
         assert_eq!(&file[32 + 4 + 5..32 + 4 + 8], &[0, 0, 0], "zero padding");
+    }
+
+    #[test]
+    fn a_recording_plays_in_its_own_pixel_format() {
+        use crate::pixel_format::PixelFormat;
+        // RFB 3.3 as rfbproxy records it: version, security type None, ServerInit (2×1,
+        // 32 bpp little-endian, red at bit 16), then one Raw update.
+        let mut init = vec![0, 2, 0, 1];
+        let pf = PixelFormat {
+            bits_per_pixel: 32,
+            depth: 24,
+            big_endian: false,
+            true_colour: true,
+            red_max: 255,
+            green_max: 255,
+            blue_max: 255,
+            red_shift: 16,
+            green_shift: 8,
+            blue_shift: 0,
+        };
+        pf.write(&mut init);
+        init.extend_from_slice(&[0, 0, 0, 4]);
+        init.extend_from_slice(b"desk");
+        let mut update = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0];
+        update.extend_from_slice(&[0x99, 0x66, 0x33, 0, 0x00, 0x00, 0xff, 0]);
+        let file = recording(&[
+            (b"RFB 003.003\n", 0),
+            (&[0, 0, 0, 1], 0),
+            (&init, 1),
+            (&update, 500),
+        ]);
+        let mut player = crate::Client::new_player(crate::Limits::default());
+        for b in Reader::new(&file).expect("header") {
+            player.receive(b.expect("whole").data).expect("plays");
+        }
+        let fb = player.framebuffer().expect("connected");
+        assert_eq!(
+            &fb.rgba()[..8],
+            &[0x33, 0x66, 0x99, 0xff, 0xff, 0x00, 0x00, 0xff]
+        );
     }
 
     #[test]

@@ -214,7 +214,7 @@ async fn capture(addr: &str, cfg: ClientConfig, tls: bool) -> anyhow::Result<(u1
     }
 }
 
-fn write_png(path: &std::path::Path, w: u16, h: u16, rgba: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_png(path: &std::path::Path, w: u16, h: u16, rgba: &[u8]) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, w.into(), h.into());

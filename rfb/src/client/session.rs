@@ -86,6 +86,14 @@ impl Session {
         }
     }
 
+    /// The session of a recorded stream, in the pixel format its ServerInit names.
+    pub fn with_pixel_format(width: u16, height: u16, pixel_format: PixelFormat) -> Self {
+        Self {
+            pixel_format,
+            ..Self::new(width, height)
+        }
+    }
+
     /// The messages that open the normal phase.
     pub fn start(&self, cfg: &ClientConfig, out: &mut Vec<u8>) {
         ClientMessage::SetPixelFormat(PixelFormat::RGBX_LE).write(out);

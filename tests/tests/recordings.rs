@@ -1,0 +1,186 @@
+//! `vncgate recordings snapshot` on FBS 001.000 recordings of a real Xvnc, made here by a small
+//! recorder of the test's own (as rfbproxy does: a client that records what the server sends,
+//! block by block, with timestamps) — not by the code under test.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use tests::xvnc::Xvnc;
+use tests::TempDir;
+
+/// Appends an FBS block: length, data, zero padding to 4, milliseconds.
+fn block(out: &mut Vec<u8>, data: &[u8], ms: u32) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len() + (4 - data.len() % 4) % 4, 0);
+    out.extend_from_slice(&ms.to_be_bytes());
+}
+
+/// Records `desk` for `total` as an RFB 3.3 client asking for Raw updates, running `at` (a
+/// time and an X command's arguments) on the way; returns the FBS file's bytes.
+fn record(desk: &Xvnc, total: Duration, at: &[(Duration, &[&str])]) -> anyhow::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", desk.port))?;
+    s.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let start = Instant::now();
+    let mut file = b"FBS 001.000\n".to_vec();
+    let mut version = [0u8; 12];
+    read_exact(&mut s, &mut version)?;
+    s.write_all(b"RFB 003.003\n")?;
+    // The stream as a 3.3 viewer saw it: a 3.3 version, then what the server sent.
+    block(&mut file, b"RFB 003.003\n", 0);
+    let mut security = [0u8; 4];
+    read_exact(&mut s, &mut security)?;
+    ensure!(
+        security == [0, 0, 0, 1],
+        "security {security:?}: start Xvnc with None"
+    );
+    s.write_all(&[1])?;
+    let mut init = [0u8; 24];
+    read_exact(&mut s, &mut init)?;
+    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    let mut name = vec![0u8; name_len];
+    read_exact(&mut s, &mut name)?;
+    let mut first = security.to_vec();
+    first.extend_from_slice(&init);
+    first.extend_from_slice(&name);
+    block(&mut file, &first, 0);
+    let (w, h) = (
+        u16::from_be_bytes([init[0], init[1]]),
+        u16::from_be_bytes([init[2], init[3]]),
+    );
+    // SetEncodings [Raw], then a full update request.
+    s.write_all(&[2, 0, 0, 1, 0, 0, 0, 0])?;
+    let request = |incremental: u8| {
+        let mut r = vec![3, incremental, 0, 0, 0, 0];
+        r.extend_from_slice(&w.to_be_bytes());
+        r.extend_from_slice(&h.to_be_bytes());
+        r
+    };
+    s.write_all(&request(0))?;
+    let mut pending = at.to_vec();
+    let mut last_request = Instant::now();
+    let mut buf = vec![0u8; 256 * 1024];
+    while start.elapsed() < total {
+        if let Some(pos) = pending.iter().position(|(t, _)| start.elapsed() >= *t) {
+            let (_, args) = pending.remove(pos);
+            desk.run(args[0], &args[1..])?;
+        }
+        if last_request.elapsed() >= Duration::from_millis(100) {
+            s.write_all(&request(1))?;
+            last_request = Instant::now();
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => block(&mut file, &buf[..n], start.elapsed().as_millis() as u32),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(file)
+}
+
+fn read_exact(s: &mut TcpStream, buf: &mut [u8]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) => anyhow::bail!("the server closed"),
+            Ok(n) => got += n,
+            Err(_) if Instant::now() < deadline => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn colour_at(png: &Path) -> anyhow::Result<[u8; 3]> {
+    let img = tests::xwd::read_png(png)?;
+    let p = img.pixel(100, 100);
+    Ok([p[0], p[1], p[2]])
+}
+
+/// `vncgate recordings snapshot`; what it said on stderr.
+fn snapshot(file: &Path, at: Option<&str>, out: &Path) -> anyhow::Result<String> {
+    let mut cmd = std::process::Command::new(tests::gateway::binary()?);
+    cmd.args(["recordings", "snapshot"]).arg(file);
+    if let Some(at) = at {
+        cmd.args(["--at", at]);
+    }
+    let done = cmd.arg(out).output()?;
+    let said = String::from_utf8_lossy(&done.stderr).into_owned();
+    ensure!(done.status.success(), "snapshot failed: {said}");
+    Ok(said)
+}
+
+/// A recording in which the desktop turns from blue to red to green: pictures taken before and
+/// after each change have the colours of their moment; a recording cut in the middle plays to
+/// the cut and says where it stopped.
+#[test]
+fn snapshots_of_a_recording_show_the_desktop_as_it_was() -> anyhow::Result<()> {
+    let dir = TempDir::new("recordings")?;
+    let d = dir.path();
+    let desk = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
+    desk.run("xsetroot", &["-solid", "#3366cc"])?;
+    let file = record(
+        &desk,
+        Duration::from_millis(2600),
+        &[
+            (
+                Duration::from_millis(800),
+                &["xsetroot", "-solid", "#cc3333"],
+            ),
+            (
+                Duration::from_millis(1600),
+                &["xsetroot", "-solid", "#33cc33"],
+            ),
+        ],
+    )?;
+    let fbs = d.join("desk.fbs");
+    std::fs::write(&fbs, &file)?;
+    ensure!(file.starts_with(b"FBS 001.000\n"));
+
+    let (blue, red, green) = ([0x33, 0x66, 0xcc], [0xcc, 0x33, 0x33], [0x33, 0xcc, 0x33]);
+    for (at, want) in [(Some("0.5"), blue), (Some("1.4"), red), (None, green)] {
+        let png = d.join(format!("at-{}.png", at.unwrap_or("end")));
+        snapshot(&fbs, at, &png).with_context(|| format!("at {at:?}"))?;
+        ensure!(
+            colour_at(&png)? == want,
+            "at {at:?}: {:?}",
+            colour_at(&png)?
+        );
+    }
+
+    // Cut inside the block that turned the desktop green.
+    let cut = d.join("cut.fbs");
+    let mut offsets = Vec::new();
+    let mut pos = 12;
+    while pos < file.len() {
+        let len = u32::from_be_bytes(file[pos..pos + 4].try_into()?) as usize;
+        let ms = u32::from_be_bytes(file[pos + 4 + len + (4 - len % 4) % 4..][..4].try_into()?);
+        offsets.push((pos, ms, len));
+        pos += 4 + len + (4 - len % 4) % 4 + 4;
+    }
+    let (green_at, _, len) = offsets
+        .iter()
+        .copied()
+        .find(|(_, ms, len)| *ms >= 1600 && *len > 1000)
+        .context("an update after the change to green")?;
+    std::fs::write(&cut, &file[..green_at + 4 + len / 2])?;
+    let png = d.join("cut.png");
+    let said = snapshot(&cut, None, &png)?;
+    ensure!(colour_at(&png)? == red, "the last picture before the cut");
+    ensure!(
+        said.contains(&format!(
+            "stops in the middle of the block at byte {green_at}"
+        )),
+        "says where it stopped: {said}"
+    );
+    Ok(())
+}
