@@ -128,6 +128,8 @@ pub struct Route {
     pub who: Principal,
     /// What admitted it: judged again when the configuration is reloaded ([`recheck`]).
     pub basis: Basis,
+    /// The generation of the rules that admitted it (see `gate::Rules::generation`).
+    pub generation: u64,
 }
 
 /// What a route was granted on.
@@ -261,6 +263,7 @@ pub fn decide(
             mode,
             who: who.clone(),
             basis,
+            generation: 0,
         }),
         None => refuse(Refusal::UnknownTarget {
             name: req.target.to_owned(),

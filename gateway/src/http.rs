@@ -170,10 +170,13 @@ impl App {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
         }
-        if path == "/admin" {
+        // Leading slashes are one (`//admin/` is `/admin/` to the file lookup): the admin
+        // check must see every spelling of the operator's page.
+        let rel = path.trim_start_matches('/');
+        if rel == "admin" {
             return Ok(redirect("/admin/"));
         }
-        if let Some(rest) = path.strip_prefix("/admin/") {
+        if let Some(rest) = rel.strip_prefix("admin/") {
             if let Err(e) = self.check_admin(&ctx, &req).await {
                 let body = format!("{}\n", e.message);
                 return Ok(respond(e.status, "text/plain; charset=utf-8", body));
@@ -181,7 +184,7 @@ impl App {
             let file = if rest.is_empty() {
                 "/admin/index.html".to_owned()
             } else {
-                path.clone()
+                format!("/admin/{rest}")
             };
             return Ok(self.static_file(&self.admin_files, &req, file, false).await);
         }

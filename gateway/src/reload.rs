@@ -59,6 +59,11 @@ pub fn merge(running: &Config, mut new: Config) -> (Config, Vec<&'static str>) {
         new.access.client_ca != running.access.client_ca,
         RESTART_ONLY[4],
     );
+    if new.access.client_ca != running.access.client_ca {
+        // What native viewers are offered was judged against the new file's client CA; the
+        // running one stays, and so does the offer made for it.
+        new.native_vnc.vencrypt = running.native_vnc.vencrypt.clone();
+    }
     new.access.client_ca = running.access.client_ca.clone();
     keep(new.store != running.store, RESTART_ONLY[5]);
     new.store = running.store.clone();
@@ -128,7 +133,8 @@ impl std::fmt::Display for Report {
 pub fn apply(gate: &Gate, new: Config) -> Result<Report, RulesError> {
     let running = gate.rules();
     let (config, needs_restart) = merge(&running.config, new);
-    let rules = Rules::open(config)?;
+    let mut rules = Rules::open(config)?;
+    rules.generation = running.generation + 1;
     let (old, new) = (&running.config, &rules.config);
     let mut report = Report {
         needs_restart,
@@ -154,7 +160,8 @@ pub fn apply(gate: &Gate, new: Config) -> Result<Report, RulesError> {
         .collect();
     let rules = Arc::new(rules);
     gate.replace_rules(rules.clone());
-    // Judged after the swap: a session admitted under the old rules in between is judged too.
+    // Judged after the swap. A session admitted under the old rules that registers only
+    // after this loop is judged when it registers (`Gate::register_session`).
     let c = &rules.config;
     report.ended = gate.sessions.recheck(|route, client, via| {
         crate::admission::recheck(c.auth, &c.access, &c.targets, route, client, via)
@@ -177,6 +184,90 @@ mod tests {
             crate::config::targets::parse_target_addr("127.0.0.1:5900").expect("target"),
         );
         c
+    }
+
+    #[test]
+    fn the_native_offer_stays_with_the_client_ca_in_force() {
+        use crate::auth::client_ca::{ClientAuth, ClientCaFiles};
+        use crate::config::NativeAuth;
+        let running = config();
+        let mut new = config();
+        new.access.client_ca = Some(ClientCaFiles {
+            ca: "/etc/vncgate/ca.pem".into(),
+            crls: vec![],
+            mode: ClientAuth::Optional,
+        });
+        new.native_vnc.vencrypt = vec![NativeAuth::Certificate, NativeAuth::OneTimeKey];
+        let (merged, kept) = merge(&running, new);
+        assert_eq!(kept, vec![RESTART_ONLY[4]]);
+        assert_eq!(merged.access.client_ca, None);
+        assert_eq!(merged.native_vnc.vencrypt, running.native_vnc.vencrypt);
+    }
+
+    /// A session admitted under rules that a reload replaced before it registered is judged
+    /// when it registers, and ended if the new rules no longer admit it.
+    #[tokio::test]
+    async fn a_session_registering_after_a_reload_is_judged_then() {
+        use crate::admission::{Basis, Principal, Route, Via};
+        use crate::auth::Mode;
+        let dir = std::env::temp_dir().join(format!("vncgate-reload-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut running = config();
+        running.state_dir = dir.clone();
+        let store = crate::store::Store::open(
+            &running.store,
+            &dir,
+            crate::admission::gate::lockout_policy(&running),
+        )
+        .await
+        .expect("store");
+        let gate = Gate::new(
+            Rules::open(running.clone()).expect("rules"),
+            store,
+            Arc::new(crate::metrics::Metrics::default()),
+            crate::sessions::LiveSessions::new("t".into()),
+        );
+        let route = Route {
+            name: "desk".into(),
+            addr: running.targets.get("desk").expect("desk").clone(),
+            mode: Mode::Full,
+            who: Principal::default(),
+            basis: Basis::Key(crate::otk::Grant {
+                key_id: "k".into(),
+                target: "desk".into(),
+                mode: Mode::Full,
+            }),
+            generation: gate.rules().generation,
+        };
+        let client = "192.0.2.1:1".parse().expect("addr");
+        // Admitted; then desk is removed before the session registers.
+        let mut without = running.clone();
+        without.targets = crate::config::Targets::default();
+        let report = apply(&gate, without).expect("reloaded");
+        assert!(report.ended.is_empty(), "nothing registered yet");
+        let live = gate.register_session(&route, client, Via::WebSocket);
+        let mut watch = live.watch();
+        let why = tokio::time::timeout(Duration::from_secs(1), watch.killed())
+            .await
+            .expect("ended at once");
+        assert!(
+            matches!(&why, crate::sessions::Ending::Revoked(r) if r.reason.contains("target 'desk' was removed")),
+            "{why:?}"
+        );
+        // Under the rules in force, registering judges nothing again.
+        let current = Route {
+            generation: gate.rules().generation,
+            ..route
+        };
+        let fine = gate.register_session(&current, client, Via::WebSocket);
+        let mut w = fine.watch();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), w.killed())
+                .await
+                .is_err(),
+            "not ended"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

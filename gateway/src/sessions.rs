@@ -264,6 +264,13 @@ impl LiveSessions {
         }
     }
 
+    /// Ends session `id`, which the rules in force no longer admit.
+    pub fn revoke(&self, id: &str, why: Revoked) {
+        if let Some(e) = self.lock().get(id) {
+            Self::end(e, Ending::Revoked(why));
+        }
+    }
+
     /// Ends every session `judge` no longer admits (given its route, client and way in);
     /// returns the ids and reasons of those it ended.
     pub fn recheck(
@@ -428,6 +435,7 @@ pub(crate) mod tests {
                 target: "desk".into(),
                 mode: Mode::ViewOnly,
             }),
+            generation: 0,
         }
     }
 

@@ -195,9 +195,13 @@ impl Client {
             return Ok(());
         };
         while !bytes.is_empty() {
-            t.conn.read_tls(&mut bytes).map_err(|e| Error::Tls {
+            let used = t.conn.read_tls(&mut bytes).map_err(|e| Error::Tls {
                 detail: e.to_string(),
             })?;
+            // After the peer's close_notify rustls takes nothing more: what follows is dropped.
+            if used == 0 {
+                break;
+            }
             let state = match t.conn.process_new_packets() {
                 Ok(state) => state,
                 Err(e) => {

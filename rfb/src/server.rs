@@ -127,6 +127,8 @@ pub enum ServerError {
     NotNow { what: &'static str },
     #[error("the connection has failed already")]
     Failed,
+    #[error("the client closed its TLS session")]
+    Closed,
 }
 
 enum Transport {
@@ -300,6 +302,9 @@ impl Server {
                 let mut rd = wire;
                 while !rd.is_empty() {
                     let processed = match conn.read_tls(&mut rd) {
+                        // After the client's close_notify rustls takes nothing more: the
+                        // connection is over, whatever follows.
+                        Ok(0) => Err(ServerError::Closed),
                         Ok(_) => conn
                             .process_new_packets()
                             .map(drop)
@@ -372,6 +377,11 @@ impl Server {
         Ok(match next {
             State::SecurityType(ref s) => {
                 self.version = Some(s.version());
+                next
+            }
+            // Straight from the version to ClientInit: only RFB 3.3 goes there.
+            State::ClientInit(_) if self.version.is_none() => {
+                self.version = Some(ClientVersion::V3_3);
                 next
             }
             State::Decision(d) => {

@@ -217,6 +217,15 @@ fn sighup_reloads_targets_access_and_audit_and_refuses_a_broken_file() -> anyhow
         line.contains("configuration NOT reloaded") && line.contains(&file.display().to_string()),
         "the error names the file: {line}"
     );
+    let (status, st) = api::call(gate.port, Some(TOKEN), "GET", "/api/status", None)?;
+    ensure!(
+        status == 200
+            && st["reload"]["ok"] == false
+            && st["reload"]["summary"]
+                .as_str()
+                .is_some_and(|r| r.contains("vncgate.toml")),
+        "the status page says the last reload was refused: {st}"
+    );
     let (_, first) = api::redeem(local(6), to, "lab", &api::issue(gate.port, TOKEN, "lab")?)?;
     ensure!(admitted(&first), "lab still relays: {first:?}");
     let live = api::sessions(gate.port, TOKEN)?;
@@ -263,11 +272,13 @@ fn the_operator_page_lists_and_ends_sessions_for_admins_only() -> anyhow::Result
         &pki.path("bob.key"),
     ];
     for (who, extra) in [("no one", &[][..]), ("bob", &bob[..])] {
-        let (code, body) = curl(extra, "/admin/")?;
-        ensure!(
-            code == "403" && body.contains("[auth] admins"),
-            "{who} on /admin/: {code} {body}"
-        );
+        for path in ["/admin/", "//admin/index.html", "///admin/admin.js"] {
+            let (code, body) = curl(extra, path)?;
+            ensure!(
+                code == "403" && body.contains("[auth] admins"),
+                "{who} on {path}: {code} {body}"
+            );
+        }
         let (code, _) = curl(extra, "/api/status")?;
         ensure!(code == "403", "{who} on /api/status: {code}");
     }

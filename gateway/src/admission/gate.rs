@@ -52,6 +52,9 @@ pub struct Gate {
 #[derive(Debug)]
 pub struct Rules {
     pub config: Config,
+    /// 0 at start, one more with each reload: a session admitted under older rules is judged
+    /// again when it registers ([`Gate::register_session`]).
+    pub generation: u64,
     /// Where session lines go (a reload opens the file again: log rotation).
     pub audit: Audit,
     pub admin_token: Option<AdminToken>,
@@ -90,6 +93,7 @@ impl Rules {
         let logins = Logins::load(&config)?;
         Ok(Self {
             config,
+            generation: 0,
             audit,
             admin_token,
             logins,
@@ -132,6 +136,26 @@ impl Gate {
     /// Puts `rules` in force for everything asked from now on; returns the ones replaced.
     pub fn replace_rules(&self, rules: Arc<Rules>) -> Arc<Rules> {
         self.rules.swap(rules)
+    }
+
+    /// Lists a session about to relay. One admitted under rules a reload has replaced since
+    /// (its admission and the dial took a while) is judged again now, and ended at once if
+    /// the new rules no longer admit it: the reload's own recheck may not have seen it yet.
+    pub fn register_session(
+        &self,
+        route: &super::Route,
+        client: SocketAddr,
+        via: Via,
+    ) -> crate::sessions::Registration {
+        let live = self.sessions.register(route, client, via);
+        let rules = self.rules();
+        if rules.generation != route.generation {
+            let c = &rules.config;
+            if let Some(why) = super::recheck(c.auth, &c.access, &c.targets, route, client, via) {
+                self.sessions.revoke(live.id(), why);
+            }
+        }
+        live
     }
 
     /// How long `client`'s address is still blocked, if it is. A store that cannot answer
@@ -343,7 +367,10 @@ impl Gate {
                 }
             }
         };
-        let decision = ask(&check);
+        let mut decision = ask(&check);
+        if let Admission::Allow(route) = &mut decision {
+            route.generation = rules.generation;
+        }
         match &decision {
             Admission::Refuse { refusal, .. } if refusal.is_failed_authentication() => {
                 self.failure_for(client, identity, AuthFailure::OneTimeKey)

@@ -451,6 +451,7 @@ fn a_reload_ends_only_the_sessions_its_rules_no_longer_admit() {
         mode: Mode::Full,
         who: Principal::default(),
         basis: Basis::Certificate(someone),
+        generation: 0,
     };
     let reason = again(AuthMode::Required, &nobody, &t, &r).expect("ended");
     assert!(

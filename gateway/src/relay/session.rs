@@ -481,7 +481,7 @@ where
         }
     };
     // Listed (and can be ended by an administrator) until it returns.
-    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let live = env.gate.register_session(&route, env.client, env.via);
     let mut opts = pump_options(&env, env.limits().websocket_ping_interval, &live);
     match backend {
         Backend::Raw(tcp) => {
@@ -527,7 +527,7 @@ where
             }
         }
     };
-    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let live = env.gate.register_session(&route, env.client, env.via);
     let mut opts = pump_options(&env, None, &live);
     match backend {
         Backend::Raw(tcp) => {
@@ -590,7 +590,7 @@ where
         Ok(first) => first,
         Err(detail) => return greeting_failed(&route, &env, detail),
     };
-    let live = env.gate.sessions.register(&route, env.client, env.via);
+    let live = env.gate.register_session(&route, env.client, env.via);
     let mut opts = pump_options(&env, None, &live);
     opts.view_only = view_only(&route, &server_init);
     opts.client_prefix = first;

@@ -267,14 +267,19 @@ impl Step for AwaitVeNCryptVersion {
                 reason: "VeNCrypt is not offered".into(),
             });
         };
+        if subtypes.is_empty() {
+            cx.out.push(0xff);
+            return Err(ServerError::Refused {
+                reason: "no VeNCrypt subtype is offered".into(),
+            });
+        }
         if (major, minor) != (0, 2) {
             // Step 3's failure is any non-zero byte.
             cx.out.push(0xff);
             return Err(ServerError::VeNCryptVersion { major, minor });
         }
         cx.out.push(0);
-        cx.out
-            .push(u8::try_from(subtypes.len()).unwrap_or(u8::MAX).max(1));
+        cx.out.push(u8::try_from(subtypes.len()).unwrap_or(u8::MAX));
         for s in subtypes.iter().take(255) {
             cx.out.extend_from_slice(&s.to_u32().to_be_bytes());
         }

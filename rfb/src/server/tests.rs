@@ -428,3 +428,66 @@ fn arbitrary_client_bytes_never_panic() {
         let _ = s.poll_transmit();
     }
 }
+
+/// A client that closes its TLS session and sends more must not keep the server busy: the
+/// bytes after close_notify end the connection (they once spun `receive` forever).
+#[test]
+fn bytes_after_close_notify_end_the_connection() {
+    let p = pki();
+    let mut server = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
+    server
+        .receive(b"RFB 003.008\n\x13\x00\x02\x00\x00\x01\x06")
+        .expect("prelude");
+    let _ = server.poll_transmit();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(p.ca_der.clone().into()).expect("root");
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("gateway.test").expect("name");
+    let mut client = rustls::ClientConnection::new(Arc::new(cfg), name).expect("client");
+    for _ in 0..10 {
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).expect("write");
+        }
+        server.receive(&wire).expect("handshake");
+        if let Some(back) = server.poll_transmit() {
+            let mut rd = &back[..];
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).expect("read");
+            }
+            client.process_new_packets().expect("process");
+        }
+    }
+    assert!(!client.is_handshaking());
+    client.send_close_notify();
+    let mut wire = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut wire).expect("write");
+    }
+    server.receive(&wire).expect("the close itself");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = server.receive(&[0x17]);
+        let _ = tx.send(r);
+    });
+    let r = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("receive returned");
+    assert_eq!(r, Err(ServerError::Closed));
+}
+
+#[test]
+fn an_empty_offer_is_refused_not_framed_wrong() {
+    let p = pki();
+    let mut s = Server::new(vencrypt(&p, &[], false));
+    let r = s.receive(b"RFB 003.008\n\x13\x00\x02");
+    assert!(matches!(r, Err(ServerError::Refused { .. })), "{r:?}");
+    assert_eq!(s.poll_transmit().unwrap_or_default().last(), Some(&0xff));
+    let mut s = Server::new(none());
+    s.receive(b"RFB 003.003\n").expect("valid");
+    assert_eq!(s.client_version(), Some(ClientVersion::V3_3));
+}

@@ -156,6 +156,7 @@ fn reload_config(gate: &Gate, reread: &Reread) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("configuration NOT reloaded, the running one stays in force: {e:#}");
+            gate.recent.reloaded(false, &format!("{e:#}"));
             return;
         }
     };
