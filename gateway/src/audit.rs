@@ -28,6 +28,17 @@ pub struct SessionRecord<'a> {
     pub bytes_to_client: u64,
     /// Why it ended (or why it was refused), naming the side.
     pub reason: &'a str,
+    /// For a target that is recorded: the recording, or why there is none.
+    pub recording: Option<&'a Recorded>,
+}
+
+/// Whether a session of a recorded target was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Into this file (in the recording directory).
+    File(String),
+    /// Not, and why.
+    Not(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +105,7 @@ impl Audit {
 impl SessionRecord<'_> {
     pub fn to_json(&self) -> String {
         let who = self.who.cloned().unwrap_or_default();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "event": "session",
             "outcome": match self.outcome { Outcome::Ended => "ended", Outcome::Refused => "refused" },
             "who": who.to_string(),
@@ -110,8 +121,19 @@ impl SessionRecord<'_> {
             "bytes_to_target": self.bytes_to_target,
             "bytes_to_client": self.bytes_to_client,
             "reason": self.reason,
-        })
-        .to_string()
+        });
+        match self.recording {
+            Some(Recorded::File(f)) => {
+                v["recorded"] = true.into();
+                v["recording"] = f.as_str().into();
+            }
+            Some(Recorded::Not(why)) => {
+                v["recorded"] = false.into();
+                v["not_recorded"] = why.as_str().into();
+            }
+            None => {}
+        }
+        v.to_string()
     }
 }
 
@@ -169,6 +191,7 @@ mod tests {
                 bytes_to_target: 10,
                 bytes_to_client: 20,
                 reason: "the client closed the connection",
+                recording: Some(&Recorded::File("20261204-073512-desk-00.fbs".into())),
             });
         }
         let text = std::fs::read_to_string(&path).expect("read");
@@ -176,6 +199,8 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let v: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
         assert_eq!(v["start"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["recorded"], true);
+        assert_eq!(v["recording"], "20261204-073512-desk-00.fbs");
         assert_eq!(v["duration_ms"], 3000);
         assert_eq!(v["mode"], "view-only");
         assert_eq!(v["key_id"], "00112233aabbccdd");

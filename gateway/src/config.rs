@@ -9,6 +9,7 @@ pub mod cidr;
 pub mod file;
 pub mod layer;
 pub mod limits;
+pub mod recording;
 pub mod store;
 pub mod targets;
 pub mod web;
@@ -67,6 +68,8 @@ pub enum Problem {
     Instance,
     #[error("expected one-time-key, certificate or off (a list: one-time-key,certificate)")]
     NativeAuth,
+    #[error(transparent)]
+    Recording(#[from] recording::RecordingProblem),
 }
 
 /// A configuration that cannot be used, and what to do about it.
@@ -213,6 +216,8 @@ pub struct Config {
     pub store: store::StoreConfig,
     /// This instance's name in the session registry; `None`: HOSTNAME:PORT.
     pub instance: Option<String>,
+    /// Session recordings (`--record-dir`, `[recording]`).
+    pub recording: Option<recording::Recording>,
 }
 
 impl Config {
@@ -237,6 +242,7 @@ impl Config {
             web: Web::default(),
             store: store::StoreConfig::Sqlite,
             instance: None,
+            recording: None,
         }
     }
 }

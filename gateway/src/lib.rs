@@ -38,6 +38,7 @@ pub mod otk;
 pub mod plain_http;
 pub mod proxy_protocol;
 pub mod recent;
+pub mod recording;
 pub mod relay;
 pub mod reload;
 pub mod server;

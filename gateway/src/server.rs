@@ -159,6 +159,7 @@ pub async fn serve_gate(
         AbortOnDrop(tokio::spawn(
             gate.store.clone().serve_kills(gate.sessions.clone()),
         )),
+        AbortOnDrop(tokio::spawn(crate::recording::purge_old(gate.clone()))),
     ];
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();

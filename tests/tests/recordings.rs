@@ -184,3 +184,160 @@ fn snapshots_of_a_recording_show_the_desktop_as_it_was() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The blocks of an FBS file, read here independently of the code under test: (offset,
+/// milliseconds, data length); an error names where the file stops making sense.
+fn fbs_blocks(file: &[u8]) -> anyhow::Result<Vec<(usize, u32, usize)>> {
+    ensure!(file.starts_with(b"FBS 001.000\n"), "no FBS header");
+    let mut out = Vec::new();
+    let mut pos = 12;
+    while pos < file.len() {
+        let len =
+            u32::from_be_bytes(file.get(pos..pos + 4).context("length")?.try_into()?) as usize;
+        let stamp_at = pos + 4 + len + (4 - len % 4) % 4;
+        let ms = u32::from_be_bytes(
+            file.get(stamp_at..stamp_at + 4)
+                .context("stamp")?
+                .try_into()?,
+        );
+        out.push((pos, ms, len));
+        pos = stamp_at + 4;
+    }
+    Ok(out)
+}
+
+/// The gateway records a browser's session (it logs in to the desktop itself to see the
+/// stream in clear): one `.fbs` of mode 0600 that starts `FBS 001.000` and parses block by
+/// block, with timestamps that never go back; pictures of it at moments before and after each
+/// change of the desktop's colour have that moment's colour; the audit line names the file. A
+/// desktop that wants a password the gateway does not hold is relayed as it is, unrecorded, and
+/// the audit line says why.
+#[test]
+fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("recorded")?;
+    let d = dir.path();
+    let desk = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
+    desk.run("xsetroot", &["-solid", "#3366cc"])?;
+    let passwd = d.join("passwd");
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'sesame\\n' | vncpasswd -f > {}",
+            passwd.display()
+        ))
+        .status()?;
+    ensure!(st.success(), "vncpasswd failed");
+    let locked = Xvnc::start(
+        640,
+        480,
+        &[
+            "-SecurityTypes",
+            "VncAuth",
+            "-PasswordFile",
+            &passwd.display().to_string(),
+        ],
+    )?;
+    const TOKEN: &str = "recording-admin-token-0123456789";
+    std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
+    let rec = d.join("recordings");
+    let gate = tests::gateway::Gateway::start(&[
+        "--target",
+        &format!("desk=127.0.0.1:{}", desk.port),
+        "--target",
+        &format!("locked=127.0.0.1:{}", locked.port),
+        "--admin-token-file",
+        &d.join("token").display().to_string(),
+        "--record-dir",
+        &rec.display().to_string(),
+    ])?;
+
+    let browser = tests::browser::Browser::start()?;
+    let key = tests::api::issue(gate.port, TOKEN, "desk")?;
+    browser.goto(&gate.url(&format!("#otk={key}&target=desk")))?;
+    browser.wait_for_state("connected", Duration::from_secs(30))?;
+    let t0 = Instant::now();
+    let shows = |rgb: [u8; 3]| -> anyhow::Result<()> {
+        tests::proc::wait_until(Duration::from_secs(10), "the colour in the viewer", || {
+            let p = browser.canvas_pixel(100, 100)?;
+            Ok((p[..3] == rgb).then_some(()))
+        })
+    };
+    let (blue, red, green) = ([0x33, 0x66, 0xcc], [0xcc, 0x33, 0x33], [0x33, 0xcc, 0x33]);
+    shows(blue)?;
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(t0.elapsed()));
+    desk.run("xsetroot", &["-solid", "#cc3333"])?;
+    shows(red)?;
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(t0.elapsed()));
+    desk.run("xsetroot", &["-solid", "#33cc33"])?;
+    shows(green)?;
+    std::thread::sleep(Duration::from_millis(300));
+    drop(browser);
+    tests::proc::wait_until(Duration::from_secs(10), "the session's audit line", || {
+        Ok(gate.log_contains("\"recorded\":true").then_some(()))
+    })?;
+
+    let files: Vec<_> = std::fs::read_dir(&rec)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    let fbs = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "fbs"))
+        .context("a recording")?
+        .clone();
+    ensure!(
+        files
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".events.jsonl")),
+        "{files:?}"
+    );
+    for f in &files {
+        let mode = std::fs::metadata(f)?.permissions().mode() & 0o777;
+        ensure!(mode == 0o600, "{} has mode {mode:o}", f.display());
+    }
+    let name = fbs
+        .file_name()
+        .context("name")?
+        .to_string_lossy()
+        .into_owned();
+    ensure!(gate.log_contains(&name), "the audit line names {name}");
+    let bytes = std::fs::read(&fbs)?;
+    let blocks = fbs_blocks(&bytes)?;
+    ensure!(blocks.len() > 3, "{} blocks", blocks.len());
+    ensure!(
+        blocks.windows(2).all(|w| w[0].1 <= w[1].1),
+        "timestamps never go back"
+    );
+    ensure!(
+        bytes[16..16 + 12] == *b"RFB 003.003\n" && bytes[28..32] == [0, 0, 0, 1],
+        "the stream starts as a 3.3 viewer with security None saw it"
+    );
+    // The recording started a little before t0 (the login, the page's handshake).
+    for (at, want) in [(Some("0.5"), blue), (Some("2.0"), red), (None, green)] {
+        let png = d.join(format!("rec-{}.png", at.unwrap_or("end")));
+        snapshot(&fbs, at, &png).with_context(|| format!("at {at:?}"))?;
+        ensure!(
+            colour_at(&png)? == want,
+            "at {at:?}: {:?}",
+            colour_at(&png)?
+        );
+    }
+
+    // A desktop that asks for a password the gateway does not hold.
+    let key = tests::api::issue(gate.port, TOKEN, "locked")?;
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], gate.port));
+    let (ws, first) = tests::api::redeem("127.0.0.1".parse()?, to, "locked", &key)?;
+    ensure!(tests::api::admitted(&first), "relayed as it is: {first:?}");
+    drop(ws);
+    tests::proc::wait_until(
+        Duration::from_secs(10),
+        "the unrecorded session's audit line",
+        || Ok(gate.log_contains("not_recorded").then_some(())),
+    )?;
+    ensure!(
+        gate.log_contains("the stream is not seen in clear"),
+        "the audit line says why"
+    );
+    Ok(())
+}

@@ -121,6 +121,11 @@ pub struct ServeArgs {
     /// A file holding the bearer token for the one-time-key API (POST /api/otk).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// Record every session the gateway can see in clear into DIR (FBS 001.000 recordings and
+    /// their input events; docs/recording.md). `[recording]` in the config file chooses
+    /// targets, retention and size.
+    #[arg(long, value_name = "DIR")]
+    record_dir: Option<PathBuf>,
     /// Append one JSON line per session to FILE (default: into the log).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -194,6 +199,15 @@ impl ServeArgs {
                 .native_vnc_target
                 .clone()
                 .map(|n| (n, Origin::Flag("--native-vnc-target"))),
+            recording: self.record_dir.clone().map(|dir| {
+                (
+                    gateway::config::recording::RecordingSection {
+                        dir: Some(dir),
+                        ..Default::default()
+                    },
+                    Origin::Flag("--record-dir"),
+                )
+            }),
             native_vnc_auth: if self.native_vnc_auth.is_empty() {
                 None
             } else {

@@ -38,6 +38,7 @@ struct FileConfig {
     #[serde(default)]
     auth: AuthSection,
     acl: Option<AclSection>,
+    recording: Option<super::recording::RecordingSection>,
     #[serde(default)]
     targets: BTreeMap<String, TargetEntry>,
     #[serde(default)]
@@ -155,6 +156,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
     }
     if let Some(n) = file.native_vnc_target {
         layer.native_vnc_target = Some((n, origin("native_vnc_target")));
+    }
+    if let Some(mut section) = file.recording {
+        section.dir = section.dir.map(rel);
+        layer.recording = Some((section, origin("recording")));
     }
     if let Some(list) = file.native_vnc_auth {
         let o = origin("native_vnc_auth");

@@ -30,6 +30,8 @@ pub struct Layer {
     pub danger_allow_plain_vnc: Option<(String, Origin)>,
     /// `--native-vnc-auth`, parsed; empty: off.
     pub native_vnc_auth: Option<(Vec<super::NativeAuth>, Origin)>,
+    /// Recording settings, and where the last of them came from.
+    pub recording: Option<(super::recording::RecordingSection, Origin)>,
     pub proxy_protocol_from: Option<Vec<Cidr>>,
     pub metrics_from: Option<Vec<Cidr>>,
     pub limits: LimitsLayer,
@@ -100,6 +102,10 @@ impl Layer {
             native_vnc_target: over.native_vnc_target.or(self.native_vnc_target),
             danger_allow_plain_vnc: over.danger_allow_plain_vnc.or(self.danger_allow_plain_vnc),
             native_vnc_auth: over.native_vnc_auth.or(self.native_vnc_auth),
+            recording: match (self.recording, over.recording) {
+                (Some((base, _)), Some((over, origin))) => Some((base.overridden_by(over), origin)),
+                (base, over) => over.or(base),
+            },
             proxy_protocol_from: over.proxy_protocol_from.or(self.proxy_protocol_from),
             metrics_from: over.metrics_from.or(self.metrics_from),
             limits: self.limits.overridden_by(&over.limits),
@@ -201,6 +207,22 @@ impl Layer {
             danger_plain: known(self.danger_allow_plain_vnc)?,
             vencrypt,
         };
+        let recording = match self.recording.take() {
+            None => None,
+            Some((section, origin)) => {
+                let given = section
+                    .dir
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.display().to_string());
+                super::recording::resolve(section, |t| targets.get(t).is_some()).map_err(
+                    |problem| ConfigError::Invalid {
+                        origin,
+                        given,
+                        problem: problem.into(),
+                    },
+                )?
+            }
+        };
         let acme = std::mem::take(&mut self.acme).into_config()?;
         if acme.is_some() && matches!(tls, TlsSource::Files { .. }) {
             return Err(ConfigError::AcmeWithCert);
@@ -238,6 +260,7 @@ impl Layer {
             web,
             store: self.store.unwrap_or_default(),
             instance: self.instance,
+            recording,
         })
     }
 }

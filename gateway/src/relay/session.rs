@@ -16,12 +16,13 @@ use super::{
 };
 use crate::admission::gate::{Gate, Rules};
 use crate::admission::{Admission, Refusal, Route, Via};
-use crate::audit::{Outcome, SessionRecord};
+use crate::audit::{Outcome, Recorded, SessionRecord};
 use crate::auth::live_certs::CertWatch;
 use crate::auth::Mode;
 use crate::backend::{self, BackendStream, LoadedLogin, LoginError};
 use crate::config::Limits;
 use crate::metrics::{GaugeGuard, Metrics, RelayRefused};
+use crate::recording::tap::Tap;
 use crate::sessions::Registration;
 use crate::shutdown::Shutdown;
 use std::sync::Arc;
@@ -119,6 +120,7 @@ fn audit(
     stats: RelayStats,
     outcome: Outcome,
     reason: &str,
+    recording: Option<&Recorded>,
 ) {
     let (target, who, mode) = match about {
         Audited::Route(r) => (r.name.as_str(), &r.who, Some(r.mode)),
@@ -140,6 +142,7 @@ fn audit(
         bytes_to_target: stats.to_target,
         bytes_to_client: stats.to_client,
         reason,
+        recording,
     });
 }
 
@@ -240,6 +243,7 @@ async fn dial(
                 RelayStats::default(),
                 Outcome::Refused,
                 &r.reason(),
+                None,
             );
             return Err(NotDialled::Refused(r));
         }
@@ -256,6 +260,7 @@ async fn dial(
                 RelayStats::default(),
                 Outcome::Refused,
                 &e.to_string(),
+                None,
             );
             Err(NotDialled::Failed(e))
         }
@@ -280,7 +285,9 @@ async fn log_in(
     env: &SessionEnv<'_>,
 ) -> Result<Backend, NotDialled> {
     let configured = env.gate.rules().logins.get(&route.name);
-    if configured.is_none() && route.mode == Mode::Full && env.via != Via::NativeVeNCrypt {
+    let optional =
+        configured.is_none() && route.mode == Mode::Full && env.via != Via::NativeVeNCrypt;
+    if optional && !records(route, env) {
         return Ok(Backend::Raw(tcp));
     }
     let anonymous = LoadedLogin::anonymous();
@@ -295,6 +302,15 @@ async fn log_in(
                 stream,
                 server_init,
             })
+        }
+        // Only to record it: a desktop that wants what the gateway does not hold (a password,
+        // its own VeNCrypt) is relayed as it is, for the viewer to log in, unrecorded.
+        Err(error) if optional => {
+            tracing::info!(target = %route.name, %error, "the gateway cannot log in to record this session; relaying it unrecorded");
+            match connect(route, env.limits().backend_connect_timeout).await {
+                Ok(tcp) => Ok(Backend::Raw(tcp)),
+                Err(e) => Err(NotDialled::Failed(e)),
+            }
         }
         Err(error) => {
             env.metrics
@@ -313,6 +329,7 @@ async fn log_in(
                 RelayStats::default(),
                 Outcome::Refused,
                 &why.logged(),
+                None,
             );
             Err(why)
         }
@@ -340,6 +357,7 @@ fn greeting_failed(route: &Route, env: &SessionEnv<'_>, detail: String) -> Sessi
         RelayStats::default(),
         Outcome::Ended,
         &end.to_string(),
+        None,
     );
     SessionOutcome::Ended {
         target: route.name.clone(),
@@ -356,6 +374,8 @@ struct Pumping<'a> {
     route: &'a Route,
     env: &'a SessionEnv<'a>,
     start: SystemTime,
+    /// For a recorded target: the recording, or why there is none.
+    recorded: Option<Recorded>,
     _open: GaugeGuard<'a>,
 }
 
@@ -369,8 +389,14 @@ impl<'a> Pumping<'a> {
             route,
             env,
             start: SystemTime::now(),
+            recorded: None,
             _open: GaugeGuard::new(&env.metrics.relays_open),
         }
+    }
+
+    fn recorded(mut self, recorded: Option<Recorded>) -> Self {
+        self.recorded = recorded;
+        self
     }
 
     fn ended(self, (stats, end): (RelayStats, RelayEnd)) -> SessionOutcome {
@@ -389,11 +415,49 @@ impl<'a> Pumping<'a> {
             stats,
             Outcome::Ended,
             &reason,
+            self.recorded.as_ref(),
         );
         SessionOutcome::Ended {
             target: self.route.name.clone(),
             stats,
             end,
+        }
+    }
+}
+
+/// Whether sessions to `route`'s target are recorded.
+fn records(route: &Route, env: &SessionEnv<'_>) -> bool {
+    (env.rules.config.recording.as_ref()).is_some_and(|r| r.covers(&route.name))
+}
+
+/// A session relayed as it is (the gateway did not log in): not recorded, if it should be.
+fn not_recorded(route: &Route, env: &SessionEnv<'_>) -> Option<Recorded> {
+    records(route, env).then(|| Recorded::Not(crate::recording::END_TO_END.to_owned()))
+}
+
+/// The gateway's login stream, recorded when the target is (`id`: the session's).
+fn tap(
+    route: &Route,
+    env: &SessionEnv<'_>,
+    id: &str,
+    stream: BackendStream,
+    server_init: &[u8],
+) -> (Tap<BackendStream>, Option<Recorded>) {
+    let rec = env.rules.config.recording.as_ref();
+    let Some(rec) = rec.filter(|r| r.covers(&route.name)) else {
+        return (Tap::passing(stream), None);
+    };
+    match crate::recording::start(rec, &route.name, id) {
+        Ok(started) => {
+            tracing::info!(recording = %started.file_name, "recording the session");
+            let name = started.file_name.clone();
+            let tapped = Tap::recording(stream, &started, server_init.to_vec());
+            (tapped, Some(Recorded::File(name)))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, dir = %rec.dir.display(), "the session cannot be recorded");
+            let why = format!("the recording could not be opened: {e}");
+            (Tap::passing(stream), Some(Recorded::Not(why)))
         }
     }
 }
@@ -451,6 +515,7 @@ pub fn not_upgraded(
         RelayStats::default(),
         Outcome::Refused,
         reason,
+        None,
     );
 }
 
@@ -485,7 +550,7 @@ where
     let mut opts = pump_options(&env, env.limits().websocket_ping_interval, &live);
     match backend {
         Backend::Raw(tcp) => {
-            let p = Pumping::start(&route, &env);
+            let p = Pumping::start(&route, &env).recorded(not_recorded(&route, &env));
             p.ended(pump_websocket(ws, tcp, opts).await)
         }
         Backend::LoggedIn {
@@ -494,10 +559,11 @@ where
         } => {
             let within = env.limits().backend_connect_timeout;
             opts.view_only = view_only(&route, &server_init);
-            match greet::websocket(&mut ws, server_init, within).await {
+            match greet::websocket(&mut ws, server_init.clone(), within).await {
                 Ok(first) => {
                     opts.client_prefix = first;
-                    let p = Pumping::start(&route, &env);
+                    let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
+                    let p = Pumping::start(&route, &env).recorded(recorded);
                     p.ended(pump_websocket(ws, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
@@ -531,7 +597,7 @@ where
     let mut opts = pump_options(&env, None, &live);
     match backend {
         Backend::Raw(tcp) => {
-            let p = Pumping::start(&route, &env);
+            let p = Pumping::start(&route, &env).recorded(not_recorded(&route, &env));
             p.ended(tcp::pump_tcp(io, tcp, opts).await)
         }
         Backend::LoggedIn {
@@ -540,10 +606,11 @@ where
         } => {
             let within = env.limits().backend_connect_timeout;
             opts.view_only = view_only(&route, &server_init);
-            match greet::native(&mut io, server_init, within).await {
+            match greet::native(&mut io, server_init.clone(), within).await {
                 Ok(first) => {
                     opts.client_prefix = first;
-                    let p = Pumping::start(&route, &env);
+                    let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
+                    let p = Pumping::start(&route, &env).recorded(recorded);
                     p.ended(tcp::pump_tcp(io, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
@@ -596,7 +663,8 @@ where
     opts.client_prefix = first;
     let wire = server.poll_transmit().unwrap_or_default();
     let io = crate::backend::stream::TlsRelay::new(tcp, server, Vec::new(), wire);
-    let p = Pumping::start(&route, &env);
+    let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
+    let p = Pumping::start(&route, &env).recorded(recorded);
     p.ended(tcp::pump_tcp(io, stream, opts).await)
 }
 

@@ -265,6 +265,21 @@ fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
     if let Some(p) = &config.audit_log {
         eprintln!("  audit log: {}", p.display());
     }
+    if let Some(r) = &config.recording {
+        eprintln!(
+            "  recording {} into {}{}",
+            r.targets
+                .as_ref()
+                .map_or("every target".to_owned(), |t| format!(
+                    "targets {}",
+                    t.join(", ")
+                )),
+            r.dir.display(),
+            r.retention
+                .map(|k| format!(", kept {} days", k.as_secs() / 86_400))
+                .unwrap_or_default()
+        );
+    }
     if let gateway::config::store::StoreConfig::Redis { url, .. } = &config.store {
         eprintln!("  shared store: {url} (one-time keys, lockout and sessions of the fleet)");
     }
