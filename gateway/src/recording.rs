@@ -13,6 +13,7 @@
 //! Memory is bounded: at most [`IN_FLIGHT_BLOCKS`] server chunks wait for the writer (the tap
 //! stops reading the server until it catches up) and at most [`MAX_PENDING_EVENTS`] events.
 
+pub mod catalog;
 pub mod tap;
 
 use std::io::Write;

@@ -324,6 +324,58 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
         );
     }
 
+    // Listed on the command line and by the API; frames for scripts.
+    let id = name.trim_end_matches(".fbs").to_owned();
+    let out = std::process::Command::new(tests::gateway::binary()?)
+        .args(["recordings", "list", "--dir"])
+        .arg(&rec)
+        .output()?;
+    let table = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && table.contains(&id) && table.contains("desk"),
+        "recordings list: {table}"
+    );
+    let (status, listed) =
+        tests::api::call(gate.port, Some(TOKEN), "GET", "/api/recordings", None)?;
+    ensure!(
+        status == 200 && listed["recordings"][0]["id"] == id.as_str(),
+        "GET /api/recordings: {status} {listed}"
+    );
+    let (status, _) = tests::api::call(gate.port, None, "GET", "/api/recordings", None)?;
+    ensure!(status == 403, "admins only: {status}");
+    let fetched = std::process::Command::new("curl")
+        .args(["-sk", "-H", &format!("Authorization: Bearer {TOKEN}")])
+        .arg(format!(
+            "https://127.0.0.1:{}/api/recordings/{id}",
+            gate.port
+        ))
+        .output()?
+        .stdout;
+    ensure!(
+        fetched == bytes,
+        "GET /api/recordings/ID is the file ({} bytes)",
+        fetched.len()
+    );
+    let frames = d.join("frames");
+    let done = std::process::Command::new(tests::gateway::binary()?)
+        .args(["recordings", "play"])
+        .arg(&fbs)
+        .arg(&frames)
+        .args(["--fps", "2"])
+        .output()?;
+    ensure!(
+        done.status.success(),
+        "play: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let mut pngs: Vec<_> = std::fs::read_dir(&frames)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    pngs.sort();
+    ensure!(pngs.len() >= 6, "{} frames", pngs.len());
+    ensure!(colour_at(&pngs[pngs.len() - 1])? == green && colour_at(&pngs[1])? == blue);
+
     // A desktop that asks for a password the gateway does not hold.
     let key = tests::api::issue(gate.port, TOKEN, "locked")?;
     let to = std::net::SocketAddr::from(([127, 0, 0, 1], gate.port));

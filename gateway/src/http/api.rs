@@ -53,6 +53,9 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 /// A refused API request: its status and what to tell the caller.
+/// The largest recording `GET /api/recordings/ID` sends (the browser holds it whole).
+pub const MAX_RECORDING_DOWNLOAD: u64 = 512 << 20;
+
 #[derive(Debug)]
 pub(crate) struct ApiError {
     pub status: StatusCode,
@@ -352,6 +355,66 @@ impl App {
         self.admin(ctx, req).await
     }
 
+    /// `GET /api/recordings`: this instance's recordings (id, target, session, start, bytes);
+    /// `GET /api/recordings/ID`: one of them, as its FBS bytes (up to
+    /// [`MAX_RECORDING_DOWNLOAD`]; larger ones are read on the gateway).
+    async fn recordings(
+        &self,
+        ctx: &ConnContext,
+        req: &Request<Incoming>,
+        id: Option<String>,
+    ) -> Response<Body> {
+        if let Err(e) = self.admin(ctx, req).await {
+            return e.response();
+        }
+        let rules = self.gate.rules();
+        let Some(rec) = rules.config.recording.clone() else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "this gateway records nothing: --record-dir DIR or [recording] turns it on",
+            );
+        };
+        let work = tokio::task::spawn_blocking(move || -> Result<Response<Body>, ApiError> {
+            use crate::recording::catalog;
+            let Some(id) = id else {
+                let all = catalog::list(&rec.dir).map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recordings: {e}"))
+                })?;
+                return Ok(json_response(StatusCode::OK, &json!({ "recordings": all })));
+            };
+            let path = catalog::path_of(&rec.dir, &id)
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such recording"))?;
+            let len = std::fs::metadata(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such recording"))?
+                .len();
+            if len > MAX_RECORDING_DOWNLOAD {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the recording is {len} bytes; over {MAX_RECORDING_DOWNLOAD} it is read on the gateway (vncgate recordings snapshot/play)"),
+                ));
+            }
+            let bytes = std::fs::read(&path).map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recording: {e}"))
+            })?;
+            let mut r = Response::new(Full::new(Bytes::from(bytes)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(r)
+        })
+        .await;
+        match work {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => e.response(),
+            Err(_) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the recordings could not be read",
+            ),
+        }
+    }
+
     /// `GET /api/status` (see [`super::status`]).
     async fn status(
         self: &Arc<Self>,
@@ -492,6 +555,14 @@ pub async fn handle(app: &Arc<App>, ctx: &ConnContext, req: Request<Incoming>) -
         },
         (Method::GET | Method::HEAD, "/api/sessions") => app.sessions(ctx, &req).await,
         (Method::GET | Method::HEAD, "/api/status") => app.status(ctx, &req).await,
+        (Method::GET | Method::HEAD, "/api/recordings") => app.recordings(ctx, &req, None).await,
+        (Method::GET | Method::HEAD, p) if p.starts_with("/api/recordings/") => {
+            let id = p
+                .strip_prefix("/api/recordings/")
+                .unwrap_or_default()
+                .to_owned();
+            app.recordings(ctx, &req, Some(id)).await
+        }
         (Method::DELETE, p) if p.starts_with("/api/sessions/") => match same_site_json(&req) {
             Ok(()) => {
                 let id = p.strip_prefix("/api/sessions/").unwrap_or_default();
@@ -499,7 +570,7 @@ pub async fn handle(app: &Arc<App>, ctx: &ConnContext, req: Request<Incoming>) -
             }
             Err(e) => e.response(),
         },
-        (_, "/api/targets" | "/api/otk" | "/api/sessions" | "/api/status") => {
+        (_, "/api/targets" | "/api/otk" | "/api/sessions" | "/api/status" | "/api/recordings") => {
             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => error(StatusCode::NOT_FOUND, "no such API"),
