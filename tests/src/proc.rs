@@ -31,9 +31,25 @@ impl Proc {
     }
 }
 
+/// X servers of this process start and stop one at a time. An X server that is exiting still
+/// holds its display's abstract socket and removes its socket file as it goes: a server
+/// started meanwhile on the same display number (the exiting one gave up its lock first)
+/// would answer no client once the old one is gone ("Can't open display").
+static X_LIFECYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn x_lifecycle() -> std::sync::MutexGuard<'static, ()> {
+    X_LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
-        if self.gentle && terminate(&mut self.child, Duration::from_secs(3)) {
+        if self.gentle {
+            let _one_at_a_time = x_lifecycle();
+            if terminate(&mut self.child, Duration::from_secs(3)) {
+                return;
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
             return;
         }
         let _ = self.child.kill();
@@ -130,6 +146,9 @@ pub fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
 /// connect. Choosing the number here instead races other test binaries and fails once
 /// crashed runs have left sockets in /tmp/.X11-unix.
 pub fn start_x_server(program: &str, args: &[String]) -> anyhow::Result<(Proc, u16)> {
+    // Held until the server says it listens; released before any error drops the server
+    // (whose drop takes it again).
+    let one_at_a_time = x_lifecycle();
     let mut child = std::process::Command::new(program)
         .args(["-displayfd", "1"])
         .args(args)
@@ -147,9 +166,10 @@ pub fn start_x_server(program: &str, args: &[String]) -> anyhow::Result<(Proc, u
         let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
         let _ = tx.send(line);
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .map_err(|_| anyhow::anyhow!("{program} did not report its display within 20 s"))?;
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    drop(one_at_a_time);
+    let line =
+        line.map_err(|_| anyhow::anyhow!("{program} did not report its display within 20 s"))?;
     match line.trim().parse() {
         Ok(display) => Ok((server, display)),
         Err(_) => {

@@ -393,3 +393,106 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An admin plays a recording in the browser (`/#playback=ID`): at 8× it ends on the last
+/// colour; the seek bar goes back to the first; a recording cut in the middle plays to the cut
+/// and the page says it stopped where the recording is damaged.
+#[test]
+fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
+    let dir = TempDir::new("playback")?;
+    let d = dir.path();
+    let pki = tests::pki::CertDir::init(&d.join("pki"), "Playback CA")?;
+    pki.client("alice", Some("alice@example.com"))?;
+    let desk = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
+    desk.run("xsetroot", &["-solid", "#3366cc"])?;
+    const TOKEN: &str = "playback-admin-token-0123456789";
+    std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
+    let rec = d.join("recordings");
+    let config = d.join("vncgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets]\ndesk = \"127.0.0.1:{}\"\n[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\n\
+             admins = [\"email:alice@example.com\"]\nadmin_token_file = \"{}\"\n[recording]\ndir = \"{}\"\n",
+            desk.port,
+            pki.path("ca.crt"),
+            d.join("token").display(),
+            rec.display()
+        ),
+    )?;
+    let gate = tests::gateway::Gateway::start(&["--config", &config.display().to_string()])?;
+
+    // A session to record: blue, then green.
+    let viewer = tests::browser::Browser::start()?;
+    let key = tests::api::issue(gate.port, TOKEN, "desk")?;
+    viewer.goto(&gate.url(&format!("#otk={key}&target=desk")))?;
+    viewer.wait_for_state("connected", Duration::from_secs(30))?;
+    let shows = |b: &tests::browser::Browser, rgb: [u8; 3]| -> anyhow::Result<()> {
+        tests::proc::wait_until(Duration::from_secs(15), "the colour on the canvas", || {
+            let p = b.canvas_pixel(100, 100)?;
+            Ok((p[..3] == rgb).then_some(()))
+        })
+    };
+    let (blue, green) = ([0x33, 0x66, 0xcc], [0x33, 0xcc, 0x33]);
+    shows(&viewer, blue)?;
+    std::thread::sleep(Duration::from_secs(2));
+    desk.run("xsetroot", &["-solid", "#33cc33"])?;
+    shows(&viewer, green)?;
+    std::thread::sleep(Duration::from_millis(500));
+    drop(viewer);
+    tests::proc::wait_until(
+        Duration::from_secs(10),
+        "the recording's audit line",
+        || Ok(gate.log_contains("\"recorded\":true").then_some(())),
+    )?;
+    let id = std::fs::read_dir(&rec)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".fbs"))
+                .map(str::to_owned)
+        })
+        .next()
+        .context("a recording")?;
+
+    let admin = tests::browser::Browser::as_holder(d, &pki, "alice", gate.port, "Playback CA")?;
+    admin.goto(&gate.url(&format!("#playback={id}")))?;
+    admin.eval("const s = document.getElementById('pb-speed'); s.value = '8'; s.dispatchEvent(new Event('change')); return true")?;
+    admin.wait_for_state("ended", Duration::from_secs(30))?;
+    shows(&admin, green)?;
+    let time = admin.eval("return document.getElementById('pb-time').textContent")?;
+    ensure!(time.as_str().is_some_and(|t| t.contains(" / ")), "{time}");
+    if let Some(out) = std::env::var_os("VNCGATE_SCREENSHOTS") {
+        admin.screenshot(&Path::new(&out).join("playback.png"))?;
+    }
+    // Back to the start with the seek bar: blue again.
+    admin.eval("const s = document.getElementById('pb-seek'); s.value = '300'; s.dispatchEvent(new Event('input')); return true")?;
+    shows(&admin, blue)?;
+
+    // A recording cut in the middle.
+    let bytes = std::fs::read(rec.join(format!("{id}.fbs")))?;
+    let blocks = fbs_blocks(&bytes)?;
+    // The largest block after the prologue: an update with pictures in it.
+    let (last_big, _, len) = blocks
+        .iter()
+        .copied()
+        .skip(1)
+        .max_by_key(|(_, _, len)| *len)
+        .context("an update")?;
+    let cut_id = "20261204-000000-desk-cut";
+    std::fs::write(
+        rec.join(format!("{cut_id}.fbs")),
+        &bytes[..last_big + 4 + len / 2],
+    )?;
+    admin.goto(&gate.url(&format!("#playback={cut_id}")))?;
+    admin.eval("const s = document.getElementById('pb-speed'); s.value = '8'; s.dispatchEvent(new Event('change')); return true")?;
+    admin.wait_for_state("error", Duration::from_secs(30))?;
+    let said = admin.eval("return document.getElementById('status').textContent")?;
+    ensure!(
+        said.as_str()
+            .is_some_and(|s| s.contains("damaged") && s.contains("byte")),
+        "the page says where it stopped: {said}"
+    );
+    Ok(())
+}

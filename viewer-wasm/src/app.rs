@@ -30,6 +30,7 @@ use crate::{platform, status};
 
 mod connect_form;
 mod extras;
+mod playback;
 mod prompts;
 mod view;
 
@@ -77,6 +78,8 @@ pub struct App {
     pub input: InputState,
     /// The clipboard text last exchanged with the server (not sent back to it).
     pub last_clipboard: Option<String>,
+    /// A recording being played (`#playback=ID`), instead of a session.
+    playback: Option<playback::Player>,
 }
 
 /// The JavaScript-facing handle: keep it alive as long as the page shows the viewer; dropping
@@ -145,6 +148,7 @@ pub fn start() -> Result<Viewer, JsError> {
             stats_on: false,
             input: InputState::default(),
             last_clipboard: None,
+            playback: None,
         })
     });
     let w = Rc::downgrade(&app);
@@ -192,6 +196,19 @@ impl App {
         let hash = dom::window()
             .and_then(|w| w.location().hash().ok())
             .unwrap_or_default();
+        if let Some(id) = hash.strip_prefix("#playback=") {
+            if playback::valid_id(id) {
+                return self.start_playback(id.to_owned());
+            }
+            self.ui.status("error");
+            self.ui.notice(
+                Tone::Error,
+                "This playback link names no recording: use an id from GET /api/recordings.",
+                false,
+                false,
+            );
+            return;
+        }
         match Settings::from_fragment(&hash) {
             Err(e) => {
                 self.settings = Settings::default();

@@ -157,6 +157,24 @@ function showStatus(st) {
   table("lockouts", st.lockouts, (e) => [el("td", when(e.at), "num"), e.client, e.who, e.reason]);
 }
 
+// Recordings, when the gateway records (404 otherwise): newest first, each with a link that
+// plays it in the viewer.
+async function showRecordings() {
+  const r = await fetch("/api/recordings", { cache: "no-store" });
+  $("recordings-section").hidden = !r.ok;
+  if (!r.ok) return;
+  const list = (await r.json()).recordings.slice().reverse().slice(0, 50);
+  table("recordings", list, (rec) => {
+    const a = el("a", "Play");
+    a.href = `/#playback=${encodeURIComponent(rec.id)}`;
+    a.target = "_blank";
+    a.rel = "noopener";
+    const cell = el("td");
+    cell.append(a);
+    return [el("td", when(rec.started), "num"), rec.target, rec.session, el("td", bytes(rec.bytes), "num"), cell];
+  });
+}
+
 let busy = false;
 async function refresh() {
   if (busy) return;
@@ -165,6 +183,7 @@ async function refresh() {
     const [st, list] = await Promise.all([api("/api/status"), api("/api/sessions")]);
     showStatus(st);
     showSessions(list);
+    await showRecordings();
     problem(null);
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
