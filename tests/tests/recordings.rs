@@ -210,8 +210,8 @@ fn fbs_blocks(file: &[u8]) -> anyhow::Result<Vec<(usize, u32, usize)>> {
 /// stream in clear): one `.fbs` of mode 0600 that starts `FBS 001.000` and parses block by
 /// block, with timestamps that never go back; pictures of it at moments before and after each
 /// change of the desktop's colour have that moment's colour; the audit line names the file. A
-/// desktop that wants a password the gateway does not hold is relayed as it is, unrecorded, and
-/// the audit line says why.
+/// desktop whose viewers run their own VeNCrypt TLS to it (end to end: the gateway holds no
+/// login for it) is relayed as it is, unrecorded, and the audit line says why.
 #[test]
 fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -219,23 +219,19 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     let d = dir.path();
     let desk = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
     desk.run("xsetroot", &["-solid", "#3366cc"])?;
-    let passwd = d.join("passwd");
-    let st = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "printf 'sesame\\n' | vncpasswd -f > {}",
-            passwd.display()
-        ))
-        .status()?;
-    ensure!(st.success(), "vncpasswd failed");
+    // A desktop that speaks VeNCrypt X509 itself: its viewers' TLS runs end to end.
+    let pki = tests::pki::CertDir::init(&d.join("pki"), "Desk CA")?;
+    pki.run(&["issue", "server", "locked", "--san", "127.0.0.1"])?;
     let locked = Xvnc::start(
         640,
         480,
         &[
             "-SecurityTypes",
-            "VncAuth",
-            "-PasswordFile",
-            &passwd.display().to_string(),
+            "X509None",
+            "-X509Cert",
+            &pki.path("locked.crt"),
+            "-X509Key",
+            &pki.path("locked.key"),
         ],
     )?;
     const TOKEN: &str = "recording-admin-token-0123456789";
@@ -376,7 +372,7 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     ensure!(pngs.len() >= 6, "{} frames", pngs.len());
     ensure!(colour_at(&pngs[pngs.len() - 1])? == green && colour_at(&pngs[1])? == blue);
 
-    // A desktop that asks for a password the gateway does not hold.
+    // The end-to-end encrypted desktop: relayed as it is, not recorded, and the audit says why.
     let key = tests::api::issue(gate.port, TOKEN, "locked")?;
     let to = std::net::SocketAddr::from(([127, 0, 0, 1], gate.port));
     let (ws, first) = tests::api::redeem("127.0.0.1".parse()?, to, "locked", &key)?;
@@ -396,7 +392,8 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
 
 /// An admin plays a recording in the browser (`/#playback=ID`): at 8× it ends on the last
 /// colour; the seek bar goes back to the first; a recording cut in the middle plays to the cut
-/// and the page says it stopped where the recording is damaged.
+/// and the page says it stopped where the recording is damaged. A recording past the
+/// retention is removed when the gateway starts.
 #[test]
 fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     let dir = TempDir::new("playback")?;
@@ -408,12 +405,21 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     const TOKEN: &str = "playback-admin-token-0123456789";
     std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
     let rec = d.join("recordings");
+    // A recording from two days ago, past the retention of one day.
+    std::fs::create_dir_all(&rec)?;
+    let old = rec.join("20261202-080000-desk-0ld.fbs");
+    std::fs::write(&old, b"FBS 001.000\n")?;
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&old)
+        .status()?;
+    ensure!(touched.success(), "touch");
     let config = d.join("vncgate.toml");
     std::fs::write(
         &config,
         format!(
             "[targets]\ndesk = \"127.0.0.1:{}\"\n[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\n\
-             admins = [\"email:alice@example.com\"]\nadmin_token_file = \"{}\"\n[recording]\ndir = \"{}\"\n",
+             admins = [\"email:alice@example.com\"]\nadmin_token_file = \"{}\"\n[recording]\ndir = \"{}\"\nretention = \"1d\"\n",
             desk.port,
             pki.path("ca.crt"),
             d.join("token").display(),
@@ -421,6 +427,9 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
         ),
     )?;
     let gate = tests::gateway::Gateway::start(&["--config", &config.display().to_string()])?;
+    tests::proc::wait_until(Duration::from_secs(10), "the old recording removed", || {
+        Ok((!old.exists()).then_some(()))
+    })?;
 
     // A session to record: blue, then green.
     let viewer = tests::browser::Browser::start()?;
