@@ -37,6 +37,8 @@ pub struct SessionRecord<'a> {
 pub enum Recorded {
     /// Into this file (in the recording directory).
     File(String),
+    /// Into this file, until it stopped (why).
+    Partly { file: String, why: String },
     /// Not, and why.
     Not(String),
 }
@@ -126,6 +128,11 @@ impl SessionRecord<'_> {
             Some(Recorded::File(f)) => {
                 v["recorded"] = true.into();
                 v["recording"] = f.as_str().into();
+            }
+            Some(Recorded::Partly { file, why }) => {
+                v["recorded"] = true.into();
+                v["recording"] = file.as_str().into();
+                v["recording_stopped"] = why.as_str().into();
             }
             Some(Recorded::Not(why)) => {
                 v["recorded"] = false.into();

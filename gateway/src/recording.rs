@@ -46,6 +46,17 @@ pub(crate) enum Msg {
 /// Events queued for the writer, shared: the tap counts up, the writer down.
 pub(crate) type Queued = std::sync::Arc<std::sync::atomic::AtomicUsize>;
 
+/// Why a recording stopped before its session ended, if it did (set by the tap, read for the
+/// audit line).
+pub type StopReason = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
+/// Recordings being written: the purge leaves them alone, however old their last write.
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A recording being written.
 pub struct Started {
     /// `NAME.fbs`, as the audit line names it.
@@ -55,6 +66,8 @@ pub struct Started {
     pub(crate) max_bytes: u64,
     pub(crate) keys: bool,
     pub(crate) events_queued: Queued,
+    /// Why the recording stopped early, once it did.
+    pub stop_reason: StopReason,
 }
 
 /// Why a session is not recorded, for its audit line.
@@ -74,11 +87,19 @@ pub fn start(rec: &Recording, target: &str, id: &str) -> std::io::Result<Started
     let fbs_name = fbs_path.display().to_string();
     let events_queued = Queued::default();
     let queued = events_queued.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = write_all(rx, fbs, events, &queued) {
-            tracing::error!(recording = %fbs_name, error = %e, "the recording could not be written; it ends here");
-        }
-    });
+    live().extend([fbs_path.clone(), events_path.clone()]);
+    // A thread of its own for as long as the session runs (the blocking pool is shared by
+    // every connection's short tasks and has a ceiling).
+    std::thread::Builder::new()
+        .name("vncgate-recorder".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            match write_all(rx, fbs, events, &queued) {
+                Ok(()) => tracing::info!(recording = %fbs_name, "recording closed"),
+                Err(e) => tracing::error!(recording = %fbs_name, error = %e, "the recording could not be written; it ends here"),
+            }
+            live().retain(|p| p != &fbs_path && p != &events_path);
+        })?;
     Ok(Started {
         file_name: format!("{stem}.fbs"),
         tx,
@@ -86,6 +107,7 @@ pub fn start(rec: &Recording, target: &str, id: &str) -> std::io::Result<Started
         max_bytes: rec.max_bytes,
         keys: rec.keys,
         events_queued,
+        stop_reason: StopReason::default(),
     })
 }
 
@@ -154,7 +176,7 @@ pub fn purge(dir: &Path, keep: Duration, now: SystemTime) -> std::io::Result<usi
     for entry in entries.flatten() {
         let path: PathBuf = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.ends_with(".fbs") || name.ends_with(".events.jsonl")) {
+        if !(name.ends_with(".fbs") || name.ends_with(".events.jsonl")) || live().contains(&path) {
             continue;
         }
         let old = entry

@@ -81,8 +81,10 @@ pub struct Client {
     now_ms: u64,
     /// Stop after ServerInit instead of starting the session (see `passthrough`).
     pub(crate) hold_at_server_init: bool,
-    /// Playing a recording ([`Client::new_player`]): the server's pixel format stays.
+    /// Playing a recording ([`Client::new_player`]): the server's pixel format stays, and an
+    /// error leaves the picture as it was (the player stops there) instead of closing.
     pub(crate) playback: bool,
+    playback_failed: bool,
 }
 
 impl Client {
@@ -99,6 +101,7 @@ impl Client {
             now_ms: 0,
             hold_at_server_init: false,
             playback: false,
+            playback_failed: false,
         }
     }
 
@@ -126,7 +129,7 @@ impl Client {
 
     /// Feeds bytes received from the server. On error the client is closed.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if matches!(self.phase, Phase::Closed) {
+        if matches!(self.phase, Phase::Closed) || self.playback_failed {
             return Err(Error::Closed);
         }
         let buffered = self.inbuf.len().saturating_add(bytes.len());
@@ -140,7 +143,12 @@ impl Client {
         }
         let result = self.take_input(bytes).and_then(|()| self.process());
         if result.is_err() {
-            self.phase = Phase::Closed;
+            if self.playback {
+                // A damaged recording: what was drawn before the damage stays to be seen.
+                self.playback_failed = true;
+            } else {
+                self.phase = Phase::Closed;
+            }
         }
         result
     }

@@ -261,16 +261,22 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     };
     let (blue, red, green) = ([0x33, 0x66, 0xcc], [0xcc, 0x33, 0x33], [0x33, 0xcc, 0x33]);
     shows(blue)?;
-    std::thread::sleep(Duration::from_secs(1).saturating_sub(t0.elapsed()));
+    // The recording starts before t0 (the gateway's login, the page's handshake: up to a
+    // second): the changes come late enough that a moment in the recording is unambiguous.
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()));
     desk.run("xsetroot", &["-solid", "#cc3333"])?;
     shows(red)?;
-    std::thread::sleep(Duration::from_millis(2500).saturating_sub(t0.elapsed()));
+    std::thread::sleep(Duration::from_millis(3500).saturating_sub(t0.elapsed()));
     desk.run("xsetroot", &["-solid", "#33cc33"])?;
     shows(green)?;
     std::thread::sleep(Duration::from_millis(300));
     drop(browser);
     tests::proc::wait_until(Duration::from_secs(10), "the session's audit line", || {
         Ok(gate.log_contains("\"recorded\":true").then_some(()))
+    })?;
+    // The writer has written and fsynced everything once it says the recording is closed.
+    tests::proc::wait_until(Duration::from_secs(10), "the recording closed", || {
+        Ok(gate.log_contains("recording closed").then_some(()))
     })?;
 
     let files: Vec<_> = std::fs::read_dir(&rec)?
@@ -310,7 +316,7 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
         "the stream starts as a 3.3 viewer with security None saw it"
     );
     // The recording started a little before t0 (the login, the page's handshake).
-    for (at, want) in [(Some("0.5"), blue), (Some("2.0"), red), (None, green)] {
+    for (at, want) in [(Some("0.5"), blue), (Some("3.2"), red), (None, green)] {
         let png = d.join(format!("rec-{}.png", at.unwrap_or("end")));
         snapshot(&fbs, at, &png).with_context(|| format!("at {at:?}"))?;
         ensure!(
@@ -449,11 +455,10 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     shows(&viewer, green)?;
     std::thread::sleep(Duration::from_millis(500));
     drop(viewer);
-    tests::proc::wait_until(
-        Duration::from_secs(10),
-        "the recording's audit line",
-        || Ok(gate.log_contains("\"recorded\":true").then_some(())),
-    )?;
+    // Written and fsynced once the writer says the recording is closed.
+    tests::proc::wait_until(Duration::from_secs(10), "the recording closed", || {
+        Ok(gate.log_contains("recording closed").then_some(()))
+    })?;
     let id = std::fs::read_dir(&rec)?
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -476,7 +481,7 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
         admin.screenshot(&Path::new(&out).join("playback.png"))?;
     }
     // Back to the start with the seek bar: blue again.
-    admin.eval("const s = document.getElementById('pb-seek'); s.value = '300'; s.dispatchEvent(new Event('input')); return true")?;
+    admin.eval("const s = document.getElementById('pb-seek'); s.value = '300'; s.dispatchEvent(new Event('change')); return true")?;
     shows(&admin, blue)?;
 
     // A recording cut in the middle.

@@ -29,12 +29,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("soak") => crate::bench_soak::run(&args[1..]),
         Some("fleet") => crate::bench_fleet::run(&args[1..]),
         Some("native") => native(),
+        Some("recording") => recording(),
         Some(other) => {
-            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet, native")
+            bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet, native, recording")
         }
         None => bail!(
             "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer \
-             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N] | native"
+             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N] | native | recording"
         ),
     }
 }
@@ -76,6 +77,33 @@ fn native() -> anyhow::Result<()> {
                 "tests",
                 "--test",
                 "bench_native",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("VNCGATE_BIN", target_dir().join("release/vncgate"))
+            .env("BENCH_OUT", out.join("report.md")),
+    )?;
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
+/// `bench recording`: what recording costs (tests/tests/bench_recording.rs), through a release
+/// vncgate with the browser viewer.
+fn recording() -> anyhow::Result<()> {
+    crate::setup::run()?;
+    crate::tasks::build_web()?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "gateway", "--bins"]))?;
+    let out = target_dir().join("bench-recording");
+    std::fs::create_dir_all(&out)?;
+    crate::run_cmd(
+        crate::cargo()
+            .args([
+                "test",
+                "-p",
+                "tests",
+                "--test",
+                "bench_recording",
                 "--",
                 "--ignored",
                 "--nocapture",

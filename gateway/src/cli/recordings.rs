@@ -163,6 +163,12 @@ fn play(file: &Path, out: &Path, fps: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a player would send and tell, thrown away: nobody is listening, and it must not pile up.
+fn drain(player: &mut rfb::Client) {
+    while player.poll_transmit().is_some() {}
+    while player.poll_event().is_some() {}
+}
+
 fn read_recording(file: &Path) -> anyhow::Result<Vec<u8>> {
     let len = std::fs::metadata(file)
         .with_context(|| format!("cannot read {}", file.display()))?
@@ -211,6 +217,7 @@ fn replay(bytes: &[u8], until_ms: Option<u64>) -> anyhow::Result<Replayed> {
             ));
             break;
         }
+        drain(&mut player);
         at_ms = block.at_ms;
     }
     let Some(fb) = player.framebuffer() else {

@@ -77,7 +77,10 @@ pub enum RecordingProblem {
 /// Parses a retention: `12h`, `30d`, `52w`.
 pub fn parse_retention(s: &str) -> Result<Duration, RecordingProblem> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let Some(unit_at) = s.char_indices().last().map(|(i, _)| i) else {
+        return Err(RecordingProblem::Retention);
+    };
+    let (num, unit) = s.split_at(unit_at);
     let n: u64 = num.parse().map_err(|_| RecordingProblem::Retention)?;
     let hours = match unit {
         "h" => n,
@@ -163,7 +166,7 @@ mod tests {
         assert_eq!(resolve(no_dir, known), Err(RecordingProblem::NoDir));
         assert_eq!(parse_retention("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_retention("12h"), Ok(Duration::from_secs(12 * 3600)));
-        for bad in ["", "30", "0d", "3x", "d"] {
+        for bad in ["", "30", "0d", "3x", "d", "3日", "日"] {
             assert!(parse_retention(bad).is_err(), "{bad}");
         }
     }

@@ -43,6 +43,8 @@ struct Active {
     /// Events the writer has not taken yet (bounded by [`MAX_PENDING_EVENTS`]).
     events_queued: super::Queued,
     events_dropped: u64,
+    /// Why recording stopped early, for the audit line.
+    stop_reason: super::StopReason,
 }
 
 impl<B> Tap<B> {
@@ -64,6 +66,7 @@ impl<B> Tap<B> {
                 carry: Some(Vec::new()),
                 events_queued: started.events_queued.clone(),
                 events_dropped: 0,
+                stop_reason: started.stop_reason.clone(),
             })),
         }
     }
@@ -86,9 +89,11 @@ impl Active {
         }
         let mut v = value;
         v["t"] = self.ms().into();
+        let line = v.to_string();
+        self.written += line.len() as u64;
         self.events_queued.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Msg::Event(v.to_string())).is_err() {
-            self.stopped = true;
+        if self.tx.send(Msg::Event(line)).is_err() {
+            self.stop("the recording could not be written (see the log)");
         }
     }
 
@@ -113,8 +118,7 @@ impl Active {
         }
         self.written += data.len() as u64;
         if self.written > self.max_bytes {
-            self.stopped = true;
-            self.event(serde_json::json!({ "stopped": "max_bytes reached" }));
+            self.stop("max_bytes reached: the rest of the session is not recorded");
             return;
         }
         let msg = Msg::Server {
@@ -123,28 +127,46 @@ impl Active {
             _permit: permit,
         };
         if self.tx.send(msg).is_err() {
-            self.stopped = true;
+            self.stop("the recording could not be written (see the log)");
         }
     }
 
-    /// The viewer's bytes, followed message by message.
+    /// Stops recording, saying why in the events file and to the audit line.
+    fn stop(&mut self, why: &str) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if let Ok(mut s) = self.stop_reason.lock() {
+            s.get_or_insert_with(|| why.to_owned());
+        }
+        let _ = self.tx.send(Msg::Event(
+            serde_json::json!({ "t": self.ms(), "stopped": why }).to_string(),
+        ));
+    }
+
+    /// The viewer's bytes, followed message by message (parsed in place; the carry holds only
+    /// an incomplete message, at most [`MAX_CARRY`] bytes).
     fn client(&mut self, data: &[u8]) {
         let Some(mut carry) = self.carry.take() else {
             return;
         };
         carry.extend_from_slice(data);
         let limits = rfb::Limits::default();
+        let mut at = 0;
         loop {
-            match ClientMessage::parse(&carry, &limits) {
-                Ok(Some((msg, used))) => {
+            let rest = carry.get(at..).unwrap_or_default();
+            match ClientMessage::parse(rest, &limits) {
+                Ok(Some((msg, used))) if used > 0 => {
                     self.message(msg);
-                    carry.drain(..used.min(carry.len()));
+                    at += used;
                 }
-                Ok(None) if carry.len() <= MAX_CARRY => {
+                Ok(_) if rest.len() <= MAX_CARRY => {
+                    carry.drain(..at);
                     self.carry = Some(carry);
                     return;
                 }
-                Ok(None) | Err(_) => {
+                _ => {
                     self.event(serde_json::json!({ "events": "the viewer's stream cannot be followed: no more input events" }));
                     return;
                 }
@@ -174,6 +196,9 @@ impl Active {
             ClientMessage::ClientCutText(text) => {
                 self.event(json!({ "clipboard_bytes": text.len() }));
             }
+            ClientMessage::ExtendedCutText { payload, .. } => {
+                self.event(json!({ "clipboard_bytes": payload.len() }));
+            }
             ClientMessage::SetDesktopSize { width, height, .. } => {
                 self.event(json!({ "resize": [width, height] }));
             }
@@ -194,7 +219,7 @@ impl<B: AsyncRead + Unpin> AsyncRead for Tap<B> {
             if a.permit.is_none() {
                 match ready!(a.permits.poll_acquire(cx)) {
                     Some(p) => a.permit = Some(p),
-                    None => a.stopped = true,
+                    None => a.stop("the recording could not be written (see the log)"),
                 }
             }
         }

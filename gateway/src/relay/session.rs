@@ -309,7 +309,20 @@ async fn log_in(
             tracing::info!(target = %route.name, %error, "the gateway cannot log in to record this session; relaying it unrecorded");
             match connect(route, env.limits().backend_connect_timeout).await {
                 Ok(tcp) => Ok(Backend::Raw(tcp)),
-                Err(e) => Err(NotDialled::Failed(e)),
+                Err(e) => {
+                    env.metrics.relays_refused.inc(connect_label(&e));
+                    tracing::warn!(target = %route.name, error = %e, "cannot reach the target");
+                    audit(
+                        env,
+                        Audited::Route(route),
+                        start,
+                        RelayStats::default(),
+                        Outcome::Refused,
+                        &e.to_string(),
+                        None,
+                    );
+                    Err(NotDialled::Failed(e))
+                }
             }
         }
         Err(error) => {
@@ -376,6 +389,8 @@ struct Pumping<'a> {
     start: SystemTime,
     /// For a recorded target: the recording, or why there is none.
     recorded: Option<Recorded>,
+    /// Why the recording stopped before the session, once it did.
+    stopped: Option<crate::recording::StopReason>,
     _open: GaugeGuard<'a>,
 }
 
@@ -390,6 +405,7 @@ impl<'a> Pumping<'a> {
             env,
             start: SystemTime::now(),
             recorded: None,
+            stopped: None,
             _open: GaugeGuard::new(&env.metrics.relays_open),
         }
     }
@@ -399,8 +415,22 @@ impl<'a> Pumping<'a> {
         self
     }
 
-    fn ended(self, (stats, end): (RelayStats, RelayEnd)) -> SessionOutcome {
+    fn tapped(
+        mut self,
+        (recorded, stopped): (Option<Recorded>, Option<crate::recording::StopReason>),
+    ) -> Self {
+        self.recorded = recorded;
+        self.stopped = stopped;
+        self
+    }
+
+    fn ended(mut self, (stats, end): (RelayStats, RelayEnd)) -> SessionOutcome {
         let env = self.env;
+        let why = (self.stopped.as_ref()).and_then(|s| s.lock().ok().and_then(|w| w.clone()));
+        if let (Some(why), Some(Recorded::File(file))) = (why, &self.recorded) {
+            let file = file.clone();
+            self.recorded = Some(Recorded::Partly { file, why });
+        }
         if let RelayEnd::Failed { side, .. } = &end {
             env.metrics.relay_errors.inc(*side);
         }
@@ -442,22 +472,31 @@ fn tap(
     id: &str,
     stream: BackendStream,
     server_init: &[u8],
-) -> (Tap<BackendStream>, Option<Recorded>) {
+) -> (
+    Tap<BackendStream>,
+    (Option<Recorded>, Option<crate::recording::StopReason>),
+) {
     let rec = env.rules.config.recording.as_ref();
     let Some(rec) = rec.filter(|r| r.covers(&route.name)) else {
-        return (Tap::passing(stream), None);
+        return (Tap::passing(stream), (None, None));
     };
     match crate::recording::start(rec, &route.name, id) {
         Ok(started) => {
             tracing::info!(recording = %started.file_name, "recording the session");
             let name = started.file_name.clone();
             let tapped = Tap::recording(stream, &started, server_init.to_vec());
-            (tapped, Some(Recorded::File(name)))
+            (
+                tapped,
+                (
+                    Some(Recorded::File(name)),
+                    Some(started.stop_reason.clone()),
+                ),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, dir = %rec.dir.display(), "the session cannot be recorded");
             let why = format!("the recording could not be opened: {e}");
-            (Tap::passing(stream), Some(Recorded::Not(why)))
+            (Tap::passing(stream), (Some(Recorded::Not(why)), None))
         }
     }
 }
@@ -563,7 +602,7 @@ where
                 Ok(first) => {
                     opts.client_prefix = first;
                     let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
-                    let p = Pumping::start(&route, &env).recorded(recorded);
+                    let p = Pumping::start(&route, &env).tapped(recorded);
                     p.ended(pump_websocket(ws, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
@@ -610,7 +649,7 @@ where
                 Ok(first) => {
                     opts.client_prefix = first;
                     let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
-                    let p = Pumping::start(&route, &env).recorded(recorded);
+                    let p = Pumping::start(&route, &env).tapped(recorded);
                     p.ended(tcp::pump_tcp(io, stream, opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
@@ -664,7 +703,7 @@ where
     let wire = server.poll_transmit().unwrap_or_default();
     let io = crate::backend::stream::TlsRelay::new(tcp, server, Vec::new(), wire);
     let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
-    let p = Pumping::start(&route, &env).recorded(recorded);
+    let p = Pumping::start(&route, &env).tapped(recorded);
     p.ended(tcp::pump_tcp(io, stream, opts).await)
 }
 

@@ -163,7 +163,8 @@ impl App {
             let w = w.clone();
             move |_| App::with(&w, App::playback_speed)
         }));
-        listeners.extend(dom::listen(&controls.seek, "input", {
+        // On release, not on every step of a drag: each seek replays from the start.
+        listeners.extend(dom::listen(&controls.seek, "change", {
             let w = w.clone();
             move |_| App::with(&w, App::playback_seek)
         }));
