@@ -66,26 +66,7 @@ fn viewer() -> anyhow::Result<()> {
 /// (VeNCrypt X509Plain) and direct to an X509 Xvnc (tests/tests/bench_native.rs).
 fn native() -> anyhow::Result<()> {
     crate::setup::run()?;
-    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "gateway", "--bins"]))?;
-    let out = target_dir().join("bench-native");
-    std::fs::create_dir_all(&out)?;
-    crate::run_cmd(
-        crate::cargo()
-            .args([
-                "test",
-                "-p",
-                "tests",
-                "--test",
-                "bench_native",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("VNCGATE_BIN", target_dir().join("release/vncgate"))
-            .env("BENCH_OUT", out.join("report.md")),
-    )?;
-    println!("report: {}", out.join("report.md").display());
-    Ok(())
+    release_bench("bench_native", "bench-native")
 }
 
 /// `bench recording`: what recording costs (tests/tests/bench_recording.rs), through a release
@@ -93,8 +74,14 @@ fn native() -> anyhow::Result<()> {
 fn recording() -> anyhow::Result<()> {
     crate::setup::run()?;
     crate::tasks::build_web()?;
+    release_bench("bench_recording", "bench-recording")
+}
+
+/// Builds the release vncgate and runs the ignored test `test` against it; its report goes to
+/// `target/OUT/report.md` (`BENCH_OUT`).
+fn release_bench(test: &str, out: &str) -> anyhow::Result<()> {
     crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "gateway", "--bins"]))?;
-    let out = target_dir().join("bench-recording");
+    let out = target_dir().join(out);
     std::fs::create_dir_all(&out)?;
     crate::run_cmd(
         crate::cargo()
@@ -103,7 +90,7 @@ fn recording() -> anyhow::Result<()> {
                 "-p",
                 "tests",
                 "--test",
-                "bench_recording",
+                test,
                 "--",
                 "--ignored",
                 "--nocapture",
