@@ -209,7 +209,7 @@ fn fbs_blocks(file: &[u8]) -> anyhow::Result<Vec<(usize, u32, usize)>> {
 /// The gateway records a browser's session (it logs in to the desktop itself to see the
 /// stream in clear): one `.fbs` of mode 0600 that starts `FBS 001.000` and parses block by
 /// block, with timestamps that never go back; pictures of it at moments before and after each
-/// change of the desktop's colour have that moment's colour; the audit line names the file. A
+/// of three changes of the desktop's colour have that moment's colour; the audit line names the file. A
 /// desktop whose viewers run their own VeNCrypt TLS to it (end to end: the gateway holds no
 /// login for it) is relayed as it is, unrecorded, and the audit line says why.
 #[test]
@@ -260,6 +260,7 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
         })
     };
     let (blue, red, green) = ([0x33, 0x66, 0xcc], [0xcc, 0x33, 0x33], [0x33, 0xcc, 0x33]);
+    let yellow = [0xcc, 0xcc, 0x33];
     shows(blue)?;
     // The recording starts before t0 (the gateway's login, the page's handshake: up to a
     // second): the changes come late enough that a moment in the recording is unambiguous.
@@ -269,6 +270,9 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(3500).saturating_sub(t0.elapsed()));
     desk.run("xsetroot", &["-solid", "#33cc33"])?;
     shows(green)?;
+    std::thread::sleep(Duration::from_millis(6000).saturating_sub(t0.elapsed()));
+    desk.run("xsetroot", &["-solid", "#cccc33"])?;
+    shows(yellow)?;
     std::thread::sleep(Duration::from_millis(300));
     drop(browser);
     tests::proc::wait_until(Duration::from_secs(10), "the session's audit line", || {
@@ -316,7 +320,13 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
         "the stream starts as a 3.3 viewer with security None saw it"
     );
     // The recording started a little before t0 (the login, the page's handshake).
-    for (at, want) in [(Some("0.5"), blue), (Some("3.2"), red), (None, green)] {
+    // Changes at 1.5, 3.5 and 6 s after t0, which is up to a second into the recording.
+    for (at, want) in [
+        (Some("0.5"), blue),
+        (Some("3.2"), red),
+        (Some("5.3"), green),
+        (None, yellow),
+    ] {
         let png = d.join(format!("rec-{}.png", at.unwrap_or("end")));
         snapshot(&fbs, at, &png).with_context(|| format!("at {at:?}"))?;
         ensure!(
@@ -376,7 +386,7 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
         .collect();
     pngs.sort();
     ensure!(pngs.len() >= 6, "{} frames", pngs.len());
-    ensure!(colour_at(&pngs[pngs.len() - 1])? == green && colour_at(&pngs[1])? == blue);
+    ensure!(colour_at(&pngs[pngs.len() - 1])? == yellow && colour_at(&pngs[1])? == blue);
 
     // The end-to-end encrypted desktop: relayed as it is, not recorded, and the audit says why.
     let key = tests::api::issue(gate.port, TOKEN, "locked")?;
