@@ -69,6 +69,28 @@ impl Shared {
     pub fn rules(&self) -> Arc<Rules> {
         self.app.gate.rules()
     }
+
+    /// Who a TLS client is, from the certificate chain its handshake verified (only a client
+    /// CA's verifier lets one through), and the chain's place among the live certificates:
+    /// kept for the connection's life, a re-check that refuses it ends the connection.
+    pub fn client_identity(
+        &self,
+        chain: Option<&[rustls::pki_types::CertificateDer<'_>]>,
+    ) -> (
+        crate::admission::PeerIdentity,
+        Option<crate::auth::live_certs::Registration>,
+    ) {
+        let identity = crate::admission::PeerIdentity {
+            client_cert: chain
+                .and_then(|c| c.first())
+                .and_then(|c| crate::auth::CertIdentity::from_der(c)),
+        };
+        let registration = match (&self.clients, chain, &identity.client_cert) {
+            (Some(v), Some(chain), Some(id)) => v.live().register(chain, &id.subject),
+            _ => None,
+        };
+        (identity, registration)
+    }
 }
 
 /// Opens what the gateway keeps besides its configuration: the store (SQLite in the state

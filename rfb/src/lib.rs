@@ -38,6 +38,9 @@ pub mod server_stream;
 pub mod tls;
 pub mod wire;
 
+#[cfg(test)]
+mod test_pki;
+
 pub use client::{Client, ClientConfig, Event};
 pub use error::Error;
 pub use framebuffer::{Framebuffer, Rect};

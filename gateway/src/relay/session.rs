@@ -248,23 +248,32 @@ async fn dial(
             return Err(NotDialled::Refused(r));
         }
     };
-    match connect(&route, env.limits().backend_connect_timeout).await {
-        Ok(s) => Ok((route, s)),
-        Err(e) => {
+    let tcp = connect_audited(&route, env, start).await?;
+    Ok((route, tcp))
+}
+
+/// Dials `route`'s target; a failure is counted and gets its audit line (begun at `start`).
+async fn connect_audited(
+    route: &Route,
+    env: &SessionEnv<'_>,
+    start: SystemTime,
+) -> Result<tokio::net::TcpStream, NotDialled> {
+    connect(route, env.limits().backend_connect_timeout)
+        .await
+        .map_err(|e| {
             env.metrics.relays_refused.inc(connect_label(&e));
-            tracing::warn!(%target, error = %e, "cannot reach the target");
+            tracing::warn!(target = %route.name, error = %e, "cannot reach the target");
             audit(
                 env,
-                Audited::Route(&route),
+                Audited::Route(route),
                 start,
                 RelayStats::default(),
                 Outcome::Refused,
                 &e.to_string(),
                 None,
             );
-            Err(NotDialled::Failed(e))
-        }
-    }
+            NotDialled::Failed(e)
+        })
 }
 
 /// What is relayed to: the dialled socket as it is, or the gateway's login on it.
@@ -307,23 +316,7 @@ async fn log_in(
         // its own VeNCrypt) is relayed as it is, for the viewer to log in, unrecorded.
         Err(error) if optional => {
             tracing::info!(target = %route.name, %error, "the gateway cannot log in to record this session; relaying it unrecorded");
-            match connect(route, env.limits().backend_connect_timeout).await {
-                Ok(tcp) => Ok(Backend::Raw(tcp)),
-                Err(e) => {
-                    env.metrics.relays_refused.inc(connect_label(&e));
-                    tracing::warn!(target = %route.name, error = %e, "cannot reach the target");
-                    audit(
-                        env,
-                        Audited::Route(route),
-                        start,
-                        RelayStats::default(),
-                        Outcome::Refused,
-                        &e.to_string(),
-                        None,
-                    );
-                    Err(NotDialled::Failed(e))
-                }
-            }
+            connect_audited(route, env, start).await.map(Backend::Raw)
         }
         Err(error) => {
             env.metrics

@@ -33,7 +33,6 @@ use super::Shared;
 use crate::admission::{self, PeerIdentity, Via};
 use crate::auth::client_ca::CertRefusal;
 use crate::auth::live_certs::CertWatch;
-use crate::auth::CertIdentity;
 use crate::detect::{detect, Detected};
 use crate::http::ConnContext;
 use crate::io::{ByteCounts, Counted, IdleRead, Prefixed, Timed};
@@ -287,25 +286,10 @@ async fn tls(
         // A CA validating tls-alpn-01 only needed the handshake.
         return Summary::new("tls", "tls-alpn-01 challenge answered".to_owned());
     }
-    // Only a verifier configured with --client-ca lets a certificate through.
-    let identity = PeerIdentity {
-        client_cert: conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| CertIdentity::from_der(c)),
-    };
+    let (identity, registration) = shared.client_identity(conn.peer_certificates());
     if let Some(id) = &identity.client_cert {
         tracing::info!(subject = %id.subject, "client certificate verified");
     }
-    // Kept for the connection's life: a re-check that refuses the certificate ends it.
-    let registration = match (
-        &shared.clients,
-        conn.peer_certificates(),
-        &identity.client_cert,
-    ) {
-        (Some(v), Some(chain), Some(id)) => v.live().register(chain, &id.subject),
-        _ => None,
-    };
     let cert = registration.as_ref().map(|r| r.watch());
     if conn.alpn_protocol() == Some(b"http/1.1") {
         metrics.detected.inc(Seen::TlsHttp);

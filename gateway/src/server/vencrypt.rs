@@ -25,9 +25,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::connection::{env, Summary};
 use super::Shared;
-use crate::admission::{self, PeerIdentity, Refusal, Via};
+use crate::admission::{self, Refusal, Via};
 use crate::auth::client_ca::CertRefusal;
-use crate::auth::CertIdentity;
 use crate::config::NativeAuth;
 use crate::metrics::AuthFailure;
 use crate::otk::KeyProblem;
@@ -140,20 +139,10 @@ where
             )
         }
     };
-    // Only the client CA's verifier lets a certificate through.
-    let chain = server.peer_certificates().unwrap_or_default();
-    let identity = PeerIdentity {
-        client_cert: chain.first().and_then(|c| CertIdentity::from_der(c)),
-    };
-    // Kept for the connection's life: a re-check that refuses the certificate ends it.
-    let registration = match (&shared.clients, &identity.client_cert) {
-        (Some(v), Some(id)) => {
-            let der: Vec<rustls::pki_types::CertificateDer<'static>> =
-                chain.iter().map(|c| c.clone().into()).collect();
-            v.live().register(&der, &id.subject)
-        }
-        _ => None,
-    };
+    let chain: Option<Vec<rustls::pki_types::CertificateDer<'static>>> = server
+        .peer_certificates()
+        .map(|c| c.into_iter().map(Into::into).collect());
+    let (identity, registration) = shared.client_identity(chain.as_deref());
     if let Some(id) = &identity.client_cert {
         tracing::info!(subject = %id.subject, "client certificate verified inside VeNCrypt");
     }

@@ -4,8 +4,6 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
 use crate::client::{Client, ClientConfig, Event};
 use crate::error::Error;
 use crate::pixel_format::PixelFormat;
@@ -19,20 +17,12 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let leaf_key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["qemu.test".to_owned()])
-        .expect("params")
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf");
+    let (ca_der, mut leaves) = crate::test_pki::ca_and_leaves(&["qemu.test"]);
+    let leaf = leaves.remove(0);
     Pki {
-        ca_der: ca.der().to_vec(),
-        leaf_der: leaf.der().to_vec(),
-        leaf_key_der: leaf_key.serialize_der(),
+        ca_der,
+        leaf_der: leaf.der,
+        leaf_key_der: leaf.key,
     }
 }
 

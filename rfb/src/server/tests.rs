@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-
 use super::*;
 use crate::client::{Client, ClientConfig};
 use crate::error::Error;
@@ -22,27 +20,14 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let leaf = |name: &str| {
-        let key = KeyPair::generate().expect("key");
-        let cert = CertificateParams::new(vec![name.to_owned()])
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("leaf");
-        (cert.der().to_vec(), key.serialize_der())
-    };
-    let (server_der, server_key) = leaf("gateway.test");
-    let (client_der, client_key) = leaf("alice.test");
+    let (ca_der, leaves) = crate::test_pki::ca_and_leaves(&["gateway.test", "alice.test"]);
+    let [server, client]: [crate::test_pki::Leaf; 2] = leaves.try_into().ok().expect("two");
     Pki {
-        ca_der: ca.der().to_vec(),
-        server_der,
-        server_key,
-        client_der,
-        client_key,
+        ca_der,
+        server_der: server.der,
+        server_key: server.key,
+        client_der: client.der,
+        client_key: client.key,
     }
 }
 
