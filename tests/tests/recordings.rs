@@ -460,6 +460,28 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     };
     let (blue, green) = ([0x33, 0x66, 0xcc], [0x33, 0xcc, 0x33]);
     shows(&viewer, blue)?;
+    // The viewer's pointer goes to (200, 150), then (240, 180), with the button held: the
+    // trail the playback draws.
+    let geometry = viewer.eval(
+        "const c = document.getElementById('screen'); const r = c.getBoundingClientRect();\
+         return [r.left, r.top, r.width / c.width, r.height / c.height];",
+    )?;
+    let g = |i: usize| geometry[i].as_f64().context("canvas geometry");
+    let at = |x: f64, y: f64| -> anyhow::Result<(i64, i64)> {
+        Ok((
+            (g(0)? + (x + 0.5) * g(2)?).round() as i64,
+            (g(1)? + (y + 0.5) * g(3)?).round() as i64,
+        ))
+    };
+    let ((x0, y0), (x1, y1)) = (at(200.0, 150.0)?, at(240.0, 180.0)?);
+    viewer.actions(serde_json::json!([{
+        "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+        "actions": [
+            {"type": "pointerMove", "origin": "viewport", "x": x0, "y": y0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "origin": "viewport", "x": x1, "y": y1, "duration": 200}
+        ]
+    }]))?;
     std::thread::sleep(Duration::from_secs(2));
     desk.run("xsetroot", &["-solid", "#33cc33"])?;
     shows(&viewer, green)?;
@@ -487,6 +509,25 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     shows(&admin, green)?;
     let time = admin.eval("return document.getElementById('pb-time').textContent")?;
     ensure!(time.as_str().is_some_and(|t| t.contains(" / ")), "{time}");
+    // The pointer as it was last, button held, drawn over the picture where it was.
+    let (status, _) = tests::api::call(
+        gate.port,
+        Some(TOKEN),
+        "GET",
+        &format!("/api/recordings/{id}/events"),
+        None,
+    )?;
+    ensure!(status == 200, "GET /api/recordings/ID/events: {status}");
+    let pointer = admin.eval(
+        "const t = document.getElementById('trail'); \
+         if (t.hidden) return 'hidden'; \
+         const a = t.getContext('2d').getImageData(240, 180, 1, 1).data[3]; \
+         return t.dataset.pointer + ' alpha ' + a",
+    )?;
+    ensure!(
+        pointer.as_str().is_some_and(|p| p.starts_with("240,180,1 alpha ") && !p.ends_with(" 0")),
+        "the pointer trail: {pointer}"
+    );
     if let Some(out) = std::env::var_os("VNCGATE_SCREENSHOTS") {
         admin.screenshot(&Path::new(&out).join("playback.png"))?;
     }

@@ -13,8 +13,8 @@
 //! ```
 //!
 //! The pure parts ([`keys`], [`settings`], [`layout`], [`touch`], [`trust`], [`stats`],
-//! [`status`]) build and test natively; the rest needs a browser. The page (`web/`) is static
-//! markup; this crate looks its elements up by id.
+//! [`status`], [`trail`]) build and test natively; the rest needs a browser. The page (`web/`)
+//! is static markup; this crate looks its elements up by id.
 
 pub mod keys;
 pub mod layout;
@@ -22,6 +22,7 @@ pub mod settings;
 pub mod stats;
 pub mod status;
 pub mod touch;
+pub mod trail;
 pub mod trust;
 
 #[cfg(target_arch = "wasm32")]

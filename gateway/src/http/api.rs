@@ -357,12 +357,13 @@ impl App {
 
     /// `GET /api/recordings`: this instance's recordings (id, target, session, start, bytes);
     /// `GET /api/recordings/ID`: one of them, as its FBS bytes (up to
-    /// [`MAX_RECORDING_DOWNLOAD`]; larger ones are read on the gateway).
+    /// [`MAX_RECORDING_DOWNLOAD`]; larger ones are read on the gateway);
+    /// `GET /api/recordings/ID/events`: its events file (JSON lines).
     async fn recordings(
         &self,
         ctx: &ConnContext,
         req: &Request<Incoming>,
-        id: Option<String>,
+        id: Option<(String, crate::recording::catalog::Part)>,
     ) -> Response<Body> {
         if let Err(e) = self.admin(ctx, req).await {
             return e.response();
@@ -376,16 +377,20 @@ impl App {
         };
         let work = tokio::task::spawn_blocking(move || -> Result<Response<Body>, ApiError> {
             use crate::recording::catalog;
-            let Some(id) = id else {
+            let Some((id, part)) = id else {
                 let all = catalog::list(&rec.dir).map_err(|e| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recordings: {e}"))
                 })?;
                 return Ok(json_response(StatusCode::OK, &json!({ "recordings": all })));
             };
-            let path = catalog::path_of(&rec.dir, &id)
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such recording"))?;
+            let missing = match part {
+                catalog::Part::Stream => "no such recording",
+                catalog::Part::Events => "this recording has no events file",
+            };
+            let path = catalog::path_of(&rec.dir, &id, part)
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, missing))?;
             let len = std::fs::metadata(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such recording"))?
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, missing))?
                 .len();
             if len > MAX_RECORDING_DOWNLOAD {
                 return Err(ApiError::new(
@@ -399,7 +404,10 @@ impl App {
             let mut r = Response::new(Full::new(Bytes::from(bytes)));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
+                HeaderValue::from_static(match part {
+                    catalog::Part::Stream => "application/octet-stream",
+                    catalog::Part::Events => "application/x-ndjson",
+                }),
             );
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(r)
@@ -557,10 +565,12 @@ pub async fn handle(app: &Arc<App>, ctx: &ConnContext, req: Request<Incoming>) -
         (Method::GET | Method::HEAD, "/api/status") => app.status(ctx, &req).await,
         (Method::GET | Method::HEAD, "/api/recordings") => app.recordings(ctx, &req, None).await,
         (Method::GET | Method::HEAD, p) if p.starts_with("/api/recordings/") => {
-            let id = p
-                .strip_prefix("/api/recordings/")
-                .unwrap_or_default()
-                .to_owned();
+            use crate::recording::catalog::Part;
+            let rest = p.strip_prefix("/api/recordings/").unwrap_or_default();
+            let id = match rest.strip_suffix("/events") {
+                Some(id) => (id.to_owned(), Part::Events),
+                None => (rest.to_owned(), Part::Stream),
+            };
             app.recordings(ctx, &req, Some(id)).await
         }
         (Method::DELETE, p) if p.starts_with("/api/sessions/") => match same_site_json(&req) {

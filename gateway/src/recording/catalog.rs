@@ -29,9 +29,22 @@ pub fn valid_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
-/// `DIR/ID.fbs`, if `id` is one.
-pub fn path_of(dir: &Path, id: &str) -> Option<PathBuf> {
-    valid_id(id).then(|| dir.join(format!("{id}.fbs")))
+/// The two files of a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `ID.fbs`: the server's stream.
+    Stream,
+    /// `ID.events.jsonl`: the viewer's input events.
+    Events,
+}
+
+/// `DIR/ID.fbs` or `DIR/ID.events.jsonl`, if `id` is one.
+pub fn path_of(dir: &Path, id: &str, part: Part) -> Option<PathBuf> {
+    let suffix = match part {
+        Part::Stream => "fbs",
+        Part::Events => "events.jsonl",
+    };
+    valid_id(id).then(|| dir.join(format!("{id}.{suffix}")))
 }
 
 /// `20261204-073512-desk-9f0c2a5b1e7d4c33` → (started, target, session).

@@ -2,14 +2,19 @@
 //! from `GET /api/recordings/ID`): the same decoders as a live session (`rfb::Client::new_player`),
 //! play/pause, speed 1×–8×, and a seek bar. Seeking replays from the start up to the chosen
 //! moment (decoding is fast; nothing is drawn until the moment is reached). A damaged
-//! recording plays up to the damage and says where it stopped.
+//! recording plays up to the damage and says where it stopped. The viewer's pointer, from the
+//! recording's events file, is drawn over the picture with a short trail behind it.
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Element, HtmlButtonElement, HtmlInputElement, HtmlSelectElement};
+use web_sys::{
+    CanvasRenderingContext2d, Element, HtmlButtonElement, HtmlCanvasElement, HtmlInputElement,
+    HtmlSelectElement,
+};
 
 use super::App;
 use crate::dom::{self, set_text, show, Listener, Timer};
+use crate::trail::{Point, Trail, TRAIL_MS};
 use crate::ui::{Panel, Tone};
 
 /// How often the playback clock advances.
@@ -36,6 +41,7 @@ pub(super) struct Player {
     playing: bool,
     last_tick: f64,
     controls: Controls,
+    overlay: Option<Overlay>,
     _timer: Option<Timer>,
     _listeners: Vec<Listener>,
 }
@@ -100,6 +106,80 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
+/// The canvas over the picture that shows the viewer's pointer and its trail.
+struct Overlay {
+    canvas: HtmlCanvasElement,
+    ctx: CanvasRenderingContext2d,
+    trail: Trail,
+}
+
+impl Overlay {
+    fn new(trail: Trail) -> Option<Self> {
+        if trail.is_empty() {
+            return None;
+        }
+        let canvas: HtmlCanvasElement = dom::by_id("trail").ok()?;
+        let ctx = crate::painter::context_2d(&canvas).ok()?;
+        Some(Self { canvas, ctx, trail })
+    }
+
+    /// Lays the overlay over `screen` and draws the pointer as it was at `at_ms`.
+    fn draw(&self, screen: &HtmlCanvasElement, at_ms: u32) {
+        let (w, h) = (screen.width(), screen.height());
+        if self.canvas.width() != w || self.canvas.height() != h {
+            self.canvas.set_width(w);
+            self.canvas.set_height(h);
+        }
+        let style = self.canvas.style();
+        for (name, v) in [
+            ("left", screen.offset_left()),
+            ("top", screen.offset_top()),
+            ("width", screen.offset_width()),
+            ("height", screen.offset_height()),
+        ] {
+            let _ = style.set_property(name, &format!("{v}px"));
+        }
+        show(&self.canvas, w > 0);
+        let ctx = &self.ctx;
+        ctx.clear_rect(0.0, 0.0, f64::from(w), f64::from(h));
+        let (recent, now) = self.trail.at(at_ms);
+        let xy = |p: &Point| (f64::from(p.x) + 0.5, f64::from(p.y) + 0.5);
+        ctx.set_line_width(3.0);
+        ctx.set_line_cap("round");
+        for pair in recent.windows(2) {
+            let age = at_ms.saturating_sub(pair[1].at_ms);
+            let alpha = 1.0 - f64::from(age) / f64::from(TRAIL_MS);
+            ctx.set_stroke_style_str(&format!("rgba(255, 193, 7, {:.2})", alpha.max(0.1)));
+            ctx.begin_path();
+            let ((x0, y0), (x1, y1)) = (xy(&pair[0]), xy(&pair[1]));
+            ctx.move_to(x0, y0);
+            ctx.line_to(x1, y1);
+            ctx.stroke();
+        }
+        let Some(p) = now else {
+            let _ = self.canvas.remove_attribute("data-pointer");
+            return;
+        };
+        let (x, y) = xy(&p);
+        ctx.begin_path();
+        let _ = ctx.arc(x, y, 7.0, 0.0, std::f64::consts::TAU);
+        // A pressed button fills the ring.
+        ctx.set_fill_style_str(if p.buttons != 0 {
+            "rgba(229, 57, 53, 0.85)"
+        } else {
+            "rgba(255, 193, 7, 0.35)"
+        });
+        ctx.fill();
+        ctx.set_line_width(2.0);
+        ctx.set_stroke_style_str("rgba(0, 0, 0, 0.8)");
+        ctx.stroke();
+        let _ = self.canvas.set_attribute(
+            "data-pointer",
+            &format!("{},{},{}", p.x, p.y, p.buttons),
+        );
+    }
+}
+
 fn seconds(ms: f64) -> String {
     format!("{:.1} s", ms / 1000.0)
 }
@@ -113,8 +193,16 @@ impl App {
         let w = self.weak();
         wasm_bindgen_futures::spawn_local(async move {
             let got = fetch_bytes(&format!("/api/recordings/{id}")).await;
+            // The events file gives the pointer trail; without it the pictures still play.
+            let trail = match &got {
+                Ok(_) => fetch_bytes(&format!("/api/recordings/{id}/events"))
+                    .await
+                    .map(|b| Trail::parse(&String::from_utf8_lossy(&b)))
+                    .unwrap_or_default(),
+                Err(_) => Trail::default(),
+            };
             App::with(&w, move |app| match got {
-                Ok(bytes) => app.playback_loaded(bytes),
+                Ok(bytes) => app.playback_loaded(bytes, trail),
                 Err(e) => app.playback_failed(&format!("The recording cannot be played: {e}.")),
             });
         });
@@ -125,7 +213,7 @@ impl App {
         self.ui.notice(Tone::Error, text, false, false);
     }
 
-    fn playback_loaded(&mut self, bytes: Vec<u8>) {
+    fn playback_loaded(&mut self, bytes: Vec<u8>, trail: Trail) {
         let Some(controls) = Controls::find() else {
             return self.playback_failed("This page has no playback controls.");
         };
@@ -181,6 +269,7 @@ impl App {
             playing: true,
             last_tick: dom::now_ms(),
             controls,
+            overlay: Overlay::new(trail),
             _timer: timer,
             _listeners: listeners,
         });
@@ -233,6 +322,10 @@ impl App {
         if at_end && p.playing {
             p.playing = false;
             p.position_ms = f64::from(p.duration_ms);
+        }
+        if let Some(o) = &p.overlay {
+            // Positions are whole milliseconds, within the recording's u32 timestamps.
+            o.draw(self.painter.canvas(), p.position_ms as u32);
         }
         p.controls.seek.set_value(&format!("{:.0}", p.position_ms));
         set_text(
