@@ -525,7 +525,9 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
          return t.dataset.pointer + ' alpha ' + a",
     )?;
     ensure!(
-        pointer.as_str().is_some_and(|p| p.starts_with("240,180,1 alpha ") && !p.ends_with(" 0")),
+        pointer
+            .as_str()
+            .is_some_and(|p| p.starts_with("240,180,1 alpha ") && !p.ends_with(" 0")),
         "the pointer trail: {pointer}"
     );
     if let Some(out) = std::env::var_os("VNCGATE_SCREENSHOTS") {
@@ -534,6 +536,10 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
     // Back to the start with the seek bar: blue again.
     admin.eval("const s = document.getElementById('pb-seek'); s.value = '300'; s.dispatchEvent(new Event('change')); return true")?;
     shows(&admin, blue)?;
+    // Still paused (it had ended), the bar dragged to its very end: the end of the recording.
+    admin.eval("const s = document.getElementById('pb-seek'); s.value = s.max; s.dispatchEvent(new Event('change')); return true")?;
+    admin.wait_for_state("ended", Duration::from_secs(10))?;
+    shows(&admin, green)?;
 
     // A recording cut in the middle.
     let bytes = std::fs::read(rec.join(format!("{id}.fbs")))?;
@@ -558,6 +564,12 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
         said.as_str()
             .is_some_and(|s| s.contains("damaged") && s.contains("byte")),
         "the page says where it stopped: {said}"
+    );
+    // This one has no events file: no pointer, and none left over from the last one.
+    let hidden = admin.eval("return document.getElementById('trail').hidden")?;
+    ensure!(
+        hidden == serde_json::json!(true),
+        "the last pointer is gone"
     );
     Ok(())
 }

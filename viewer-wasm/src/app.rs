@@ -193,6 +193,7 @@ impl App {
     pub fn begin(&mut self) {
         self.session = None;
         self.retry_timer = None;
+        self.stop_playback();
         let hash = dom::window()
             .and_then(|w| w.location().hash().ok())
             .unwrap_or_default();

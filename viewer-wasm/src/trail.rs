@@ -99,7 +99,9 @@ mod tests {
         let t = Trail::parse(EVENTS);
         assert_eq!(
             t.points
-                .iter().map(|p| (p.at_ms, p.x, p.y, p.buttons)).collect::<Vec<_>>(),
+                .iter()
+                .map(|p| (p.at_ms, p.x, p.y, p.buttons))
+                .collect::<Vec<_>>(),
             [(100, 10, 20, 0), (900, 30, 40, 1), (2000, 50, 60, 0)]
         );
     }

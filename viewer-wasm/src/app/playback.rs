@@ -19,6 +19,8 @@ use crate::ui::{Panel, Tone};
 
 /// How often the playback clock advances.
 const TICK_MS: u32 = 30;
+/// The seek bar's step (`#pb-seek`'s `step`).
+const SEEK_STEP_MS: u32 = 100;
 
 /// One block of the recording: where its bytes are, and when they came.
 struct Block {
@@ -173,10 +175,9 @@ impl Overlay {
         ctx.set_line_width(2.0);
         ctx.set_stroke_style_str("rgba(0, 0, 0, 0.8)");
         ctx.stroke();
-        let _ = self.canvas.set_attribute(
-            "data-pointer",
-            &format!("{},{},{}", p.x, p.y, p.buttons),
-        );
+        let _ = self
+            .canvas
+            .set_attribute("data-pointer", &format!("{},{},{}", p.x, p.y, p.buttons));
     }
 }
 
@@ -206,6 +207,16 @@ impl App {
                 Err(e) => app.playback_failed(&format!("The recording cannot be played: {e}.")),
             });
         });
+    }
+
+    /// Ends a playback (the fragment changed): its clock stops, its controls and pointer go.
+    pub(super) fn stop_playback(&mut self) {
+        if let Some(p) = self.playback.take() {
+            show(&p.controls.bar, false);
+            if let Some(o) = &p.overlay {
+                show(&o.canvas, false);
+            }
+        }
     }
 
     fn playback_failed(&mut self, text: &str) {
@@ -240,7 +251,14 @@ impl App {
         }
         let duration_ms = blocks.last().map_or(0, |b| b.at_ms);
         show(&controls.bar, true);
-        controls.seek.set_max(&duration_ms.to_string());
+        // The bar moves in steps of SEEK_STEP_MS: its end is the recording's end rounded up,
+        // so that the bar at its end reaches the last block.
+        controls.seek.set_max(
+            &duration_ms
+                .div_ceil(SEEK_STEP_MS)
+                .saturating_mul(SEEK_STEP_MS)
+                .to_string(),
+        );
         let w = self.weak();
         let mut listeners = Vec::new();
         listeners.extend(dom::listen(&controls.play, "click", {
@@ -384,7 +402,7 @@ impl App {
         let to: f64 = p.controls.seek.value().parse().unwrap_or(0.0);
         p.client = rfb::Client::new_player(rfb::Limits::default());
         p.next = 0;
-        p.position_ms = to;
+        p.position_ms = to.clamp(0.0, f64::from(p.duration_ms));
         p.last_tick = dom::now_ms();
         self.ui.status("connected");
         self.playback_feed();
