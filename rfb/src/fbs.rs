@@ -17,11 +17,38 @@ pub const MAX_BLOCK_BYTES: usize = 64 << 20;
 
 /// Appends one block holding `data`, stamped `at_ms`, to `out`.
 pub fn write_block(data: &[u8], at_ms: u32, out: &mut Vec<u8>) {
-    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
+    let frame = BlockFrame::new(data.len(), at_ms);
+    out.extend_from_slice(&frame.head);
     out.extend_from_slice(data);
-    out.resize(out.len() + padding(data.len()), 0);
-    out.extend_from_slice(&at_ms.to_be_bytes());
+    out.extend_from_slice(frame.tail());
+}
+
+/// What goes around a block's data: its length before, its padding and timestamp after (for
+/// a writer that hands the three parts to the system without copying the data).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockFrame {
+    pub head: [u8; 4],
+    tail: [u8; 7],
+    tail_len: usize,
+}
+
+impl BlockFrame {
+    pub fn new(data_len: usize, at_ms: u32) -> Self {
+        let len = u32::try_from(data_len).unwrap_or(u32::MAX);
+        let pad = padding(data_len);
+        let mut tail = [0u8; 7];
+        tail[pad..pad + 4].copy_from_slice(&at_ms.to_be_bytes());
+        Self {
+            head: len.to_be_bytes(),
+            tail,
+            tail_len: pad + 4,
+        }
+    }
+
+    /// The zero padding and the timestamp.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail[..self.tail_len]
+    }
 }
 
 fn padding(len: usize) -> usize {

@@ -51,11 +51,12 @@ fn gateway_pid(port: u16) -> anyhow::Result<u32> {
     Ok(pid.parse()?)
 }
 
-/// Runs `work` on `desk` for [`RUN`] with a browser viewer connected through `gate`; returns
+/// Runs `work` on `desk` for `run` with a browser viewer connected through `gate`; returns
 /// the gateway's CPU seconds.
 fn session(
     gate: &Gateway,
     desk: &Xvnc,
+    run: Duration,
     work: &dyn Fn(&Xvnc, Instant) -> anyhow::Result<()>,
 ) -> anyhow::Result<f64> {
     let browser = tests::browser::Browser::start()?;
@@ -65,7 +66,7 @@ fn session(
     let pid = gateway_pid(gate.port)?;
     let before = cpu_seconds(pid)?;
     let start = Instant::now();
-    while start.elapsed() < RUN {
+    while start.elapsed() < run {
         work(desk, start)?;
     }
     let cpu = cpu_seconds(pid)? - before;
@@ -185,9 +186,9 @@ fn what_recording_costs() -> anyhow::Result<()> {
         ("full-screen noise pictures", &noisy),
     ];
     for (name, work) in workloads {
-        let off = session(&start(false)?, &desk, work)?;
+        let off = session(&start(false)?, &desk, RUN, work)?;
         let before = dir_bytes(&rec);
-        let on = session(&start(true)?, &desk, work)?;
+        let on = session(&start(true)?, &desk, RUN, work)?;
         let bytes = dir_bytes(&rec) - before;
         report.push_str(&format!(
             "| {name} | {:.1} MB | {off:.2} s → {on:.2} s |\n",
@@ -200,10 +201,31 @@ fn what_recording_costs() -> anyhow::Result<()> {
             .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0));
     }
     // Seeking replays from the start: how fast does a replay go? (A recording cannot be made
-    // longer by repeating its blocks: the zlib streams carry on from block to block.)
+    // longer by repeating its blocks: the zlib streams carry on from block to block; the
+    // 10-minute figure is `seeking_to_the_end_of_ten_minutes`.)
     let fbs = last_fbs.context("a recording")?;
+    let (length_s, took) = replay_to_end(&fbs, d)?;
+    report.push_str(&format!(
+        "\nReplaying the {length_s:.0} s noise recording ({:.1} MB) to its end (`recordings snapshot`, what a seek to the end does): {took:.2} s, {:.0}× real time\n",
+        std::fs::metadata(&fbs)?.len() as f64 / 1e6,
+        length_s / took,
+    ));
+    finish(&report)
+}
+
+fn finish(report: &str) -> anyhow::Result<()> {
+    println!("{report}");
+    if let Some(out) = std::env::var_os("BENCH_OUT") {
+        std::fs::write(out, report)?;
+    }
+    Ok(())
+}
+
+/// The recording's length (its last timestamp, s), and how long `recordings snapshot` takes
+/// to replay it to its end (s).
+fn replay_to_end(fbs: &Path, scratch: &Path) -> anyhow::Result<(f64, f64)> {
     let length_s = {
-        let bytes = std::fs::read(&fbs)?;
+        let bytes = std::fs::read(fbs)?;
         let mut pos = 12;
         let mut last = 0u32;
         while pos + 4 <= bytes.len() {
@@ -220,24 +242,81 @@ fn what_recording_costs() -> anyhow::Result<()> {
     let t = Instant::now();
     let out = Command::new(tests::gateway::binary()?)
         .args(["recordings", "snapshot"])
-        .arg(&fbs)
-        .arg(d.join("end.png"))
+        .arg(fbs)
+        .arg(scratch.join("end.png"))
         .output()?;
     anyhow::ensure!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let took = t.elapsed().as_secs_f64();
-    report.push_str(&format!(
-        "\nReplaying the {length_s:.0} s noise recording ({:.1} MB) to its end (`recordings snapshot`, what a seek to the end does): {took:.2} s, {:.0}× real time; a 10-minute recording of it would take {:.1} s\n",
-        std::fs::metadata(&fbs)?.len() as f64 / 1e6,
-        length_s / took,
-        600.0 / (length_s / took),
-    ));
-    println!("{report}");
-    if let Some(out) = std::env::var_os("BENCH_OUT") {
-        std::fs::write(out, &report)?;
-    }
-    Ok(())
+    Ok((length_s, t.elapsed().as_secs_f64()))
+}
+
+/// Seeking to the end of a 10-minute recording of the worst case (full-screen noise, every
+/// pixel changing five times a second): natively (`recordings snapshot`) and in the browser
+/// (`#playback=ID`: the download, then the seek bar moved to the end).
+#[test]
+#[ignore = "a benchmark of 10 minutes: cargo xtask bench recording seek"]
+fn seeking_to_the_end_of_ten_minutes() -> anyhow::Result<()> {
+    const LONG: Duration = Duration::from_secs(600);
+    let dir = TempDir::new("bench-seek")?;
+    let d = dir.path();
+    std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;
+    let pki = tests::pki::CertDir::init(&d.join("pki"), "Seek CA")?;
+    pki.client("alice", Some("alice@example.com"))?;
+    let desk = Xvnc::start(1280, 800, &["-SecurityTypes", "None"])?;
+    let rec = d.join("rec");
+    let config = d.join("vncgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets]\ndesk = \"127.0.0.1:{}\"\n[auth]\nclient_ca = \"{}\"\nclient_auth = \"optional\"\n\
+             admins = [\"email:alice@example.com\"]\nadmin_token_file = \"{}\"\n[recording]\ndir = \"{}\"\n",
+            desk.port,
+            pki.path("ca.crt"),
+            d.join("token").display(),
+            rec.display()
+        ),
+    )?;
+    let gate = Gateway::start(&["--config", &config.display().to_string()])?;
+    let frames = noise_frames(d)?;
+    let noisy = |desk: &Xvnc, start: Instant| noise(desk, start, &frames);
+    session(&gate, &desk, LONG, &noisy)?;
+    tests::proc::wait_until(Duration::from_secs(30), "the recording closed", || {
+        Ok(gate.log_contains("recording closed").then_some(()))
+    })?;
+    let fbs = std::fs::read_dir(&rec)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "fbs"))
+        .context("a recording")?;
+    let id = fbs
+        .file_stem()
+        .context("name")?
+        .to_string_lossy()
+        .into_owned();
+    let mb = std::fs::metadata(&fbs)?.len() as f64 / 1e6;
+    let (length_s, native) = replay_to_end(&fbs, d)?;
+
+    let admin = tests::browser::Browser::as_holder(d, &pki, "alice", gate.port, "Seek CA")?;
+    let t = Instant::now();
+    admin.goto(&gate.url(&format!("#playback={id}")))?;
+    admin.wait_for_state("connected", Duration::from_secs(300))?;
+    let loaded = t.elapsed().as_secs_f64();
+    // Paused, then the bar to the end: the change handler replays everything synchronously.
+    let seek_ms = admin.eval(
+        "document.getElementById('pb-play').click(); \
+         const s = document.getElementById('pb-seek'); s.value = s.max; \
+         const t = performance.now(); s.dispatchEvent(new Event('change')); \
+         return performance.now() - t",
+    )?;
+    let seek_s = seek_ms.as_f64().context("seek time")? / 1000.0;
+    admin.wait_for_state("ended", Duration::from_secs(60))?;
+    let report = format!(
+        "| {length_s:.0} s of full-screen noise, {mb:.0} MB | `recordings snapshot` to the end | browser: download and start | browser: seek to the end |\n\
+         |---|---|---|---|\n\
+         | seek time | {native:.1} s | {loaded:.1} s | {seek_s:.1} s |\n"
+    );
+    finish(&report)
 }

@@ -29,13 +29,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some("soak") => crate::bench_soak::run(&args[1..]),
         Some("fleet") => crate::bench_fleet::run(&args[1..]),
         Some("native") => native(),
-        Some("recording") => recording(),
+        Some("recording") => recording(&args[1..]),
         Some(other) => {
             bail!("unknown bench target {other:?}; known: decoders, gateway, viewer, soak, fleet, native, recording")
         }
         None => bail!(
             "usage: cargo xtask bench decoders [--report | CRITERION FILTER] | gateway | viewer \
-             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N] | native | recording"
+             | soak [--minutes N] [--sessions N] | fleet [--keys N] [--sessions N] | native | recording [seek]"
         ),
     }
 }
@@ -70,16 +70,26 @@ fn native() -> anyhow::Result<()> {
 }
 
 /// `bench recording`: what recording costs (tests/tests/bench_recording.rs), through a release
-/// vncgate with the browser viewer.
-fn recording() -> anyhow::Result<()> {
+/// vncgate with the browser viewer; `bench recording seek`: seeking in a 10-minute recording.
+fn recording(args: &[String]) -> anyhow::Result<()> {
+    let (test, out) = match args.first().map(String::as_str) {
+        None => ("what_recording_costs", "bench-recording"),
+        Some("seek") => ("seeking_to_the_end_of_ten_minutes", "bench-recording-seek"),
+        Some(other) => bail!("unknown: bench recording {other:?}; known: bench recording [seek]"),
+    };
     crate::setup::run()?;
     crate::tasks::build_web()?;
-    release_bench("bench_recording", "bench-recording")
+    release_bench_only("bench_recording", Some(test), out)
 }
 
-/// Builds the release vncgate and runs the ignored test `test` against it; its report goes to
-/// `target/OUT/report.md` (`BENCH_OUT`).
+/// Builds the release vncgate and runs the ignored tests of `test` against it; its report
+/// goes to `target/OUT/report.md` (`BENCH_OUT`).
 fn release_bench(test: &str, out: &str) -> anyhow::Result<()> {
+    release_bench_only(test, None, out)
+}
+
+/// [`release_bench`], for the tests of `test` whose names contain `filter`.
+fn release_bench_only(test: &str, filter: Option<&str>, out: &str) -> anyhow::Result<()> {
     crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "gateway", "--bins"]))?;
     let out = target_dir().join(out);
     std::fs::create_dir_all(&out)?;
@@ -95,6 +105,7 @@ fn release_bench(test: &str, out: &str) -> anyhow::Result<()> {
                 "--ignored",
                 "--nocapture",
             ])
+            .args(filter)
             .env("VNCGATE_BIN", target_dir().join("release/vncgate"))
             .env("BENCH_OUT", out.join("report.md")),
     )?;

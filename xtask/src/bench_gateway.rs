@@ -10,7 +10,13 @@
 //!                   ├─ tcp ─► wsbench relay (plain TCP copy) ────►   stream: 128 MiB, then close
 //!                   ├─ wss ─► vncgate (release, --danger-no-auth) ─►   echo
 //!                   └─ wss ─► websockify (Debian, same certificate) ►   idle: RFB greeting, quiet
+//!                                                                       rfb: RFB handshake, then
+//!                                                                         128 MiB of Raw updates
 //! ```
+//!
+//! The `rfb` source is reached through vncgate twice, as target `rfb` (relayed as it is) and
+//! as `rfb-rec` (recorded: the gateway logs in itself and writes the stream to disk), for
+//! what session recording costs the relay.
 //!
 //! The load generator and backend are `gateway/examples/wsbench`. Each scenario is one
 //! `wsbench` run, bounded in count and time, that prints one `result key=value …` line.
@@ -120,6 +126,8 @@ struct Bench {
     relay: Ports,
     vncgate: (u16, u32),
     websockify: Option<(u16, u32)>,
+    /// Where vncgate writes the recordings of target `rfb-rec`.
+    recordings: PathBuf,
     /// Idle sessions to open through vncgate, and the descriptor limit that set it.
     idle_sessions: usize,
     nofile: u64,
@@ -197,16 +205,28 @@ impl Bench {
 
         // vncgate, through `wsbench exec` for RLIMIT_NOFILE (10,000 sessions: 20,000 sockets).
         let state = work.join("state");
+        // Recording for `rfb-rec` only.
+        let config = work.join("vncgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[recording]\ndir = \"{}\"\ntargets = [\"rfb-rec\"]\n",
+                work.join("recordings").display()
+            ),
+        )?;
         let port = free_port()?;
         let mut cmd = Command::new(&wsbench);
         cmd.arg("exec")
             .arg(release.join("vncgate"))
-            .args(["serve", "--listen", &format!("{LOCALHOST}:{port}")])
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", &format!("{LOCALHOST}:{port}")])
             .args(["--danger-no-auth", "--state-dir"])
             .arg(&state);
-        for name in ["stream", "echo", "idle"] {
+        for name in ["stream", "echo", "idle", "rfb"] {
             cmd.args(["--target", &format!("{name}={}", addr(name)?)]);
         }
+        cmd.args(["--target", &format!("rfb-rec={}", addr("rfb")?)]);
         for limit in ["max_connections", "max_connections_per_address"] {
             cmd.args(["--limit", &format!("{limit}={}", 3 * IDLE_VNCGATE)]);
         }
@@ -257,6 +277,7 @@ impl Bench {
             relay,
             vncgate,
             websockify,
+            recordings: work.join("recordings"),
             idle_sessions,
             nofile,
             procs,
@@ -396,6 +417,15 @@ impl Bench {
                     );
                     trials.entry((key, via)).or_default().extend(f);
                 }
+            }
+            eprintln!("trial {trial}/{TRIALS}: an RFB stream through vncgate, recorded and not");
+            for (key, target) in [("record_off", "rfb"), ("record_on", "rfb-rec")] {
+                let mut args = throughput(1);
+                args.push("--rfb".to_owned());
+                let f = self.scenario(Via::Vncgate, target, &args, Duration::from_secs(150));
+                trials.entry((key, Via::Vncgate)).or_default().extend(f);
+                // Each round leaves a 128 MiB recording: not kept.
+                let _ = std::fs::remove_dir_all(&self.recordings);
             }
             eprintln!("trial {trial}/{TRIALS}: round trips of 16-byte messages");
             for via in Via::ALL {

@@ -1,4 +1,4 @@
-//! The VNC-like source the gateways relay to, and the plain TCP relay they are compared with.
+//! The VNC-like sources the gateways relay to, and the plain TCP relay they are compared with.
 //! Both print their ports on one stdout line and serve until stdin closes (the xtask holds
 //! it: when the xtask goes, so do they).
 
@@ -30,19 +30,32 @@ struct Counters {
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     Stream { bytes: u64 },
+    Rfb { bytes: u64 },
     Echo,
     Idle,
     Stats,
 }
 
-/// Serves `stream`, `echo`, `idle` and `stats` on loopback ports, printed as
-/// `ports stream=P echo=P idle=P stats=P`.
+/// The desktop the `rfb` source pretends to be.
+const RFB_WIDTH: u16 = 1280;
+const RFB_HEIGHT: u16 = 800;
+/// Rows per Raw rectangle: 1280 × 12 × 4 = 60 KiB of pixels per update.
+const RFB_ROWS: u16 = 12;
+
+/// Serves `stream`, `rfb`, `echo`, `idle` and `stats` on loopback ports, printed as
+/// `ports stream=P rfb=P echo=P idle=P stats=P`.
 pub async fn serve(stream_bytes: u64) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let modes = [
         (
             "stream",
             Mode::Stream {
+                bytes: stream_bytes,
+            },
+        ),
+        (
+            "rfb",
+            Mode::Rfb {
                 bytes: stream_bytes,
             },
         ),
@@ -78,6 +91,7 @@ async fn accept_loop(listener: TcpListener, mode: Mode, counters: Arc<Counters>)
         tokio::spawn(async move {
             let _ = match mode {
                 Mode::Stream { bytes } => stream(sock, bytes, &counters.sent).await,
+                Mode::Rfb { bytes } => rfb(sock, bytes, &counters.sent).await,
                 Mode::Echo => echo(sock).await,
                 Mode::Idle => idle(sock).await,
                 Mode::Stats => stats(sock, &counters).await,
@@ -105,6 +119,60 @@ async fn stream(mut sock: TcpStream, bytes: u64, sent: &AtomicU64) -> std::io::R
     }
     sock.shutdown().await?;
     let _ = tokio::time::timeout(LINGER, drain(&mut sock)).await;
+    Ok(())
+}
+
+/// An RFB 3.8 server with security None, as a VNC server with a viewer attached: after the
+/// handshake it sends about `bytes` of Raw framebuffer updates (whole messages, a changing
+/// pattern) as fast as they are taken, closes its side, and waits for the client to close.
+/// What the client sends after its ClientInit is read and dropped.
+async fn rfb(sock: TcpStream, bytes: u64, sent: &AtomicU64) -> std::io::Result<()> {
+    let (mut rd, mut wr) = sock.into_split();
+    let mut scratch = [0u8; 12];
+    wr.write_all(GREETING).await?;
+    rd.read_exact(&mut scratch[..12]).await?;
+    wr.write_all(&[1, 1]).await?; // one security type: None
+    rd.read_exact(&mut scratch[..1]).await?;
+    wr.write_all(&0u32.to_be_bytes()).await?; // SecurityResult: OK
+    rd.read_exact(&mut scratch[..1]).await?; // ClientInit
+    let name = b"wsbench";
+    let mut init = Vec::new();
+    init.extend_from_slice(&RFB_WIDTH.to_be_bytes());
+    init.extend_from_slice(&RFB_HEIGHT.to_be_bytes());
+    // 32 bits per pixel, depth 24, little-endian, true colour, 255 each, shifts 16 8 0.
+    init.extend_from_slice(&[32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
+    init.extend_from_slice(&u32::try_from(name.len()).unwrap_or(0).to_be_bytes());
+    init.extend_from_slice(name);
+    wr.write_all(&init).await?;
+    let prologue = GREETING.len() + 2 + 4 + init.len();
+    sent.fetch_add(u64::try_from(prologue).unwrap_or(0), Ordering::Relaxed);
+    let reader = tokio::spawn(async move { drain(&mut rd).await });
+
+    let pixels = usize::from(RFB_WIDTH) * usize::from(RFB_ROWS) * 4;
+    let pattern: Vec<u8> = (0..pixels + 251)
+        .map(|i| u8::try_from(i % 251).unwrap_or(0))
+        .collect();
+    let mut update = Vec::with_capacity(16 + pixels);
+    let mut left = bytes;
+    let mut row = 0u16;
+    let mut frame = 0usize;
+    while left > 0 {
+        update.clear();
+        update.extend_from_slice(&[0, 0, 0, 1]); // FramebufferUpdate, one rectangle
+        for v in [0, row, RFB_WIDTH, RFB_ROWS] {
+            update.extend_from_slice(&v.to_be_bytes());
+        }
+        update.extend_from_slice(&0i32.to_be_bytes()); // Raw
+        update.extend_from_slice(&pattern[frame % 251..][..pixels]);
+        wr.write_all(&update).await?;
+        let n = u64::try_from(update.len()).unwrap_or(u64::MAX);
+        sent.fetch_add(n, Ordering::Relaxed);
+        left = left.saturating_sub(n);
+        row = (row + RFB_ROWS) % (RFB_HEIGHT - RFB_ROWS + 1);
+        frame += 1;
+    }
+    wr.shutdown().await?;
+    let _ = tokio::time::timeout(LINGER, reader).await;
     Ok(())
 }
 

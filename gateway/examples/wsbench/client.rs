@@ -136,6 +136,31 @@ impl Conn {
         }
     }
 
+    /// Like [`Conn::recv`], but appends the payload to `out` (for a handshake; the bulk
+    /// path only counts bytes). `false` at the end of the stream.
+    pub async fn recv_into(&mut self, out: &mut Vec<u8>) -> anyhow::Result<bool> {
+        match self {
+            Self::Tcp(sock) => {
+                let mut buf = [0u8; 16 * 1024];
+                let n = sock.read(&mut buf).await?;
+                out.extend_from_slice(&buf[..n]);
+                Ok(n > 0)
+            }
+            Self::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(data))) => {
+                        out.extend_from_slice(&data);
+                        return Ok(true);
+                    }
+                    Some(Ok(Message::Close(_))) | None => return Ok(false),
+                    Some(Ok(Message::Text(_))) => bail!("text message from the gateway"),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            },
+        }
+    }
+
     pub async fn send(&mut self, data: &[u8]) -> anyhow::Result<()> {
         match self {
             Self::Tcp(sock) => sock.write_all(data).await?,

@@ -9,8 +9,9 @@
 //! ```
 //!
 //! - `backend`: a VNC-like source on loopback ([`backend`]): `stream` sends N bytes on connect
-//!   and closes, `echo` echoes, `idle` sends the RFB greeting and waits; `stats` answers with
-//!   the bytes sent so far. Prints its ports on one line.
+//!   and closes, `rfb` does the same as Raw framebuffer updates after an RFB handshake (for
+//!   the gateway's recording), `echo` echoes, `idle` sends the RFB greeting and waits; `stats`
+//!   answers with the bytes sent so far. Prints its ports on one line.
 //! - `relay`: a plain TCP relay with 64 KiB buffers (the baseline a gateway is held against).
 //! - `exec`: raises `RLIMIT_NOFILE`, then becomes the given program (vncgate, websockify).
 //! - `throughput`, `latency`, `idle`: the scenarios ([`scenarios`]), each printing one
@@ -91,6 +92,9 @@ enum Command {
         target: Target,
         #[arg(long, default_value_t = 1)]
         sessions: usize,
+        /// Open each session with an RFB 3.8 handshake, security None (the `rfb` backend).
+        #[arg(long)]
+        rfb: bool,
         /// The backend's `stats` port.
         #[arg(long)]
         stats: SocketAddr,
@@ -228,6 +232,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Throughput {
             target,
             sessions,
+            rfb,
             stats,
             min_secs,
             max_rounds,
@@ -236,6 +241,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let plan = scenarios::ThroughputPlan {
                 sessions,
+                rfb,
                 stats,
                 min_time: Duration::from_secs_f64(min_secs),
                 max_rounds,

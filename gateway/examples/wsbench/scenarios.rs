@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use tokio::sync::{watch, Semaphore};
 
 use crate::backend::{sent_so_far, GREETING};
-use crate::client::Endpoint;
+use crate::client::{Conn, Endpoint};
 use crate::procfs::{Memory, Proc};
 
 pub type Fields = Vec<(&'static str, String)>;
@@ -27,6 +27,8 @@ const IDLE_READ_BUFFER: usize = 4 * 1024;
 
 pub struct ThroughputPlan {
     pub sessions: usize,
+    /// Open each session with an RFB handshake (the `rfb` backend) before draining it.
+    pub rfb: bool,
     pub stats: std::net::SocketAddr,
     pub min_time: Duration,
     pub max_rounds: usize,
@@ -42,7 +44,55 @@ struct Drained {
     error: Option<String>,
 }
 
-async fn drain(endpoint: Endpoint) -> Drained {
+/// The viewer's side of an RFB 3.8 handshake with security None, up to the ServerInit;
+/// returns the bytes received (the handshake's and any that came with it).
+async fn rfb_open(conn: &mut Conn) -> anyhow::Result<u64> {
+    let mut got = Vec::new();
+    async fn fill(conn: &mut Conn, got: &mut Vec<u8>, n: usize) -> anyhow::Result<()> {
+        while got.len() < n {
+            if !conn.recv_into(got).await? {
+                bail!("the server closed during the RFB handshake");
+            }
+        }
+        Ok(())
+    }
+    fill(conn, &mut got, 12).await?;
+    if !got.starts_with(b"RFB ") {
+        bail!(
+            "not an RFB server: {:?}",
+            String::from_utf8_lossy(&got[..12])
+        );
+    }
+    conn.send(b"RFB 003.008\n").await?;
+    fill(conn, &mut got, 13).await?;
+    let types = usize::from(got[12]);
+    fill(conn, &mut got, 13 + types).await?;
+    if !got[13..13 + types].contains(&1) {
+        bail!(
+            "the server offers no security None: {:?}",
+            &got[13..13 + types]
+        );
+    }
+    conn.send(&[1]).await?;
+    let init = 13 + types + 4;
+    fill(conn, &mut got, init).await?;
+    if got[init - 4..init] != [0, 0, 0, 0] {
+        bail!("security None refused");
+    }
+    conn.send(&[1]).await?; // ClientInit: shared
+    fill(conn, &mut got, init + 24).await?;
+    let name_len = u32::from_be_bytes([
+        got[init + 20],
+        got[init + 21],
+        got[init + 22],
+        got[init + 23],
+    ]);
+    let name_len = usize::try_from(name_len).unwrap_or(usize::MAX).min(4096);
+    fill(conn, &mut got, init + 24 + name_len).await?;
+    Ok(u64::try_from(got.len()).unwrap_or(u64::MAX))
+}
+
+async fn drain(endpoint: Endpoint, rfb: bool) -> Drained {
     let mut d = Drained {
         cipher: None,
         bytes: 0,
@@ -53,6 +103,9 @@ async fn drain(endpoint: Endpoint) -> Drained {
     let run = async {
         let mut conn = endpoint.connect(BULK_READ_BUFFER).await?;
         d.cipher = conn.cipher();
+        if rfb {
+            d.bytes += rfb_open(&mut conn).await?;
+        }
         let mut scratch = vec![0u8; 256 * 1024];
         while let Some(n) = conn.recv(&mut scratch).await? {
             d.first_byte.get_or_insert_with(Instant::now);
@@ -82,7 +135,7 @@ pub async fn throughput(endpoint: &Endpoint, plan: &ThroughputPlan) -> anyhow::R
     let mut cipher = None;
     for _ in 0..plan.max_rounds.max(1) {
         let tasks: Vec<_> = (0..plan.sessions)
-            .map(|_| tokio::spawn(drain(endpoint.clone())))
+            .map(|_| tokio::spawn(drain(endpoint.clone(), plan.rfb)))
             .collect();
         let (mut bytes, mut first, mut last) = (0u64, None::<Instant>, None::<Instant>);
         for task in tasks {

@@ -181,6 +181,34 @@ pub fn table(r: &Results) -> String {
         );
     }
 
+    // Recording: the same RFB stream through vncgate, relayed as it is and recorded.
+    let _ = writeln!(
+        s,
+        "Session recording (`rfb` source: an RFB handshake, then {} MiB of Raw updates, 1 \
+         session through vncgate; recorded: the gateway logs in and writes every byte to \
+         disk):\n",
+        STREAM_BYTES >> 20
+    );
+    s.push_str("| figure | not recorded | recorded |\n|---|---:|---:|\n");
+    let both = |key: &str, f: &dyn Fn(Option<f64>) -> String| {
+        [
+            f(r.num("record_off", Via::Vncgate, key)),
+            f(r.num("record_on", Via::Vncgate, key)),
+        ]
+    };
+    for (key, what, f) in [
+        (
+            "mb_per_s",
+            "throughput (MB/s)",
+            &n0 as &dyn Fn(Option<f64>) -> String,
+        ),
+        ("gateway_cpu_s_per_gb", "gateway CPU per GB (s)", &n1),
+    ] {
+        let [off, on] = both(key, f);
+        let _ = writeln!(s, "| {what} | {off} | {on} |");
+    }
+    s.push('\n');
+
     // Targets.
     let goal = |ok: Option<bool>| match ok {
         Some(true) => "met",
