@@ -234,13 +234,15 @@ impl App {
                 body,
                 mime,
                 etag,
-                gzip,
+                encoding,
                 vary,
             } => {
                 let mut r = respond(StatusCode::OK, mime, body);
-                if gzip {
-                    r.headers_mut()
-                        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                if let Some(e) = encoding {
+                    r.headers_mut().insert(
+                        header::CONTENT_ENCODING,
+                        HeaderValue::from_static(e.header_value()),
+                    );
                 }
                 (r, etag, vary)
             }

@@ -127,6 +127,15 @@ fn viewer_latency_and_frame_pacing() -> anyhow::Result<()> {
     let browser = Browser::start()?;
     browser.goto(&gate.url("#target=desk"))?;
     browser.wait_for_state("connected", Duration::from_secs(20))?;
+    // What a first visit downloads up to a connected session, as Chromium transferred it
+    // (headers and compressed bodies: brotli when built, else gzip).
+    let download = browser.eval(
+        "const nav = performance.getEntriesByType('navigation')[0];\
+         const res = performance.getEntriesByType('resource');\
+         return [(nav ? nav.transferSize : 0) + res.reduce((s, e) => s + e.transferSize, 0),\
+                 res.length + 1,\
+                 res.filter((e) => e.name.endsWith('.wasm')).reduce((s, e) => s + e.transferSize, 0)];",
+    )?;
     std::thread::sleep(Duration::from_millis(500));
     browser.eval(WATCH)?;
 
@@ -182,6 +191,10 @@ fn viewer_latency_and_frame_pacing() -> anyhow::Result<()> {
     let span_s = (times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0)) / 1000.0;
     intervals.sort_by(f64::total_cmp);
 
+    println!(
+        "page download up to a connected session (cold browser, Chromium's transferSize): {} bytes in {} requests, of which the wasm {} bytes",
+        download[0], download[1], download[2]
+    );
     println!(
         "viewer latency, server change → canvas, {} samples (ms):",
         latencies.len()

@@ -166,6 +166,27 @@ fn desktop_appears_and_text_with_accents_reaches_an_xterm() -> anyhow::Result<()
         json!("vncgate-test — vncgate"),
         "desktop name in the title"
     );
+    // The viewer came brotli-compressed (made by `cargo xtask build-web`): smaller on the
+    // wire than gzip would make it, and it runs.
+    let encoding = browser.eval_async(
+        "const done = arguments[arguments.length - 1];\
+         fetch('/pkg/viewer_wasm_bg.wasm', { cache: 'no-store' })\
+           .then((r) => done(r.headers.get('content-encoding')), (e) => done(String(e)));",
+    )?;
+    assert_eq!(encoding, json!("br"), "the viewer's encoding");
+    let sizes = browser.eval(
+        "const e = performance.getEntriesByType('resource')\
+           .find((r) => r.name.endsWith('/pkg/viewer_wasm_bg.wasm'));\
+         return e ? [e.encodedBodySize, e.decodedBodySize] : null;",
+    )?;
+    let (wire, size) = (
+        sizes[0].as_u64().unwrap_or(0),
+        sizes[1].as_u64().unwrap_or(0),
+    );
+    assert!(
+        wire > 0 && wire * 5 < size * 2,
+        "{wire} bytes on the wire for {size}"
+    );
     screenshot(&browser, "connected")?;
 
     click_at(&browser, 60, 30)?;

@@ -11,6 +11,10 @@ use crate::{root, run_cmd};
 pub const PACKAGES: &[(&str, &str)] = &[
     ("clang", "ring builds for wasm32 with clang"),
     ("binaryen", "wasm-opt shrinks the viewer"),
+    (
+        "brotli",
+        "the viewer's files compressed at build time for Content-Encoding: br",
+    ),
     ("chromium", "browser tests and the demo"),
     ("chromium-driver", "WebDriver for browser tests"),
     (

@@ -46,6 +46,68 @@ pub fn build_web() -> anyhow::Result<()> {
     }
     let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
     eprintln!("viewer: {} ({} KiB)", bg.display(), size / 1024);
+    precompress_web()
+}
+
+/// Extensions of the files worth compressing (the gateway's `compressible` types).
+const COMPRESSIBLE: [&str; 7] = ["html", "js", "css", "wasm", "json", "svg", "txt"];
+
+/// Writes the brotli form of every compressible file of `web/` (1 KiB and more) to
+/// `web/pkg/br/HASH.br`, HASH being the first 12 bytes of the file's SHA-256 in hex — what the
+/// gateway's ETag holds, so it serves a brotli form only for the content it was made from.
+/// Without the `brotli` program the gateway serves gzip, and this says so.
+fn precompress_web() -> anyhow::Result<()> {
+    let web = root().join("web");
+    let out = web.join("pkg/br");
+    let _ = std::fs::remove_dir_all(&out);
+    if Command::new("brotli").arg("--version").output().is_err() {
+        eprintln!(
+            "note: no brotli program (cargo xtask setup installs it): the viewer is served gzipped"
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&out)?;
+    let mut files = Vec::new();
+    let mut dirs = vec![web.clone()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir)?.filter_map(Result::ok) {
+            let path = e.path();
+            if path == out || e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|x| COMPRESSIBLE.contains(&x.to_string_lossy().as_ref()))
+                && std::fs::metadata(&path).is_ok_and(|m| m.len() >= 1024)
+            {
+                files.push(path);
+            }
+        }
+    }
+    let (mut plain, mut compressed) = (0u64, 0u64);
+    for f in &files {
+        let sum = Command::new("sha256sum").arg(f).output()?;
+        let text = String::from_utf8_lossy(&sum.stdout);
+        let hash = text.get(..24).context("sha256sum printed no hash")?;
+        let target = out.join(format!("{hash}.br"));
+        run_cmd(
+            Command::new("brotli")
+                .args(["-q", "11", "-w", "24", "-f", "-o"])
+                .arg(&target)
+                .arg(f),
+        )?;
+        plain += std::fs::metadata(f)?.len();
+        compressed += std::fs::metadata(&target)?.len();
+    }
+    eprintln!(
+        "brotli: {} files, {} KiB → {} KiB in {}",
+        files.len(),
+        plain / 1024,
+        compressed / 1024,
+        out.display()
+    );
     Ok(())
 }
 

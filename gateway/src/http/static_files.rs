@@ -1,6 +1,9 @@
 //! Serving the viewer's files: strong ETags from the content's SHA-256, `If-None-Match` →
-//! 304, and gzip for text and wasm when the browser accepts it (compressed once per content
-//! and cached). Brotli is not offered: the only pure-Rust encoder is a large crate.
+//! 304, and for text and wasm, when the browser accepts it: brotli, compressed at build time
+//! (`cargo xtask build-web` writes `pkg/br/HASH.br` for each file, named by the file's content
+//! hash, so a changed file never meets an old compressed form), else gzip (compressed once per
+//! content and cached). The gateway carries no brotli encoder: without a precompressed form
+//! (`--web-root`, a file changed since the build) it is gzip.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,6 +19,22 @@ const GZIP_CACHE_BYTES: usize = 64 << 20;
 /// Smaller bodies are sent as they are.
 const MIN_COMPRESS_BYTES: usize = 1024;
 
+/// How a body is compressed (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Brotli,
+    Gzip,
+}
+
+impl Encoding {
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Brotli => "br",
+            Self::Gzip => "gzip",
+        }
+    }
+}
+
 /// The outcome of a request for a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Served {
@@ -23,7 +42,8 @@ pub enum Served {
         body: Bytes,
         mime: &'static str,
         etag: String,
-        gzip: bool,
+        /// `None`: the body as it is.
+        encoding: Option<Encoding>,
         /// Whether the representation depends on Accept-Encoding.
         vary: bool,
     },
@@ -41,8 +61,12 @@ pub struct StaticFiles {
     gzip_cache: Mutex<HashMap<String, Bytes>>,
 }
 
-/// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*` with a non-zero q).
-pub fn accepts_gzip(accept_encoding: &str) -> bool {
+/// Whether an `Accept-Encoding` value accepts `encoding` (by name, or `*`, with a non-zero q).
+pub fn accepts(accept_encoding: &str, encoding: Encoding) -> bool {
+    let names: &[&str] = match encoding {
+        Encoding::Brotli => &["br"],
+        Encoding::Gzip => &["gzip", "x-gzip"],
+    };
     let mut star = None;
     for item in accept_encoding.split(',') {
         let mut parts = item.split(';');
@@ -54,10 +78,11 @@ pub fn accepts_gzip(accept_encoding: &str) -> bool {
                 .and_then(|q| q.trim().parse::<f32>().ok())
                 .is_some_and(|q| q <= 0.0)
         });
-        match coding.as_str() {
-            "gzip" | "x-gzip" => return !q_zero,
-            "*" => star = Some(!q_zero),
-            _ => {}
+        if names.contains(&coding.as_str()) {
+            return !q_zero;
+        }
+        if coding == "*" {
+            star = Some(!q_zero);
         }
     }
     star.unwrap_or(false)
@@ -82,11 +107,39 @@ pub fn compressible(mime: &str) -> bool {
         )
 }
 
-/// A strong ETag of `body`, and the tag of its gzip form.
-pub fn etags_for(body: &[u8]) -> (String, String) {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    (format!("\"{hex}\""), format!("\"{hex}-gz\""))
+/// A file's tags: its content hash (what names its precompressed form), and the strong
+/// ETags of it as it is, gzipped and in brotli.
+struct Tags {
+    hash: String,
+    plain: String,
+    gzip: String,
+    brotli: String,
+}
+
+impl Tags {
+    fn of(body: &[u8]) -> Self {
+        let digest = Sha256::digest(body);
+        let hash: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            plain: format!("\"{hash}\""),
+            gzip: format!("\"{hash}-gz\""),
+            brotli: format!("\"{hash}-br\""),
+            hash,
+        }
+    }
+
+    fn of_encoding(&self, encoding: Option<Encoding>) -> &str {
+        match encoding {
+            None => &self.plain,
+            Some(Encoding::Gzip) => &self.gzip,
+            Some(Encoding::Brotli) => &self.brotli,
+        }
+    }
+}
+
+/// Where `cargo xtask build-web` puts a file's brotli form: named by its content hash.
+pub fn brotli_path(hash: &str) -> String {
+    format!("/pkg/br/{hash}.br")
 }
 
 fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -125,30 +178,38 @@ impl StaticFiles {
         let Some(asset) = self.assets.get(path) else {
             return Served::NotFound;
         };
-        let (etag, gz_etag) = etags_for(&asset.body);
+        let tags = Tags::of(&asset.body);
         let vary = compressible(asset.mime) && asset.body.len() >= MIN_COMPRESS_BYTES;
-        let use_gzip = vary && accepts_gzip(accept_encoding);
-        if if_none_match.is_some_and(|inm| etag_matches(inm, &[&etag, &gz_etag])) {
-            let etag = if use_gzip { gz_etag } else { etag };
+        let brotli = (vary && accepts(accept_encoding, Encoding::Brotli))
+            .then(|| self.assets.get(&brotli_path(&tags.hash)))
+            .flatten();
+        let (encoding, body) = match brotli {
+            Some(br) => (Some(Encoding::Brotli), Some(br.body)),
+            None if vary && accepts(accept_encoding, Encoding::Gzip) => {
+                (Some(Encoding::Gzip), None)
+            }
+            None => (None, None),
+        };
+        if if_none_match
+            .is_some_and(|inm| etag_matches(inm, &[&tags.plain, &tags.gzip, &tags.brotli]))
+        {
+            let etag = tags.of_encoding(encoding).to_owned();
             return Served::NotModified { etag, vary };
         }
-        if use_gzip {
-            if let Some(body) = self.gzipped(&gz_etag, &asset.body) {
-                return Served::Found {
-                    body,
-                    mime: asset.mime,
-                    etag: gz_etag,
-                    gzip: true,
-                    vary,
-                };
-            }
-        }
-        Served::Found {
-            body: body_of(asset.body),
+        let found = |body, encoding| Served::Found {
+            body,
             mime: asset.mime,
-            etag,
-            gzip: false,
+            etag: tags.of_encoding(encoding).to_owned(),
+            encoding,
             vary,
+        };
+        match (encoding, body) {
+            (Some(Encoding::Brotli), Some(br)) => found(body_of(br), encoding),
+            (Some(Encoding::Gzip), _) => match self.gzipped(&tags.gzip, &asset.body) {
+                Some(gz) => found(gz, encoding),
+                None => found(body_of(asset.body), None),
+            },
+            _ => found(body_of(asset.body), None),
         }
     }
 
@@ -197,15 +258,22 @@ mod tests {
 
     #[test]
     fn accept_encoding_negotiation() {
-        assert!(accepts_gzip("gzip, deflate, br, zstd"));
-        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
-        assert!(accepts_gzip("*"));
-        assert!(!accepts_gzip(""));
-        assert!(!accepts_gzip("br, deflate"));
-        assert!(!accepts_gzip("gzip;q=0"));
-        assert!(!accepts_gzip("gzip;q=0.000, *"));
-        assert!(!accepts_gzip("*;q=0"));
-        assert!(accepts_gzip("identity, *;q=0.1"));
+        let gz = |v| accepts(v, Encoding::Gzip);
+        assert!(gz("gzip, deflate, br, zstd"));
+        assert!(gz("br;q=1.0, GZIP;q=0.5"));
+        assert!(gz("*"));
+        assert!(!gz(""));
+        assert!(!gz("br, deflate"));
+        assert!(!gz("gzip;q=0"));
+        assert!(!gz("gzip;q=0.000, *"));
+        assert!(!gz("*;q=0"));
+        assert!(gz("identity, *;q=0.1"));
+        let br = |v| accepts(v, Encoding::Brotli);
+        assert!(br("gzip, deflate, br, zstd"));
+        assert!(br("BR"));
+        assert!(!br("gzip, deflate"));
+        assert!(!br("br;q=0, gzip"));
+        assert!(!br("brotli"));
     }
 
     #[test]
@@ -228,7 +296,7 @@ mod tests {
         let Served::Found {
             body: plain,
             etag,
-            gzip: false,
+            encoding: None,
             vary: true,
             ..
         } = files.serve("/app.js", "", None)
@@ -238,7 +306,7 @@ mod tests {
         assert_eq!(plain, script.as_bytes());
         let Served::Found {
             body,
-            gzip: true,
+            encoding: Some(Encoding::Gzip),
             etag: gz_etag,
             ..
         } = files.serve("/app.js", "gzip", None)
@@ -254,7 +322,10 @@ mod tests {
         assert!(
             matches!(
                 files.serve("/app.js", "gzip", None),
-                Served::Found { gzip: true, .. }
+                Served::Found {
+                    encoding: Some(Encoding::Gzip),
+                    ..
+                }
             ),
             "cached"
         );
@@ -273,12 +344,60 @@ mod tests {
         assert!(matches!(
             files.serve("/logo.png", "gzip", None),
             Served::Found {
-                gzip: false,
+                encoding: None,
                 vary: false,
                 ..
             }
         ));
         assert_eq!(files.serve("/nope.js", "gzip", None), Served::NotFound);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn serves_the_precompressed_brotli_form_of_this_content_only() {
+        let dir = std::env::temp_dir().join(format!("vncgate-br-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pkg/br")).expect("dir");
+        let script = "let y = 2;\n".repeat(400);
+        std::fs::write(dir.join("app.js"), &script).expect("write");
+        let tags = Tags::of(script.as_bytes());
+        let br_file = dir.join(brotli_path(&tags.hash).trim_start_matches('/'));
+        std::fs::write(&br_file, b"brotli bytes").expect("write");
+        let files = StaticFiles::new(Assets::Dir(dir.clone()));
+        let Served::Found {
+            body,
+            encoding: Some(Encoding::Brotli),
+            etag,
+            vary: true,
+            ..
+        } = files.serve("/app.js", "gzip, deflate, br", None)
+        else {
+            panic!("brotli when accepted and built");
+        };
+        assert_eq!(&body[..], b"brotli bytes");
+        assert_eq!(etag, tags.brotli);
+        assert!(matches!(
+            files.serve("/app.js", "gzip, br", Some(&tags.brotli)),
+            Served::NotModified { etag, .. } if etag == tags.brotli
+        ));
+        assert!(
+            matches!(
+                files.serve("/app.js", "gzip", None),
+                Served::Found {
+                    encoding: Some(Encoding::Gzip),
+                    ..
+                }
+            ),
+            "gzip for a browser without br"
+        );
+        // The file changes after the build: its old brotli form is never sent.
+        std::fs::write(dir.join("app.js"), "let z = 3;\n".repeat(400)).expect("write");
+        assert!(matches!(
+            files.serve("/app.js", "br, gzip", None),
+            Served::Found {
+                encoding: Some(Encoding::Gzip),
+                ..
+            }
+        ));
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
