@@ -41,6 +41,27 @@ struct TlsLayer {
     observed: Arc<Mutex<Observed>>,
     /// Whether the verified certificate was reported as an event yet.
     reported: bool,
+    decision: Decision,
+}
+
+/// Where a connection with [`crate::TlsTrust::AskFirst`] is in deciding on the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// The trust was configured (CA data, a pin): nothing to decide.
+    NotAsked,
+    /// The handshake is still running.
+    Handshaking,
+    /// [`Event::CertificateDecision`] was given: waiting for the application.
+    Asked,
+    Trusted,
+}
+
+impl TlsLayer {
+    /// Whether the session waits for a decision: nothing goes into TLS, nothing received
+    /// inside it is acted on.
+    fn holds(&self) -> bool {
+        matches!(self.decision, Decision::Handshaking | Decision::Asked)
+    }
 }
 
 impl std::fmt::Debug for Transport {
@@ -158,7 +179,10 @@ impl Client {
         match &mut self.transport {
             Transport::Plain => self.wire_out.append(&mut self.outbuf),
             Transport::Tls(t) => {
-                if !self.outbuf.is_empty() && t.conn.writer().write_all(&self.outbuf).is_ok() {
+                if !self.outbuf.is_empty()
+                    && !t.holds()
+                    && t.conn.writer().write_all(&self.outbuf).is_ok()
+                {
                     self.outbuf.clear();
                 }
                 while t.conn.wants_write() {
@@ -248,8 +272,39 @@ impl Client {
             let sha256 = crate::tls::sha256(chain.first().map(Vec::as_slice).unwrap_or_default());
             self.events
                 .push_back(Event::ServerCertificate { chain, sha256 });
+            if t.decision == Decision::Handshaking {
+                t.decision = Decision::Asked;
+                self.events.push_back(Event::CertificateDecision { sha256 });
+            }
         }
         Ok(())
+    }
+
+    /// With [`crate::TlsTrust::AskFirst`], after [`Event::CertificateDecision`]: the person trusts
+    /// the certificate, and the session goes on. Does nothing at any other time.
+    pub fn trust_certificate(&mut self) -> Result<(), Error> {
+        match &mut self.transport {
+            Transport::Tls(t) if t.decision == Decision::Asked => t.decision = Decision::Trusted,
+            _ => return Ok(()),
+        }
+        let result = self.process();
+        if result.is_err() {
+            self.phase = Phase::Closed;
+        }
+        result
+    }
+
+    /// With [`crate::TlsTrust::AskFirst`]: the person does not trust the certificate. The client
+    /// closes (a TLS close_notify is queued for [`Client::poll_transmit`]); nothing was sent
+    /// inside TLS.
+    pub fn refuse_certificate(&mut self) {
+        if let Transport::Tls(t) = &mut self.transport {
+            if t.holds() {
+                t.conn.send_close_notify();
+            }
+        }
+        self.outbuf.clear();
+        self.phase = Phase::Closed;
     }
 
     /// Switches to TLS: what is queued so far goes out in clear, then the ClientHello.
@@ -267,10 +322,16 @@ impl Client {
         let inner = self.outbuf.split_off(inner_from.min(self.outbuf.len()));
         self.wire_out.append(&mut self.outbuf);
         self.outbuf = inner;
+        let decision = if trust.asks_first() {
+            Decision::Handshaking
+        } else {
+            Decision::NotAsked
+        };
         self.transport = Transport::Tls(Box::new(TlsLayer {
             conn,
             observed,
             reported: false,
+            decision,
         }));
         Ok(())
     }
@@ -301,6 +362,10 @@ impl Client {
 
     fn process(&mut self) -> Result<(), Error> {
         loop {
+            if matches!(&self.transport, Transport::Tls(t) if t.holds()) {
+                // Kept until the person has decided on the certificate.
+                return Ok(());
+            }
             // Taken out so `step` can borrow `self` mutably; put back below with the rest.
             let mut inbuf = std::mem::take(&mut self.inbuf);
             let mut consumed = 0;

@@ -380,12 +380,14 @@ impl Handshake {
     }
 }
 
-/// Picks a security type. With TLS trust configured, VeNCrypt comes first (it encrypts);
-/// otherwise the first type in the server's order that this client can complete, with
-/// VeNCrypt last (it may still hold None or VncAuth inside).
+/// Picks a security type. With TLS trust configured (CA data or a pin), VeNCrypt comes first
+/// (it encrypts); otherwise the first type in the server's order that this client can
+/// complete, with VeNCrypt last (it may still hold None or VncAuth inside, or X509 for
+/// [`crate::TlsTrust::AskFirst`]).
 fn choose_security(offered: &[u8], cfg: &ClientConfig) -> Result<SecurityType, Error> {
     let types: Vec<SecurityType> = offered.iter().map(|&t| SecurityType::from(t)).collect();
-    if cfg.tls_trust.is_some() && types.contains(&SecurityType::VeNCrypt) {
+    let verified = cfg.tls_trust.as_ref().is_some_and(|t| !t.asks_first());
+    if verified && types.contains(&SecurityType::VeNCrypt) {
         return Ok(SecurityType::VeNCrypt);
     }
     let direct = types.iter().copied().find(|t| match t {

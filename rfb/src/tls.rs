@@ -29,6 +29,21 @@ pub enum TlsTrust {
     },
     /// Accept exactly the leaf certificate with this SHA-256 fingerprint.
     Pinned([u8; 32]),
+    /// Trust on first use, in one connection: whatever certificate the server presents
+    /// completes the TLS handshake (its signature over the handshake is still checked), then
+    /// the client pauses — nothing goes into TLS and nothing the server sends is acted on —
+    /// until the application has shown the certificate to the person and called
+    /// [`crate::Client::trust_certificate`] or [`crate::Client::refuse_certificate`]
+    /// ([`crate::Event::CertificateDecision`]). X509 subtypes are chosen with it only when the
+    /// server offers nothing else this client can complete.
+    AskFirst,
+}
+
+impl TlsTrust {
+    /// Whether this trust decides only after asking ([`TlsTrust::AskFirst`]).
+    pub fn asks_first(&self) -> bool {
+        matches!(self, Self::AskFirst)
+    }
 }
 
 /// A client certificate chain (leaf first, DER) and its private key, presented to servers
@@ -148,6 +163,8 @@ enum Trust {
         check_name: bool,
     },
     Pinned([u8; 32]),
+    /// Any certificate, for the application to decide on after the handshake.
+    AskFirst,
 }
 
 fn classify(e: &rustls::Error, expected_name: &str) -> CertRejection {
@@ -200,6 +217,7 @@ impl ServerCertVerifier for Verifier {
                     ))
                 }
             }
+            Trust::AskFirst => Ok(ServerCertVerified::assertion()),
             Trust::Ca { inner, check_name } => {
                 match inner.verify_server_cert(
                     end_entity,
@@ -276,6 +294,7 @@ pub fn connect(
     let observed = Arc::new(Mutex::new(Observed::default()));
     let (trust_impl, name) = match trust {
         TlsTrust::Pinned(pin) => (Trust::Pinned(*pin), None),
+        TlsTrust::AskFirst => (Trust::AskFirst, None),
         TlsTrust::Ca { roots, server_name } => {
             let mut store = RootCertStore::empty();
             for (i, der) in roots.iter().enumerate() {

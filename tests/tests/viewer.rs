@@ -587,6 +587,25 @@ fn vencrypt_x509_trust_on_first_use_and_a_changed_certificate() -> anyhow::Resul
     browser.wait_for_state("confirm", T)?;
     click_id(&browser, "cc-accept")?;
     browser.wait_for_state("connected", T)?;
+
+    // First use in one connection: a one-time key admits a single session, and the person's
+    // confirmation happens inside it (a second connection would be refused).
+    const TOKEN: &str = "viewer-tofu-admin-token-0123456789";
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n"))?;
+    let keyed = Gateway::start(&[
+        "--target",
+        &format!("tls=127.0.0.1:{}", desk.port),
+        "--admin-token-file",
+        &dir.path().join("token").display().to_string(),
+    ])?;
+    let key = tests::api::issue(keyed.port, TOKEN, "tls")?;
+    let fresh = Browser::start()?;
+    fresh.goto(&keyed.url(&format!("#otk={key}&target=tls")))?;
+    fresh.wait_for_state("confirm", T)?;
+    assert_eq!(text_of(&fresh, "cc-words")?, words, "the same certificate");
+    click_id(&fresh, "cc-accept")?;
+    fresh.wait_for_state("connected", T)?;
+    assert!(is_visible(&fresh, "b-tls")?, "the TLS badge shows");
     Ok(())
 }
 

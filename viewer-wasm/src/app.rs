@@ -58,8 +58,9 @@ pub struct App {
     warnings: Vec<String>,
     // Trust on first use.
     confirmed: Option<Fingerprint>,
-    probing: bool,
-    first_use: Option<Fingerprint>,
+    /// The certificate a waiting session presented (fingerprint, chain), until the person
+    /// decides on it.
+    first_use: Option<(Fingerprint, Vec<Vec<u8>>)>,
     // Reconnecting.
     attempt: u32,
     retry_timer: Option<Timer>,
@@ -132,7 +133,6 @@ pub fn start() -> Result<Viewer, JsError> {
             generation: 0,
             warnings: Vec::new(),
             confirmed: None,
-            probing: false,
             first_use: None,
             attempt: 0,
             retry_timer: None,
@@ -244,7 +244,7 @@ impl App {
     /// Connects with `self.settings` from a fresh start (new trust state, no retries yet).
     pub fn use_settings(&mut self) {
         self.confirmed = None;
-        self.probing = false;
+        self.first_use = None;
         self.attempt = 0;
         self.ui.warnings(&self.warnings);
         self.ui.scale.set_value(self.settings.scale.as_str());
@@ -278,7 +278,7 @@ impl App {
             return;
         };
         let remembered = self.remembered_pin(target.as_str());
-        let plan = trust::plan(&self.settings, self.confirmed, remembered, self.probing);
+        let plan = trust::plan(&self.settings, self.confirmed, remembered);
         let mut encodings = ClientConfig::default().encodings;
         for e in &mut encodings {
             match e {
@@ -312,9 +312,6 @@ impl App {
             }
         }
         let mut text = format!("Connecting to {}…", target.as_str());
-        if self.probing {
-            text.push_str("\nThe desktop uses a certificate this browser does not know yet; fetching it to show you.");
-        }
         if let Some(ca) = self.link_ca_text() {
             text.push('\n');
             text.push_str(&ca);
@@ -374,14 +371,12 @@ impl App {
             .as_ref()
             .map_or("", TargetName::as_str)
             .to_owned();
-        if !self.probing {
-            self.ui.notice(
-                Tone::Info,
-                &format!("Reached the gateway; starting the VNC session with {target}…"),
-                false,
-                false,
-            );
-        }
+        self.ui.notice(
+            Tone::Info,
+            &format!("Reached the gateway; starting the VNC session with {target}…"),
+            false,
+            false,
+        );
     }
 
     pub fn on_bytes(&mut self, generation: u32, bytes: &[u8]) {
@@ -456,6 +451,7 @@ impl App {
             RfbEvent::ServerCertificate { chain, sha256 } => {
                 self.on_certificate(&chain, Fingerprint(sha256));
             }
+            RfbEvent::CertificateDecision { sha256 } => self.ask_first_use(Fingerprint(sha256)),
             RfbEvent::CredentialsRequired { username } => self.ask_password(username),
         }
     }

@@ -1,13 +1,14 @@
 //! How the VNC server's VeNCrypt certificate is trusted, and what to do when it is not.
 //!
-//! Order: CA data from the link (`ca=`), a pin from the link (`fingerprint=`), a pin this
-//! browser remembered on first use, none. With none, a server that offers only X509 subtypes
-//! makes `rfb` fail with [`Error::TlsTrustMissing`]; the viewer then *probes*: it connects
-//! again with a pin no certificate has, so the TLS handshake stops at the certificate and the
-//! refusal carries its fingerprint. The person compares fingerprint and catchphrase with what
-//! the server's administrator gave them and confirms; the viewer connects with that pin and
-//! remembers it for (gateway origin, target). A remembered pin that no longer matches is a
-//! [`Verdict::Changed`]: never continued with one click. Pure.
+//! Order: CA data from the link (`ca=`), a pin from the link (`fingerprint=`), a pin the
+//! person confirmed in this page or this browser remembered, none. With none, `rfb` trusts on
+//! first use in the same connection ([`TlsTrust::AskFirst`]): for a server that offers only
+//! X509 subtypes it completes the TLS handshake with whatever certificate is presented and
+//! waits; the person compares its fingerprint and catchphrase with what the server's
+//! administrator gave them and confirms, and the session goes on — one connection, so a
+//! single-use key is enough — and the pin is remembered for (gateway origin, target). A
+//! remembered pin that no longer matches is a [`Verdict::Changed`]: never continued with one
+//! click. Pure.
 
 use certs::Fingerprint;
 use rfb::tls::CertRejection;
@@ -18,18 +19,16 @@ use crate::settings::Settings;
 /// Where the trust for one connection attempt came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// No trust: X509 subtypes are disabled.
-    Nothing,
+    /// Nothing yet: the person is asked about the certificate the server presents.
+    AskFirst,
     /// `ca=` from the link or session file.
     LinkCa,
     /// `fingerprint=` from the link or session file.
     LinkPin,
     /// A pin remembered on first use.
     Remembered(Fingerprint),
-    /// A pin confirmed by the person a moment ago (remembered once the session works).
+    /// A pin confirmed by the person in this page.
     Confirmed(Fingerprint),
-    /// A pin nothing matches, to learn the server certificate's fingerprint.
-    Probe,
 }
 
 /// The trust for one attempt, and a pin to check after a CA verified the chain (a link may
@@ -41,15 +40,11 @@ pub struct Plan {
     pub also_pin: Option<Fingerprint>,
 }
 
-/// A pin no certificate has (SHA-256 has no known preimage of all zeros).
-const PROBE_PIN: [u8; 32] = [0; 32];
-
-/// What the link says, else what was confirmed or remembered, else a probe if asked for.
+/// What the link says, else what was confirmed or remembered, else ask on first use.
 pub fn plan(
     settings: &Settings,
     confirmed: Option<Fingerprint>,
     remembered: Option<Fingerprint>,
-    probe: bool,
 ) -> Plan {
     let pinned = |fp: Fingerprint, source| Plan {
         trust: Some(TlsTrust::Pinned(fp.0)),
@@ -66,13 +61,12 @@ pub fn plan(
             also_pin: pin,
         },
         (None, Some(fp)) => pinned(fp, Source::LinkPin),
-        (None, None) => match (confirmed, remembered, probe) {
-            (Some(fp), _, _) => pinned(fp, Source::Confirmed(fp)),
-            (None, Some(fp), _) => pinned(fp, Source::Remembered(fp)),
-            (None, None, true) => pinned(Fingerprint(PROBE_PIN), Source::Probe),
-            (None, None, false) => Plan {
-                trust: None,
-                source: Source::Nothing,
+        (None, None) => match (confirmed, remembered) {
+            (Some(fp), _) => pinned(fp, Source::Confirmed(fp)),
+            (None, Some(fp)) => pinned(fp, Source::Remembered(fp)),
+            (None, None) => Plan {
+                trust: Some(TlsTrust::AskFirst),
+                source: Source::AskFirst,
                 also_pin: None,
             },
         },
@@ -82,10 +76,6 @@ pub fn plan(
 /// What a failed attempt means for trust.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Nothing to trust the server with: probe for its certificate.
-    Probe,
-    /// The probe saw this certificate: ask the person to confirm it.
-    FirstUse(Fingerprint),
     /// The remembered certificate was replaced by this one: a loud warning.
     Changed {
         remembered: Fingerprint,
@@ -97,14 +87,6 @@ pub enum Verdict {
 
 pub fn verdict(err: &Error, source: Source) -> Verdict {
     match (err, source) {
-        (Error::TlsTrustMissing { .. }, Source::Nothing) => Verdict::Probe,
-        (
-            Error::CertificateRejected {
-                why: CertRejection::PinMismatch { .. },
-                sha256,
-            },
-            Source::Probe,
-        ) => Verdict::FirstUse(Fingerprint(*sha256)),
         (
             Error::CertificateRejected {
                 why: CertRejection::PinMismatch { .. },
@@ -157,11 +139,11 @@ mod tests {
             fingerprint: Some(fp(1)),
             ..Settings::default()
         };
-        let p = plan(&s, Some(fp(3)), Some(fp(2)), true);
+        let p = plan(&s, Some(fp(3)), Some(fp(2)));
         assert_eq!(p.trust, Some(TlsTrust::Pinned([1; 32])));
         assert_eq!(p.source, Source::LinkPin);
         s.ca = Some(vec![0x30]);
-        let p = plan(&s, None, Some(fp(2)), false);
+        let p = plan(&s, None, Some(fp(2)));
         assert!(matches!(p.trust, Some(TlsTrust::Ca { .. })));
         assert_eq!(p.also_pin, Some(fp(1)), "both must hold");
     }
@@ -169,22 +151,24 @@ mod tests {
     #[test]
     fn first_use_then_remembered() {
         let s = Settings::default();
-        assert_eq!(plan(&s, None, None, false).trust, None);
-        let probe = plan(&s, None, None, true);
-        assert_eq!(probe.source, Source::Probe);
-        let missing = Error::TlsTrustMissing { offered: vec![260] };
-        assert_eq!(verdict(&missing, Source::Nothing), Verdict::Probe);
+        let first = plan(&s, None, None);
+        assert_eq!(first.trust, Some(TlsTrust::AskFirst));
+        assert_eq!(first.source, Source::AskFirst);
+        assert_eq!(
+            plan(&s, Some(fp(7)), Some(fp(9))).source,
+            Source::Confirmed(fp(7)),
+            "confirmed in this page: over an older remembered pin"
+        );
+        assert_eq!(
+            plan(&s, None, Some(fp(9))).source,
+            Source::Remembered(fp(9))
+        );
         let seen = Error::CertificateRejected {
             why: CertRejection::PinMismatch {
                 pinned: "00".into(),
             },
             sha256: [7; 32],
         };
-        assert_eq!(verdict(&seen, Source::Probe), Verdict::FirstUse(fp(7)));
-        assert_eq!(
-            plan(&s, Some(fp(7)), None, false).source,
-            Source::Confirmed(fp(7))
-        );
         assert_eq!(
             verdict(&seen, Source::Remembered(fp(9))),
             Verdict::Changed {
@@ -193,6 +177,7 @@ mod tests {
             }
         );
         assert_eq!(verdict(&seen, Source::LinkPin), Verdict::Fail);
+        let missing = Error::TlsTrustMissing { offered: vec![260] };
         assert_eq!(verdict(&missing, Source::LinkCa), Verdict::Fail);
     }
 

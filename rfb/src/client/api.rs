@@ -103,9 +103,17 @@ pub enum Event {
         millis: u64,
     },
     /// The VeNCrypt TLS handshake finished; this certificate (leaf first, DER) was verified
-    /// against the configured trust. `sha256` is the leaf's fingerprint.
+    /// against the configured trust — with [`crate::TlsTrust::AskFirst`], it is the one to
+    /// decide on ([`Event::CertificateDecision`] follows). `sha256` is the leaf's fingerprint.
     ServerCertificate {
         chain: Vec<Vec<u8>>,
+        sha256: [u8; 32],
+    },
+    /// With [`crate::TlsTrust::AskFirst`]: the TLS handshake finished with this certificate
+    /// (just reported as [`Event::ServerCertificate`]) and the client waits for
+    /// [`Client::trust_certificate`] or [`Client::refuse_certificate`]; nothing is sent
+    /// inside TLS until then.
+    CertificateDecision {
         sha256: [u8; 32],
     },
     /// The server wants a password (and a user name if `username`); answer with

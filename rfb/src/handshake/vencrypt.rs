@@ -172,18 +172,23 @@ pub fn choose_subtype(offered: &[u32], cfg: &ClientConfig) -> Result<VeNCryptSub
     let has_password = cfg.password.is_some() || cfg.prompt_for_credentials;
     let has_user = (cfg.username.is_some() && cfg.password.is_some()) || cfg.prompt_for_credentials;
     let has_trust = cfg.tls_trust.is_some();
-    let usable = |s: VeNCryptSubtype| match s {
-        VeNCryptSubtype::X509None => has_trust,
-        VeNCryptSubtype::X509Vnc => has_trust && has_password,
-        VeNCryptSubtype::X509Plain => has_trust && has_user,
+    // Trust that asks the person first is for when nothing else will do: a server that also
+    // offers a subtype without certificates gets that one, as without any trust.
+    let verified = cfg.tls_trust.as_ref().is_some_and(|t| !t.asks_first());
+    let usable = |s: VeNCryptSubtype, x509: bool| match s {
+        VeNCryptSubtype::X509None => x509,
+        VeNCryptSubtype::X509Vnc => x509 && has_password,
+        VeNCryptSubtype::X509Plain => x509 && has_user,
         VeNCryptSubtype::Classic(SecurityType::None) => true,
         VeNCryptSubtype::Classic(SecurityType::VncAuth) => has_password,
         _ => false,
     };
     let subtypes: Vec<VeNCryptSubtype> =
         offered.iter().map(|&v| VeNCryptSubtype::from(v)).collect();
-    if let Some(s) = subtypes.iter().copied().find(|s| usable(*s)) {
-        return Ok(s);
+    for x509 in [verified, has_trust] {
+        if let Some(s) = subtypes.iter().copied().find(|s| usable(*s, x509)) {
+            return Ok(s);
+        }
     }
     let any = |f: fn(VeNCryptSubtype) -> bool| subtypes.iter().any(|s| f(*s));
     Err(if any(VeNCryptSubtype::is_x509) && !has_trust {
@@ -257,6 +262,28 @@ mod tests {
         assert_eq!(
             choose_subtype(&[260], &cfg(false, true)),
             Ok(VeNCryptSubtype::X509None)
+        );
+    }
+
+    #[test]
+    fn asking_first_is_for_servers_that_offer_only_certificates() {
+        let ask = |password: bool| ClientConfig {
+            password: password.then(|| Password::new("pw")),
+            tls_trust: Some(TlsTrust::AskFirst),
+            ..ClientConfig::default()
+        };
+        assert_eq!(
+            choose_subtype(&[261, 2], &ask(true)),
+            Ok(VeNCryptSubtype::Classic(SecurityType::VncAuth)),
+            "what works without a certificate still comes first"
+        );
+        assert_eq!(
+            choose_subtype(&[261, 260], &ask(false)),
+            Ok(VeNCryptSubtype::X509None)
+        );
+        assert_eq!(
+            choose_subtype(&[261, 260], &ask(true)),
+            Ok(VeNCryptSubtype::X509Vnc)
         );
     }
 

@@ -228,3 +228,137 @@ fn name_is_checked_only_when_given() {
         "{err:?}"
     );
 }
+
+/// Moves bytes both ways until neither side has more; returns what the server read inside TLS.
+fn pump(c: &mut Client, server: &mut rustls::ServerConnection, events: &mut Vec<Event>) -> Vec<u8> {
+    let mut plain = Vec::new();
+    for _ in 0..10 {
+        let to_server = c.poll_transmit().unwrap_or_default();
+        let mut rd = &to_server[..];
+        while !rd.is_empty() {
+            server.read_tls(&mut rd).expect("server read");
+        }
+        server
+            .process_new_packets()
+            .expect("server accepts the client");
+        let _ = server.reader().read_to_end(&mut plain);
+        let mut to_client = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut to_client).expect("server write");
+        }
+        if !to_client.is_empty() {
+            c.receive(&to_client).expect("client accepts the server");
+        }
+        while let Some(e) = c.poll_event() {
+            events.push(e);
+        }
+        if to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+    }
+    plain
+}
+
+/// A server offering only VeNCrypt X509Plain, up to the start of TLS, with a client that
+/// trusts on first use; returns the client, the server's TLS side and the events so far.
+fn ask_first_up_to_the_decision(p: &Pki) -> (Client, rustls::ServerConnection, Vec<Event>) {
+    let mut c = Client::new(ClientConfig {
+        username: Some("alice".to_owned()),
+        password: Some(Password::new("secret")),
+        tls_trust: Some(TlsTrust::AskFirst),
+        ..ClientConfig::default()
+    });
+    c.set_time(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs(),
+    );
+    c.receive(b"RFB 003.008\n\x01\x13").expect("types");
+    assert_eq!(c.poll_transmit().map(|v| v[12..].to_vec()), Some(vec![19]));
+    c.receive(&[0, 2]).expect("version");
+    assert_eq!(c.poll_transmit(), Some(vec![0, 2]));
+    c.receive(&[0, 1, 0, 0, 1, 6, 1])
+        .expect("X509Plain and the ack");
+    let mut server = server_conn(p);
+    let first = c.poll_transmit().unwrap_or_default();
+    assert_eq!(&first[..4], &262u32.to_be_bytes(), "the subtype, in clear");
+    let mut hello = &first[4..];
+    while !hello.is_empty() {
+        server.read_tls(&mut hello).expect("server read");
+    }
+    let mut events = Vec::new();
+    let plain = pump(&mut c, &mut server, &mut events);
+    assert!(!server.is_handshaking(), "the TLS handshake completes");
+    assert!(
+        plain.is_empty(),
+        "no credentials before the decision: {plain:?}"
+    );
+    (c, server, events)
+}
+
+#[test]
+fn trust_on_first_use_pauses_after_the_handshake_until_the_person_decides() {
+    let p = pki();
+    let (mut c, mut server, mut events) = ask_first_up_to_the_decision(&p);
+    let fp = sha256(&p.leaf_der);
+    assert!(events.contains(&Event::ServerCertificate {
+        chain: vec![p.leaf_der.clone()],
+        sha256: fp
+    }));
+    assert_eq!(
+        events.last(),
+        Some(&Event::CertificateDecision { sha256: fp })
+    );
+    // What the server sends meanwhile waits: no credentials go out, no event comes.
+    server.writer().write_all(&[0, 0]).expect("write");
+    events.clear();
+    assert!(pump(&mut c, &mut server, &mut events).is_empty());
+    assert!(events.is_empty(), "{events:?}");
+    assert!(!c.is_connected());
+
+    c.trust_certificate().expect("trusted");
+    let plain = pump(&mut c, &mut server, &mut events);
+    let mut want = vec![0, 0, 0, 5, 0, 0, 0, 6];
+    want.extend_from_slice(b"alicesecret");
+    assert_eq!(plain, want, "the credentials, once trusted");
+    // The two bytes that waited were the start of SecurityResult: the rest completes it.
+    server
+        .writer()
+        .write_all(&server_init()[2..])
+        .expect("write");
+    pump(&mut c, &mut server, &mut events);
+    assert!(c.is_connected(), "{events:?}");
+    c.trust_certificate().expect("a second call does nothing");
+}
+
+#[test]
+fn a_refused_certificate_closes_without_sending_anything_inside_tls() {
+    let p = pki();
+    let (mut c, mut server, _) = ask_first_up_to_the_decision(&p);
+    c.refuse_certificate();
+    let bye = c.poll_transmit().unwrap_or_default();
+    let mut rd = &bye[..];
+    while !rd.is_empty() {
+        server.read_tls(&mut rd).expect("server read");
+    }
+    let state = server.process_new_packets().expect("a clean close");
+    assert!(state.peer_has_closed(), "close_notify");
+    let mut plain = Vec::new();
+    let _ = server.reader().read_to_end(&mut plain);
+    assert!(plain.is_empty(), "{plain:?}");
+    assert_eq!(c.receive(&[0]), Err(Error::Closed));
+}
+
+#[test]
+fn a_pin_or_a_ca_never_waits_for_a_decision() {
+    let p = pki();
+    let cfg = ClientConfig {
+        tls_trust: Some(TlsTrust::Pinned(sha256(&p.leaf_der))),
+        ..ClientConfig::default()
+    };
+    let events = run(&p, 260, cfg).expect("connects");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::CertificateDecision { .. })));
+}

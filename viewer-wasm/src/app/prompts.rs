@@ -16,6 +16,11 @@ impl App {
     pub(super) fn on_certificate(&mut self, chain: &[Vec<u8>], presented: Fingerprint) {
         let Some(s) = &self.session else { return };
         let source = s.plan.source;
+        if source == Source::AskFirst {
+            // Not trusted yet: rfb waits for the person ([`App::ask_first_use`] next).
+            self.first_use = Some((presented, chain.to_vec()));
+            return;
+        }
         if let Some(pin) = s.plan.also_pin {
             if pin != presented {
                 let (hex, words) = trust::describe(&presented);
@@ -58,7 +63,7 @@ impl App {
             Source::Confirmed(_) => {
                 "You confirmed it just now; this browser remembers it.".to_owned()
             }
-            Source::Probe | Source::Nothing => String::new(),
+            Source::AskFirst => String::new(),
         };
         rows.push(("Trusted because", why));
         self.ui.details(&self.ui.cert_details, &rows);
@@ -113,21 +118,6 @@ impl App {
         let source = s.plan.source;
         self.stop_session_timers();
         match trust::verdict(e, source) {
-            Verdict::Probe => {
-                self.probing = true;
-                self.connect();
-            }
-            Verdict::FirstUse(fp) => {
-                self.probing = false;
-                self.first_use = Some(fp);
-                let (hex, words) = trust::describe(&fp);
-                let target = self.target_name();
-                set_text(&self.ui.cc_target, &target);
-                set_text(&self.ui.cc_words, &words);
-                set_text(&self.ui.cc_fp, &hex);
-                self.ui.status("confirm");
-                self.ui.panel(Panel::CertConfirm);
-            }
             Verdict::Changed {
                 remembered,
                 presented,
@@ -166,17 +156,52 @@ impl App {
             .to_owned()
     }
 
-    /// The person confirmed the certificate shown after a probe.
+    /// The server presented a certificate nothing vouches for, and the session waits: show it
+    /// to the person (`Event::CertificateDecision`).
+    pub(super) fn ask_first_use(&mut self, presented: Fingerprint) {
+        if self.first_use.as_ref().map(|(fp, _)| *fp) != Some(presented) {
+            return self.fail(
+                "The server's certificate could not be shown for confirmation. Connect again.",
+            );
+        }
+        let (hex, words) = trust::describe(&presented);
+        let target = self.target_name();
+        set_text(&self.ui.cc_target, &target);
+        set_text(&self.ui.cc_words, &words);
+        set_text(&self.ui.cc_fp, &hex);
+        self.ui.status("confirm");
+        self.ui.panel(Panel::CertConfirm);
+    }
+
+    /// The person confirmed the certificate: remembered for this desktop, and the waiting
+    /// session goes on.
     pub fn accept_first_use(&mut self) {
-        if let Some(fp) = self.first_use.take() {
-            self.confirmed = Some(fp);
-            self.probing = false;
-            self.connect();
+        let Some((fp, chain)) = self.first_use.take() else {
+            return;
+        };
+        self.confirmed = Some(fp);
+        let Some(s) = &mut self.session else { return };
+        s.plan.source = Source::Confirmed(fp);
+        // Shown and remembered as a confirmed certificate.
+        self.on_certificate(&chain, fp);
+        self.ui.panel(Panel::None);
+        self.ui.status("connecting");
+        let Some(s) = &mut self.session else { return };
+        let result = s.client.trust_certificate();
+        self.drain_events();
+        if let Err(e) = result {
+            self.on_rfb_error(&e);
         }
     }
 
     pub fn reject_first_use(&mut self) {
         self.first_use = None;
+        if let Some(s) = &mut self.session {
+            s.client.refuse_certificate();
+            s.flush();
+            s.ended = true;
+            s.close();
+        }
         self.session = None;
         self.ui.status("closed");
         self.ui.notice(
@@ -195,7 +220,6 @@ impl App {
         let key = trust::storage_key(&self.origin, &self.target_name());
         platform::remove(&key);
         self.confirmed = None;
-        self.probing = true;
         self.connect();
     }
 
