@@ -280,12 +280,37 @@ impl Client {
         Ok(())
     }
 
-    /// With [`crate::TlsTrust::AskFirst`], after [`Event::CertificateDecision`]: the person trusts
-    /// the certificate, and the session goes on. Does nothing at any other time.
-    pub fn trust_certificate(&mut self) -> Result<(), Error> {
-        match &mut self.transport {
-            Transport::Tls(t) if t.decision == Decision::Asked => t.decision = Decision::Trusted,
-            _ => return Ok(()),
+    /// With [`crate::TlsTrust::AskFirst`], after [`Event::CertificateDecision`]: the person
+    /// trusts the certificate with this fingerprint (the one they were shown), and the session
+    /// goes on — asking for credentials now if the server wants them
+    /// ([`Event::CredentialsRequired`]). A different fingerprint is refused as a pin mismatch
+    /// and closes. Does nothing at any other time.
+    pub fn trust_certificate(&mut self, sha256: &[u8; 32]) -> Result<(), Error> {
+        let Transport::Tls(t) = &mut self.transport else {
+            return Ok(());
+        };
+        if t.decision != Decision::Asked {
+            return Ok(());
+        }
+        let presented = t
+            .observed
+            .lock()
+            .ok()
+            .and_then(|o| o.chain.first().map(|leaf| crate::tls::sha256(leaf)));
+        if presented.as_ref() != Some(sha256) {
+            self.refuse_certificate();
+            return Err(Error::CertificateRejected {
+                why: crate::tls::CertRejection::PinMismatch {
+                    pinned: crate::tls::hex_colon(sha256),
+                },
+                sha256: presented.unwrap_or_default(),
+            });
+        }
+        t.decision = Decision::Trusted;
+        if let Phase::Handshake(Handshake::AwaitCredentials(a)) = &self.phase {
+            self.events.push_back(Event::CredentialsRequired {
+                username: a.needs_username(),
+            });
         }
         let result = self.process();
         if result.is_err() {
@@ -426,7 +451,14 @@ impl Client {
                     Ok(Progress::Wait)
                 }
                 Step::StartTls(next) => {
-                    if let Handshake::AwaitCredentials(a) = &next {
+                    // With trust on first use, credentials are asked for once the person has
+                    // trusted the certificate (`trust_certificate`), not before.
+                    let asks_first = self
+                        .config
+                        .tls_trust
+                        .as_ref()
+                        .is_some_and(crate::TlsTrust::asks_first);
+                    if let (Handshake::AwaitCredentials(a), false) = (&next, asks_first) {
                         self.events.push_back(Event::CredentialsRequired {
                             username: a.needs_username(),
                         });

@@ -35,7 +35,9 @@ pub enum TlsTrust {
     /// until the application has shown the certificate to the person and called
     /// [`crate::Client::trust_certificate`] or [`crate::Client::refuse_certificate`]
     /// ([`crate::Event::CertificateDecision`]). X509 subtypes are chosen with it only when the
-    /// server offers nothing else this client can complete.
+    /// server offers nothing else this client can complete. A configured client certificate
+    /// (`tls_identity`) would be presented during that handshake, before anyone vouched for
+    /// the server: give one only with CA data or a pin.
     AskFirst,
 }
 

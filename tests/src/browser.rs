@@ -153,6 +153,60 @@ impl Browser {
         })
     }
 
+    /// CPU seconds (user + system) used so far by this browser's renderer processes (its
+    /// pages), read from /proc: the processes with `--type=renderer` descended from this
+    /// browser's chromedriver.
+    pub fn renderer_cpu_seconds(&self) -> f64 {
+        let driver = self._driver.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0.0;
+        };
+        // pid → (parent, user+system ticks, a renderer?)
+        let mut procs = std::collections::HashMap::new();
+        for e in entries.filter_map(Result::ok) {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // After the command name: state, ppid (index 1), …, utime (11), stime (12).
+            let fields: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map(|(_, rest)| rest.split(' ').collect())
+                .unwrap_or_default();
+            let num = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            // Chromium rewrites its command line into one string (its process title).
+            let renderer = std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+                .unwrap_or(false);
+            let parent = u32::try_from(num(1)).unwrap_or(0);
+            procs.insert(pid, (parent, num(11) + num(12), renderer));
+        }
+        let descends = |mut pid: u32| {
+            for _ in 0..64 {
+                match procs.get(&pid) {
+                    Some((parent, _, _)) if *parent == driver => return true,
+                    Some((parent, _, _)) if *parent > 1 => pid = *parent,
+                    _ => return false,
+                }
+            }
+            false
+        };
+        let ticks: u64 = procs
+            .iter()
+            .filter(|(pid, (_, _, renderer))| *renderer && descends(**pid))
+            .map(|(_, (_, t, _))| *t)
+            .sum();
+        // The kernel's clock tick for /proc is 100 Hz on Linux (USER_HZ).
+        ticks as f64 / 100.0
+    }
+
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         call(
             &self.agent,

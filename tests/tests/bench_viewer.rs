@@ -1,19 +1,41 @@
-//! Viewer latency and frame pacing against a real Xvnc through vncgate, in headless Chromium:
-//! `cargo xtask bench viewer` (or `cargo test -p tests --test bench_viewer -- --ignored
-//! --nocapture`). A benchmark, not a test: it measures and prints, it asserts nothing about
-//! the figures.
+//! Our viewer beside noVNC, in the same headless Chromium, against the same real Xvnc through
+//! a release vncgate: `cargo xtask bench viewer` (report in `target/bench-viewer/report.md`).
+//! A benchmark, not a test: it measures and prints, it asserts nothing about the figures.
 //!
-//! - Latency: the time from changing the X root window's colour (`xsetroot`) to the new
-//!   colour on the canvas, seen by a `requestAnimationFrame` loop in the page. Both clocks are
-//!   this machine's wall clock (`Date.now()` and `SystemTime`), in milliseconds.
-//! - Frame pacing: while the root colour changes as fast as `xsetroot` can run, the intervals
-//!   between the colour changes the page shows.
+//! noVNC is Debian's 1.3 `vnc.html`, served by a second vncgate with `--web-root`, connected
+//! through its `/websockify?token=desk`; ours is vncgate's own page with `#target=desk`. Each
+//! figure is measured for both, in interleaved rounds, each round with a cold browser:
+//!
+//! - download: what the page transferred up to a connected session (Chromium's resource
+//!   timing: `transferSize` of the navigation and every resource);
+//! - first complete picture: from navigation to both corners of the canvas showing the desktop;
+//! - latency: from changing the X root window's colour (`xsetroot`) to the new colour on the
+//!   canvas, seen by a `requestAnimationFrame` loop in the page (both clocks are this
+//!   machine's wall clock, in milliseconds); and the frames shown while the colour changes as
+//!   fast as `xsetroot` can run;
+//! - text and video-like content: frames shown per second while three xterms scroll text, and
+//!   while ImageMagick's `animate` plays photo-like 960×540 frames at 25 and 60 per second;
+//!   and the renderer's CPU seconds (its processes in /proc) for the same time.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use tests::browser::Browser;
 use tests::gateway::Gateway;
 use tests::xvnc::Xvnc;
+
+/// The desktop's size.
+const W: u32 = 1920;
+const H: u32 = 1080;
+/// How long each kind of content runs.
+const CONTENT: Duration = Duration::from_secs(5);
+/// Interleaved rounds (ours, noVNC, ours, noVNC, …).
+const ROUNDS: usize = 3;
+
+/// Debian's noVNC, and the policy its page needs (inline module script and styles).
+const NOVNC: &str = "/usr/share/novnc";
+const NOVNC_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+                         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' wss:";
 
 fn now_ms() -> f64 {
     SystemTime::now()
@@ -22,26 +44,58 @@ fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Installs a loop that records when pixel (4,4) of the canvas changes, as
-/// `[time_ms, "r,g,b"]` in `window.__changes`. It looks once per frame, in a task queued from
-/// `requestAnimationFrame`, so it runs after every frame callback of that frame (the viewer
-/// paints in one) and sees a change in the frame that shows it, not one frame later.
-const WATCH: &str = "
+/// A loop that records when pixel (4,4) of the canvas changes, as `[time_ms, "r,g,b"]` in
+/// `window.__changes`. It looks once per frame, in a task queued from `requestAnimationFrame`,
+/// so it runs after every frame callback of that frame (the viewers paint in one) and sees a
+/// change in the frame that shows it, not one frame later.
+fn watch(canvas: &str) -> String {
+    format!(
+        "
   window.__changes = [];
-  const c = document.getElementById('screen');
-  const ctx = c.getContext('2d', { willReadFrequently: true });
+  const c = {canvas};
+  const ctx = c.getContext('2d', {{ willReadFrequently: true }});
   let last = '';
-  function check() {
+  function check() {{
     const d = ctx.getImageData(4, 4, 1, 1).data;
     const k = d[0] + ',' + d[1] + ',' + d[2];
-    if (k !== last) { window.__changes.push([Date.now(), k]); last = k; }
-  }
-  function tick() {
+    if (k !== last) {{ window.__changes.push([Date.now(), k]); last = k; }}
+  }}
+  function tick() {{
     setTimeout(check, 0);
     requestAnimationFrame(tick);
-  }
+  }}
   requestAnimationFrame(tick);
-  return null;";
+  return null;"
+    )
+}
+
+/// A loop that counts the frames in which any of a grid of points inside `(x, y, w, h)` of the
+/// canvas changed (`window.__frames`), the same way for both viewers.
+fn count_frames(canvas: &str, (x, y, w, h): (u32, u32, u32, u32)) -> String {
+    format!(
+        "
+  window.__frames = 0;
+  const c = {canvas};
+  const ctx = c.getContext('2d', {{ willReadFrequently: true }});
+  const points = [];
+  for (let i = 0; i < 8; i++) for (let j = 0; j < 6; j++)
+    points.push([{x} + Math.floor(({w} - 1) * (i + 0.5) / 8), {y} + Math.floor(({h} - 1) * (j + 0.5) / 6)]);
+  let last = '';
+  window.__counting = true;
+  function check() {{
+    let k = '';
+    for (const [px, py] of points) {{ const d = ctx.getImageData(px, py, 1, 1).data; k += d[0] + d[1] * 7 + d[2] * 13 + ','; }}
+    if (k !== last) {{ window.__frames++; last = k; }}
+  }}
+  function tick() {{
+    if (!window.__counting) return;
+    setTimeout(check, 0);
+    requestAnimationFrame(tick);
+  }}
+  requestAnimationFrame(tick);
+  return null;"
+    )
+}
 
 /// The server's part of the latency: a minimal RFB client straight to Xvnc (no gateway, no
 /// browser) asks for incremental updates of pixel (4,4) in Raw encoding and times
@@ -112,36 +166,125 @@ fn xsetroot(display: &str, colour: &str) -> anyhow::Result<()> {
     tests::proc::run_x_client(display, "xsetroot", &["-solid", colour])
 }
 
-#[test]
-#[ignore = "a benchmark: run with cargo xtask bench viewer"]
-fn viewer_latency_and_frame_pacing() -> anyhow::Result<()> {
-    let desk = Xvnc::start(1280, 800, &["-SecurityTypes", "None"])?;
+/// One of the two viewers: its gateway, the page to open and how to find its canvas.
+struct Viewer {
+    name: &'static str,
+    gate: Gateway,
+    page: &'static str,
+    canvas: &'static str,
+}
+
+/// One content run: frames shown per second and the renderer's CPU seconds per second.
+#[derive(Debug, Default, Clone, Copy)]
+struct Content {
+    fps: f64,
+    cpu: f64,
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    download: f64,
+    requests: f64,
+    first_ms: f64,
+    latency_p50: f64,
+    latency_p95: f64,
+    pacing_fps: f64,
+    text: Content,
+    video25: Content,
+    video60: Content,
+}
+
+/// Photo-like frames (ImageMagick's plasma fractal), 960×540, made once.
+fn video_frames(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    (0..12)
+        .map(|i| {
+            let f = dir.join(format!("frame-{i:02}.png"));
+            let ok = std::process::Command::new("convert")
+                .args([
+                    "-seed",
+                    &(i + 1).to_string(),
+                    "-size",
+                    "960x540",
+                    "plasma:fractal",
+                ])
+                .arg(&f)
+                .status()?
+                .success();
+            anyhow::ensure!(ok, "convert failed");
+            Ok(f.display().to_string())
+        })
+        .collect()
+}
+
+/// Runs `content` on the desktop for [`CONTENT`] while the page counts the frames it shows in
+/// `region`.
+fn content(
+    browser: &Browser,
+    v: &Viewer,
+    region: (u32, u32, u32, u32),
+    start: &dyn Fn() -> anyhow::Result<Vec<tests::proc::Proc>>,
+) -> anyhow::Result<Content> {
+    let running = start()?;
+    std::thread::sleep(Duration::from_millis(700));
+    browser.eval(&count_frames(v.canvas, region))?;
+    let cpu0 = browser.renderer_cpu_seconds();
+    let t0 = Instant::now();
+    std::thread::sleep(CONTENT);
+    let frames = browser.eval("window.__counting = false; return window.__frames;")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = browser.renderer_cpu_seconds() - cpu0;
+    drop(running);
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(Content {
+        fps: frames.as_f64().unwrap_or(0.0) / secs,
+        cpu: cpu / secs,
+    })
+}
+
+fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures> {
     let display = desk.display_env();
-    xsetroot(&display, "#000000")?;
-    let server = server_latency(desk.port, &display, 30)?;
-    let gate = Gateway::start(&[
-        "--target",
-        &format!("desk=127.0.0.1:{}", desk.port),
-        "--danger-no-auth",
-    ])?;
+    xsetroot(&display, "#102030")?;
     let browser = Browser::start()?;
-    browser.goto(&gate.url("#target=desk"))?;
-    browser.wait_for_state("connected", Duration::from_secs(20))?;
-    // What a first visit downloads up to a connected session, as Chromium transferred it
-    // (headers and compressed bodies: brotli when built, else gzip).
+    browser.set_window_size(W + 40, H + 200)?;
+    let mut f = Figures::default();
+
+    // First complete picture: both corners of the canvas show the desktop's colour.
+    let corners = format!(
+        "const c = {canvas}; if (!c || c.width < {W} || c.height < {H}) return null;\
+         const x = c.getContext('2d'); const a = x.getImageData(4, 4, 1, 1).data;\
+         const b = x.getImageData({}, {}, 1, 1).data;\
+         return [a[0], a[1], a[2], b[0], b[1], b[2]].join(',');",
+        W - 5,
+        H - 5,
+        canvas = v.canvas
+    );
+    let t0 = Instant::now();
+    browser.goto(&v.gate.url(v.page))?;
+    loop {
+        if browser.eval(&corners)?.as_str() == Some("16,32,48,16,32,48") {
+            break;
+        }
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}: no complete picture in 30 s",
+            v.name
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f.first_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let download = browser.eval(
         "const nav = performance.getEntriesByType('navigation')[0];\
          const res = performance.getEntriesByType('resource');\
          return [(nav ? nav.transferSize : 0) + res.reduce((s, e) => s + e.transferSize, 0),\
-                 res.length + 1,\
-                 res.filter((e) => e.name.endsWith('.wasm')).reduce((s, e) => s + e.transferSize, 0)];",
+                 res.length + 1];",
     )?;
+    f.download = download[0].as_f64().unwrap_or(0.0);
+    f.requests = download[1].as_f64().unwrap_or(0.0);
     std::thread::sleep(Duration::from_millis(500));
-    browser.eval(WATCH)?;
+    browser.eval(&watch(v.canvas))?;
 
     // Latency: one change at a time, waiting for it to show.
     let mut latencies = Vec::new();
-    let mut xsetroot_ms = Vec::new();
     for i in 0..40u32 {
         let colour = format!(
             "#{:02x}{:02x}{:02x}",
@@ -152,74 +295,185 @@ fn viewer_latency_and_frame_pacing() -> anyhow::Result<()> {
         let rgb = format!("{},{},{}", 10 + i * 5, 200 - i * 3, (i * 37) % 256);
         let t0 = now_ms();
         xsetroot(&display, &colour)?;
-        xsetroot_ms.push(now_ms() - t0);
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let v = browser.eval(&format!(
+            let seen = browser.eval(&format!(
                 "const f = window.__changes.find(c => c[1] === '{rgb}'); return f ? f[0] : null;"
             ))?;
-            if let Some(seen) = v.as_f64() {
+            if let Some(seen) = seen.as_f64() {
                 latencies.push(seen - t0);
                 break;
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
-                "colour {colour} never reached the canvas"
+                "{}: colour {colour} never reached the canvas",
+                v.name
             );
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     latencies.sort_by(f64::total_cmp);
-    xsetroot_ms.sort_by(f64::total_cmp);
+    f.latency_p50 = percentile(&latencies, 0.5);
+    f.latency_p95 = percentile(&latencies, 0.95);
 
-    // Frame pacing: changes as fast as xsetroot runs, for 5 s.
+    // Frame pacing: changes as fast as xsetroot runs.
     browser.eval("window.__changes = []; return null;")?;
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + CONTENT;
     let mut sent = 0u32;
     while Instant::now() < until {
         xsetroot(&display, if sent % 2 == 0 { "#ff0000" } else { "#0000ff" })?;
         sent += 1;
     }
     std::thread::sleep(Duration::from_millis(300));
-    let v = browser.eval("return window.__changes.map(c => c[0]);")?;
-    let times: Vec<f64> = v
-        .as_array()
-        .map(|a| a.iter().filter_map(|t| t.as_f64()).collect())
-        .unwrap_or_default();
-    let mut intervals: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let span_s = (times.last().unwrap_or(&0.0) - times.first().unwrap_or(&0.0)) / 1000.0;
-    intervals.sort_by(f64::total_cmp);
+    let shown = browser.eval("return window.__changes.length;")?;
+    f.pacing_fps = shown.as_f64().unwrap_or(0.0) / CONTENT.as_secs_f64();
+    xsetroot(&display, "#102030")?;
 
-    println!(
-        "page download up to a connected session (cold browser, Chromium's transferSize): {} bytes in {} requests, of which the wasm {} bytes",
-        download[0], download[1], download[2]
+    // Text: three xterms scrolling as fast as they can.
+    let d = display.clone();
+    f.text = content(&browser, v, (100, 100, 1700, 560), &|| {
+        (0..3)
+            .map(|i| {
+                tests::proc::spawn_x_client(
+                    &d,
+                    "xterm",
+                    &[
+                        "-geometry",
+                        &format!("80x36+{}+100", 100 + i * 580),
+                        "-e",
+                        "sh",
+                        "-c",
+                        "while :; do cat /usr/share/common-licenses/GPL-3; done",
+                    ],
+                )
+            })
+            .collect()
+    })?;
+    // Video-like: photo-like frames at 25 and at 60 a second.
+    for (rate, slot) in [("4", &mut f.video25), ("1x60", &mut f.video60)] {
+        let d = display.clone();
+        *slot = content(&browser, v, (100, 100, 960, 540), &|| {
+            let mut args = vec!["-delay", rate, "-loop", "0", "-geometry", "+100+100"];
+            args.extend(frames.iter().map(String::as_str));
+            Ok(vec![tests::proc::spawn_x_client(&d, "animate", &args)?])
+        })?;
+    }
+    Ok(f)
+}
+
+/// The median of `pick` over the rounds.
+fn median(all: &[Figures], pick: impl Fn(&Figures) -> f64) -> f64 {
+    let mut v: Vec<f64> = all.iter().map(pick).collect();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
+#[test]
+#[ignore = "a benchmark: run with cargo xtask bench viewer"]
+fn our_viewer_beside_novnc() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::path::Path::new(NOVNC).join("vnc.html").exists(),
+        "noVNC is not installed (cargo xtask setup installs the novnc package)"
     );
-    println!(
-        "viewer latency, server change → canvas, {} samples (ms):",
-        latencies.len()
+    let dir = tests::TempDir::new("bench-viewer")?;
+    let frames = video_frames(dir.path())?;
+    let desk = Xvnc::start(
+        u16::try_from(W)?,
+        u16::try_from(H)?,
+        &["-SecurityTypes", "None"],
+    )?;
+    let display = desk.display_env();
+    xsetroot(&display, "#000000")?;
+    let server = server_latency(desk.port, &display, 30)?;
+    let target = format!("desk=127.0.0.1:{}", desk.port);
+    let ours = Viewer {
+        name: "vncgate viewer",
+        gate: Gateway::start(&["--target", &target, "--danger-no-auth"])?,
+        page: "#target=desk",
+        canvas: "document.getElementById('screen')",
+    };
+    let novnc = Viewer {
+        name: "noVNC 1.3",
+        gate: Gateway::start(&[
+            "--target",
+            &target,
+            "--danger-no-auth",
+            "--web-root",
+            NOVNC,
+            "--web-root-csp",
+            NOVNC_CSP,
+        ])?,
+        page: "vnc.html?autoconnect=true&path=websockify%3Ftoken%3Ddesk&resize=off",
+        canvas: "document.querySelector('#noVNC_container canvas')",
+    };
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut results: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=ROUNDS {
+        for (i, v) in [&ours, &novnc].into_iter().enumerate() {
+            eprintln!("round {round}/{ROUNDS}: {}", v.name);
+            let f = measure(v, &desk, &frames).with_context(|| v.name)?;
+            eprintln!("  {f:?}");
+            results[i].push(f);
+        }
+    }
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+
+    let mut report = format!(
+        "Xvnc {W}×{H}, one release vncgate per viewer, headless Chromium, {ROUNDS} interleaved rounds (medians); load before: {}; after: {}\n\n\
+         | figure | vncgate viewer | noVNC 1.3 | ours ÷ noVNC |\n|---|---:|---:|---:|\n",
+        load_before.trim(),
+        load_after.trim()
     );
-    println!(
-        "  p50 {:.1}  p95 {:.1}  max {:.1}  (xsetroot itself: p50 {:.1} ms, included)",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.95),
-        latencies.last().copied().unwrap_or(f64::NAN),
-        percentile(&xsetroot_ms, 0.5)
+    let mut row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
+        let (a, b) = (median(&results[0], pick), median(&results[1], pick));
+        report.push_str(&format!(
+            "| {name} | {a:.digits$} | {b:.digits$} | {:.2} |\n",
+            a / b
+        ));
+    };
+    row("page download as transferred (bytes)", &|f| f.download, 0);
+    row("requests", &|f| f.requests, 0);
+    row(
+        "first complete picture, cold browser (ms)",
+        &|f| f.first_ms,
+        0,
     );
-    println!(
-        "  of which the server (Xvnc, xsetroot → update at a native client, no gateway or browser): p50 {:.1}  p95 {:.1}  max {:.1}",
+    row("update latency p50 (ms)", &|f| f.latency_p50, 1);
+    row("update latency p95 (ms)", &|f| f.latency_p95, 1);
+    row("colour changes shown per second", &|f| f.pacing_fps, 1);
+    for (name, pick) in [
+        (
+            "text scrolling in 3 xterms",
+            &(|f: &Figures| f.text) as &dyn Fn(&Figures) -> Content,
+        ),
+        ("photo-like 960×540 at 25 fps", &|f: &Figures| f.video25),
+        ("photo-like 960×540 at 60 fps", &|f: &Figures| f.video60),
+    ] {
+        row(
+            &format!("{name}: frames shown per second"),
+            &|f| pick(f).fps,
+            1,
+        );
+        row(
+            &format!("{name}: renderer CPU (s per s)"),
+            &|f| pick(f).cpu,
+            2,
+        );
+        row(
+            &format!("{name}: frames per renderer CPU second"),
+            &|f| pick(f).fps / pick(f).cpu.max(0.001),
+            1,
+        );
+    }
+    report.push_str(&format!(
+        "\nOf the latency, the desktop's own part (Xvnc: xsetroot → update at a native client, no gateway or browser): p50 {:.1} ms, p95 {:.1} ms.\n",
         percentile(&server, 0.5),
-        percentile(&server, 0.95),
-        server.last().copied().unwrap_or(f64::NAN)
-    );
-    println!(
-        "frame pacing: {} changes sent in 5 s, {} shown, {:.1} frames/s; interval p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
-        sent,
-        times.len(),
-        times.len() as f64 / span_s.max(0.001),
-        percentile(&intervals, 0.5),
-        percentile(&intervals, 0.95),
-        intervals.last().copied().unwrap_or(f64::NAN)
-    );
+        percentile(&server, 0.95)
+    ));
+    println!("{report}");
+    if let Some(out) = std::env::var_os("BENCH_OUT") {
+        std::fs::write(out, &report)?;
+    }
     Ok(())
 }

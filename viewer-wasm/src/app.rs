@@ -81,6 +81,8 @@ pub struct App {
     pub last_clipboard: Option<String>,
     /// A recording being played (`#playback=ID`), instead of a session.
     playback: Option<playback::Player>,
+    /// Counts playback starts and stops: a recording that arrives for an older one is dropped.
+    playback_generation: u32,
 }
 
 /// The JavaScript-facing handle: keep it alive as long as the page shows the viewer; dropping
@@ -149,6 +151,7 @@ pub fn start() -> Result<Viewer, JsError> {
             input: InputState::default(),
             last_clipboard: None,
             playback: None,
+            playback_generation: 0,
         })
     });
     let w = Rc::downgrade(&app);

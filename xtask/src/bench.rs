@@ -40,26 +40,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
-/// `bench viewer`: latency (server change → canvas) and frame pacing in headless Chromium
-/// against a real Xvnc through vncgate (tests/tests/bench_viewer.rs).
+/// `bench viewer`: our viewer beside Debian's noVNC in headless Chromium, against a real Xvnc
+/// through release vncgates (tests/tests/bench_viewer.rs; report in
+/// `target/bench-viewer/report.md`).
 fn viewer() -> anyhow::Result<()> {
     crate::setup::run()?;
     crate::tasks::build_web()?;
-    crate::run_cmd(crate::cargo().args(["build", "-p", "gateway", "--bins"]))?;
-    crate::run_cmd(
-        crate::cargo()
-            .args([
-                "test",
-                "-p",
-                "tests",
-                "--test",
-                "bench_viewer",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("VNCGATE_BIN", target_dir().join("debug/vncgate")),
-    )
+    release_bench("bench_viewer", "bench-viewer")
 }
 
 /// `bench native`: TigerVNC's viewer from start to first picture, through a release vncgate

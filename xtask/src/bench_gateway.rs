@@ -424,7 +424,9 @@ impl Bench {
                 args.push("--rfb".to_owned());
                 let f = self.scenario(Via::Vncgate, target, &args, Duration::from_secs(150));
                 trials.entry((key, Via::Vncgate)).or_default().extend(f);
-                // Each round leaves a 128 MiB recording: not kept.
+                // Each round leaves a 128 MiB recording: not kept, once its writer has
+                // finished (fsync) so that it does not run into the next scenario.
+                std::thread::sleep(Duration::from_secs(2));
                 let _ = std::fs::remove_dir_all(&self.recordings);
             }
             eprintln!("trial {trial}/{TRIALS}: round trips of 16-byte messages");

@@ -262,12 +262,19 @@ fn pump(c: &mut Client, server: &mut rustls::ServerConnection, events: &mut Vec<
 /// A server offering only VeNCrypt X509Plain, up to the start of TLS, with a client that
 /// trusts on first use; returns the client, the server's TLS side and the events so far.
 fn ask_first_up_to_the_decision(p: &Pki) -> (Client, rustls::ServerConnection, Vec<Event>) {
-    let mut c = Client::new(ClientConfig {
-        username: Some("alice".to_owned()),
-        password: Some(Password::new("secret")),
-        tls_trust: Some(TlsTrust::AskFirst),
-        ..ClientConfig::default()
-    });
+    ask_first_with(
+        p,
+        ClientConfig {
+            username: Some("alice".to_owned()),
+            password: Some(Password::new("secret")),
+            tls_trust: Some(TlsTrust::AskFirst),
+            ..ClientConfig::default()
+        },
+    )
+}
+
+fn ask_first_with(p: &Pki, cfg: ClientConfig) -> (Client, rustls::ServerConnection, Vec<Event>) {
+    let mut c = Client::new(cfg);
     c.set_time(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -317,7 +324,7 @@ fn trust_on_first_use_pauses_after_the_handshake_until_the_person_decides() {
     assert!(events.is_empty(), "{events:?}");
     assert!(!c.is_connected());
 
-    c.trust_certificate().expect("trusted");
+    c.trust_certificate(&fp).expect("trusted");
     let plain = pump(&mut c, &mut server, &mut events);
     let mut want = vec![0, 0, 0, 5, 0, 0, 0, 6];
     want.extend_from_slice(b"alicesecret");
@@ -329,7 +336,8 @@ fn trust_on_first_use_pauses_after_the_handshake_until_the_person_decides() {
         .expect("write");
     pump(&mut c, &mut server, &mut events);
     assert!(c.is_connected(), "{events:?}");
-    c.trust_certificate().expect("a second call does nothing");
+    c.trust_certificate(&fp)
+        .expect("a second call does nothing");
 }
 
 #[test]
@@ -361,4 +369,72 @@ fn a_pin_or_a_ca_never_waits_for_a_decision() {
     assert!(!events
         .iter()
         .any(|e| matches!(e, Event::CertificateDecision { .. })));
+}
+
+#[test]
+fn credentials_are_asked_for_only_after_the_certificate_is_trusted() {
+    let p = pki();
+    let (mut c, mut server, mut events) = ask_first_with(
+        &p,
+        ClientConfig {
+            tls_trust: Some(TlsTrust::AskFirst),
+            prompt_for_credentials: true,
+            ..ClientConfig::default()
+        },
+    );
+    let fp = sha256(&p.leaf_der);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::CredentialsRequired { .. })),
+        "no password prompt before the certificate is trusted: {events:?}"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&Event::CertificateDecision { sha256: fp })
+    );
+    events.clear();
+    c.trust_certificate(&fp).expect("trusted");
+    while let Some(e) = c.poll_event() {
+        events.push(e);
+    }
+    assert_eq!(events, [Event::CredentialsRequired { username: true }]);
+    c.provide_credentials(Some("bob".to_owned()), Password::new("pw"))
+        .expect("credentials");
+    let plain = pump(&mut c, &mut server, &mut events);
+    let mut want = vec![0, 0, 0, 3, 0, 0, 0, 2];
+    want.extend_from_slice(b"bobpw");
+    assert_eq!(plain, want);
+}
+
+#[test]
+fn trusting_another_fingerprint_than_the_one_presented_closes() {
+    let p = pki();
+    let (mut c, mut server, mut events) = ask_first_up_to_the_decision(&p);
+    let err = c
+        .trust_certificate(&[1; 32])
+        .expect_err("not the one presented");
+    assert!(
+        matches!(
+            err,
+            Error::CertificateRejected {
+                why: CertRejection::PinMismatch { .. },
+                sha256: fp,
+            } if fp == sha256(&p.leaf_der)
+        ),
+        "{err:?}"
+    );
+    let mut rd = &c.poll_transmit().unwrap_or_default()[..];
+    while !rd.is_empty() {
+        server.read_tls(&mut rd).expect("server read");
+    }
+    assert!(server
+        .process_new_packets()
+        .expect("close")
+        .peer_has_closed());
+    let mut plain = Vec::new();
+    let _ = server.reader().read_to_end(&mut plain);
+    assert!(plain.is_empty(), "nothing sent: {plain:?}");
+    events.clear();
+    assert_eq!(c.receive(&[0]), Err(Error::Closed));
 }

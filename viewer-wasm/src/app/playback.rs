@@ -191,6 +191,8 @@ impl App {
         self.ui.status("connecting");
         self.ui.desktop_name(&format!("Recording {id}"));
         self.ui.panel(Panel::None);
+        self.playback_generation = self.playback_generation.wrapping_add(1);
+        let generation = self.playback_generation;
         let w = self.weak();
         wasm_bindgen_futures::spawn_local(async move {
             let got = fetch_bytes(&format!("/api/recordings/{id}")).await;
@@ -203,6 +205,8 @@ impl App {
                 Err(_) => Trail::default(),
             };
             App::with(&w, move |app| match got {
+                // The fragment changed while it loaded: not this page's recording any more.
+                _ if app.playback_generation != generation => {}
                 Ok(bytes) => app.playback_loaded(bytes, trail),
                 Err(e) => app.playback_failed(&format!("The recording cannot be played: {e}.")),
             });
@@ -211,6 +215,7 @@ impl App {
 
     /// Ends a playback (the fragment changed): its clock stops, its controls and pointer go.
     pub(super) fn stop_playback(&mut self) {
+        self.playback_generation = self.playback_generation.wrapping_add(1);
         if let Some(p) = self.playback.take() {
             show(&p.controls.bar, false);
             if let Some(o) = &p.overlay {

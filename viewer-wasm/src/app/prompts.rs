@@ -187,7 +187,7 @@ impl App {
         self.ui.panel(Panel::None);
         self.ui.status("connecting");
         let Some(s) = &mut self.session else { return };
-        let result = s.client.trust_certificate();
+        let result = s.client.trust_certificate(&fp.0);
         self.drain_events();
         if let Err(e) = result {
             self.on_rfb_error(&e);
