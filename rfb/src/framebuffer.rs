@@ -100,6 +100,28 @@ impl Framebuffer {
             && u32::from(r.y) + u32::from(r.h) <= u32::from(self.height)
     }
 
+    /// The RGBA bytes of `r`, row by row (none if `r` is not inside).
+    pub fn rows(&self, r: Rect) -> impl Iterator<Item = &[u8]> + '_ {
+        let stride = usize::from(self.width) * 4;
+        let (x, w) = (usize::from(r.x) * 4, usize::from(r.w) * 4);
+        let inside = self.contains(&r);
+        (usize::from(r.y)..usize::from(r.y) + usize::from(r.h))
+            .filter(move |_| inside)
+            .filter_map(move |y| self.data.get(y * stride + x..y * stride + x + w))
+    }
+
+    /// The one colour every pixel of `r` has, if they all have one (a painter fills such a
+    /// region instead of copying every pixel). Stops at the first pixel that differs.
+    pub fn uniform_colour(&self, r: Rect) -> Option<[u8; 4]> {
+        if r.is_empty() || !self.contains(&r) {
+            return None;
+        }
+        let first: [u8; 4] = self.rows(r).next()?.get(..4)?.try_into().ok()?;
+        self.rows(r)
+            .all(|row| row.chunks_exact(4).all(|px| px == first))
+            .then_some(first)
+    }
+
     /// Returns the region changed since the last call, and forgets it.
     pub fn take_dirty(&mut self) -> Option<Rect> {
         let d = std::mem::take(&mut self.dirty);
@@ -218,6 +240,26 @@ impl ColourMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_region_of_one_colour_is_known_as_such() {
+        use super::{Framebuffer, Rect};
+        let r = |x, y, w, h| Rect { x, y, w, h };
+        let mut fb = Framebuffer::new(8, 4);
+        fb.fill(r(0, 0, 8, 4), [1, 2, 3, 255]);
+        assert_eq!(fb.uniform_colour(r(0, 0, 8, 4)), Some([1, 2, 3, 255]));
+        fb.fill(r(7, 3, 1, 1), [9, 9, 9, 255]);
+        assert_eq!(
+            fb.uniform_colour(r(0, 0, 8, 4)),
+            None,
+            "the last pixel differs"
+        );
+        assert_eq!(fb.uniform_colour(r(1, 1, 6, 3)), Some([1, 2, 3, 255]));
+        assert_eq!(fb.uniform_colour(r(4, 2, 8, 4)), None, "outside");
+        assert_eq!(fb.uniform_colour(r(0, 0, 0, 4)), None, "empty");
+        let rows: Vec<&[u8]> = fb.rows(r(6, 3, 2, 1)).collect();
+        assert_eq!(rows, [&[1, 2, 3, 255, 9, 9, 9, 255][..]]);
+    }
+
     use super::*;
 
     #[test]

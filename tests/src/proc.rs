@@ -213,3 +213,15 @@ pub fn x_output(display: &str, program: &str, args: &[&str]) -> anyhow::Result<S
     anyhow::ensure!(out.status.success(), "{program} {args:?} failed");
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Makes the image `out` with ImageMagick's `convert ARGS… OUT`; returns `out` as text.
+pub fn convert(args: &[&str], out: &std::path::Path) -> anyhow::Result<String> {
+    let ok = std::process::Command::new("convert")
+        .args(args)
+        .arg(out)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run convert (package imagemagick): {e}"))?
+        .success();
+    anyhow::ensure!(ok, "convert {args:?} failed");
+    Ok(out.display().to_string())
+}

@@ -108,23 +108,20 @@ fn office(desk: &Xvnc, start: Instant) -> anyhow::Result<()> {
 fn noise_frames(dir: &Path) -> anyhow::Result<Vec<String>> {
     (0..4)
         .map(|i| {
-            let f = dir.join(format!("noise-{i}.xbm"));
-            let ok = Command::new("convert")
-                .args([
+            let seed = i.to_string();
+            tests::proc::convert(
+                &[
                     "-size",
                     "1280x800",
                     "xc:gray",
                     "-seed",
-                    &i.to_string(),
+                    &seed,
                     "+noise",
                     "Random",
                     "-monochrome",
-                ])
-                .arg(&f)
-                .status()?
-                .success();
-            anyhow::ensure!(ok, "convert failed");
-            Ok(f.display().to_string())
+                ],
+                &dir.join(format!("noise-{i}.xbm")),
+            )
         })
         .collect()
 }

@@ -198,20 +198,11 @@ struct Figures {
 fn video_frames(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
     (0..12)
         .map(|i| {
-            let f = dir.join(format!("frame-{i:02}.png"));
-            let ok = std::process::Command::new("convert")
-                .args([
-                    "-seed",
-                    &(i + 1).to_string(),
-                    "-size",
-                    "960x540",
-                    "plasma:fractal",
-                ])
-                .arg(&f)
-                .status()?
-                .success();
-            anyhow::ensure!(ok, "convert failed");
-            Ok(f.display().to_string())
+            let seed = (i + 1).to_string();
+            tests::proc::convert(
+                &["-seed", &seed, "-size", "960x540", "plasma:fractal"],
+                &dir.join(format!("frame-{i:02}.png")),
+            )
         })
         .collect()
 }

@@ -34,25 +34,35 @@ impl Painter {
         self.canvas.set_height(height.into());
     }
 
-    /// Copies `r` (already clipped to `fb`) onto the canvas at the same place.
+    /// Copies `r` (already clipped to `fb`) onto the canvas at the same place: a region of one
+    /// opaque colour (a new background, a cleared window) as a fill, whole rows straight from
+    /// the framebuffer's memory, anything else through one scratch copy.
     pub fn paint(&mut self, fb: &Framebuffer, r: Rect) -> Result<(), JsValue> {
         if r.is_empty() || !fb.contains(&r) {
             return Ok(());
         }
-        let stride = usize::from(fb.width()) * 4;
-        let row_bytes = usize::from(r.w) * 4;
-        self.scratch.clear();
-        for y in usize::from(r.y)..usize::from(r.y) + usize::from(r.h) {
-            let start = y * stride + usize::from(r.x) * 4;
-            if let Some(row) = fb.rgba().get(start..start + row_bytes) {
+        if let Some([red, green, blue, 0xff]) = fb.uniform_colour(r) {
+            self.ctx
+                .set_fill_style_str(&format!("rgb({red}, {green}, {blue})"));
+            self.ctx
+                .fill_rect(r.x.into(), r.y.into(), r.w.into(), r.h.into());
+            return Ok(());
+        }
+        let pixels: &[u8] = if r.x == 0 && r.w == fb.width() {
+            let stride = usize::from(fb.width()) * 4;
+            let start = usize::from(r.y) * stride;
+            fb.rgba()
+                .get(start..start + usize::from(r.h) * stride)
+                .unwrap_or_default()
+        } else {
+            self.scratch.clear();
+            for row in fb.rows(r) {
                 self.scratch.extend_from_slice(row);
             }
-        }
-        let image = ImageData::new_with_u8_clamped_array_and_sh(
-            Clamped(&self.scratch),
-            r.w.into(),
-            r.h.into(),
-        )?;
+            &self.scratch
+        };
+        let image =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), r.w.into(), r.h.into())?;
         self.ctx.put_image_data(&image, r.x.into(), r.y.into())
     }
 

@@ -49,8 +49,8 @@ fn server_init() -> Vec<u8> {
     v
 }
 
-/// Runs the handshake for `subtype`; returns the client's events or its error.
-fn run(p: &Pki, subtype: u32, cfg: ClientConfig) -> Result<Vec<Event>, Error> {
+/// A client for `cfg` that knows the time (the certificates' validity is checked).
+fn client_now(cfg: ClientConfig) -> Client {
     let mut c = Client::new(cfg);
     c.set_time(
         std::time::SystemTime::now()
@@ -58,6 +58,12 @@ fn run(p: &Pki, subtype: u32, cfg: ClientConfig) -> Result<Vec<Event>, Error> {
             .expect("time")
             .as_secs(),
     );
+    c
+}
+
+/// Runs the handshake for `subtype`; returns the client's events or its error.
+fn run(p: &Pki, subtype: u32, cfg: ClientConfig) -> Result<Vec<Event>, Error> {
+    let mut c = client_now(cfg);
     c.receive(b"RFB 003.008\n\x02\x13\x02")?;
     let sent = c.poll_transmit().unwrap_or_default();
     assert_eq!(&sent[12..], &[19], "chose VeNCrypt");
@@ -274,13 +280,7 @@ fn ask_first_up_to_the_decision(p: &Pki) -> (Client, rustls::ServerConnection, V
 }
 
 fn ask_first_with(p: &Pki, cfg: ClientConfig) -> (Client, rustls::ServerConnection, Vec<Event>) {
-    let mut c = Client::new(cfg);
-    c.set_time(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_secs(),
-    );
+    let mut c = client_now(cfg);
     c.receive(b"RFB 003.008\n\x01\x13").expect("types");
     assert_eq!(c.poll_transmit().map(|v| v[12..].to_vec()), Some(vec![19]));
     c.receive(&[0, 2]).expect("version");
