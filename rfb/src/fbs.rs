@@ -220,16 +220,8 @@ mod tests {
         // 32 bpp little-endian, red at bit 16), then one Raw update.
         let mut init = vec![0, 2, 0, 1];
         let pf = PixelFormat {
-            bits_per_pixel: 32,
-            depth: 24,
             big_endian: false,
-            true_colour: true,
-            red_max: 255,
-            green_max: 255,
-            blue_max: 255,
-            red_shift: 16,
-            green_shift: 8,
-            blue_shift: 0,
+            ..crate::decode::test_util::PF_XRGB_BE
         };
         pf.write(&mut init);
         init.extend_from_slice(&[0, 0, 0, 4]);

@@ -177,24 +177,8 @@ impl InputFilter {
     }
 }
 
-/// A piece of the viewer's stream to pass on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    /// These bytes of the chunk given to [`InputFilter::filter`].
-    Chunk(std::ops::Range<usize>),
-    /// A message that was split across chunks.
-    Bytes(Vec<u8>),
-}
-
-impl Segment {
-    /// The bytes, given the chunk.
-    pub fn of<'a>(&'a self, chunk: &'a [u8]) -> &'a [u8] {
-        match self {
-            Self::Chunk(r) => chunk.get(r.clone()).unwrap_or_default(),
-            Self::Bytes(b) => b,
-        }
-    }
-}
+/// A piece of the viewer's stream to pass on: the same as the server's side.
+pub use crate::server_stream::Segment;
 
 #[cfg(test)]
 mod tests {
@@ -257,19 +241,24 @@ mod tests {
         (bytes(&all), bytes(&kept))
     }
 
+    /// `all` through a new filter in chunks of `size`: the filter, and what it passed on.
+    fn filtered(all: &[u8], size: usize) -> (InputFilter, Vec<u8>) {
+        let mut f = InputFilter::new(Limits::default());
+        let mut got = Vec::new();
+        for chunk in all.chunks(size) {
+            let mut segs = Vec::new();
+            f.filter(chunk, &mut segs).expect("valid");
+            for s in &segs {
+                got.extend_from_slice(s.of(chunk));
+            }
+        }
+        (f, got)
+    }
     #[test]
     fn input_is_dropped_in_every_chunking() {
         let (all, want) = stream();
         for size in [1, 2, 3, 7, 8, 13, 64, 65, 500, all.len()] {
-            let mut f = InputFilter::new(Limits::default());
-            let mut got = Vec::new();
-            for chunk in all.chunks(size) {
-                let mut segs = Vec::new();
-                f.filter(chunk, &mut segs).expect("valid");
-                for s in &segs {
-                    got.extend_from_slice(s.of(chunk));
-                }
-            }
+            let (f, got) = filtered(&all, size);
             assert_eq!(got, want, "chunks of {size}");
             assert_eq!(f.dropped, 6, "chunks of {size}");
         }
@@ -295,15 +284,7 @@ mod tests {
             ClientMessage::SetEncodings(vec![Encoding::Tight, Encoding::Raw]),
         ]);
         for size in [1, 2, 5, 19, 20, 21, 64, all.len()] {
-            let mut f = InputFilter::new(Limits::default());
-            let mut got = Vec::new();
-            for chunk in all.chunks(size) {
-                let mut segs = Vec::new();
-                f.filter(chunk, &mut segs).expect("valid");
-                for s in &segs {
-                    got.extend_from_slice(s.of(chunk));
-                }
-            }
+            let (mut f, got) = filtered(&all, size);
             assert_eq!(got, want, "chunks of {size}");
             assert_eq!(f.take_pixel_format(), Some(pf), "chunks of {size}");
             assert_eq!(f.take_pixel_format(), None);

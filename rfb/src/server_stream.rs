@@ -71,14 +71,14 @@ pub struct FollowError {
     pub error: Error,
 }
 
-/// A piece of the server's stream to pass on.
+/// A piece of a stream to pass on, from [`ServerStreamFilter`] (the server's side) or
+/// [`crate::input_filter::InputFilter`] (the viewer's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
-    /// These bytes of the chunk given to [`ServerStreamFilter::filter`].
+    /// These bytes of the chunk given to the filter.
     Chunk(std::ops::Range<usize>),
-    /// Bytes held back from earlier chunks. [`ServerStreamFilter`] never produces it (it
-    /// decides at a message's first byte); it is here so that a client→server filter that
-    /// holds a split message back can share this type.
+    /// Bytes held back from earlier chunks: a message split across them (only the input
+    /// filter makes these; [`ServerStreamFilter`] decides at a message's first byte).
     Bytes(Vec<u8>),
 }
 

@@ -91,6 +91,28 @@ impl Xvnc {
         Ok(desk)
     }
 
+    /// A desktop that offers only VeNCrypt X509None, with this certificate and key (PEM).
+    pub fn start_x509(
+        width: u16,
+        height: u16,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Self::start(
+            width,
+            height,
+            &[
+                "-SecurityTypes",
+                "X509None",
+                "-X509Cert",
+                &cert,
+                "-X509Key",
+                &key,
+            ],
+        )
+    }
+
     pub fn display_env(&self) -> String {
         format!(":{}", self.display)
     }

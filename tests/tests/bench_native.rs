@@ -80,17 +80,11 @@ fn tigervnc_time_to_first_picture_through_the_gateway_and_direct() -> anyhow::Re
     pki.run(&["issue", "server", "xvnc", "--san", "127.0.0.1"])?;
     let plain = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
     plain.run("xsetroot", &["-solid", "#336699"])?;
-    let x509 = Xvnc::start(
+    let x509 = Xvnc::start_x509(
         640,
         480,
-        &[
-            "-SecurityTypes",
-            "X509None",
-            "-X509Cert",
-            &pki.path("xvnc.crt"),
-            "-X509Key",
-            &pki.path("xvnc.key"),
-        ],
+        std::path::Path::new(&pki.path("xvnc.crt")),
+        std::path::Path::new(&pki.path("xvnc.key")),
     )?;
     x509.run("xsetroot", &["-solid", "#336699"])?;
     std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;

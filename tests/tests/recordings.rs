@@ -222,17 +222,11 @@ fn the_gateway_records_sessions_it_sees_in_clear() -> anyhow::Result<()> {
     // A desktop that speaks VeNCrypt X509 itself: its viewers' TLS runs end to end.
     let pki = tests::pki::CertDir::init(&d.join("pki"), "Desk CA")?;
     pki.run(&["issue", "server", "locked", "--san", "127.0.0.1"])?;
-    let locked = Xvnc::start(
+    let locked = Xvnc::start_x509(
         640,
         480,
-        &[
-            "-SecurityTypes",
-            "X509None",
-            "-X509Cert",
-            &pki.path("locked.crt"),
-            "-X509Key",
-            &pki.path("locked.key"),
-        ],
+        Path::new(&pki.path("locked.crt")),
+        Path::new(&pki.path("locked.key")),
     )?;
     const TOKEN: &str = "recording-admin-token-0123456789";
     std::fs::write(d.join("token"), format!("{TOKEN}\n"))?;

@@ -453,20 +453,7 @@ fn ca_data(pki: &Path) -> anyhow::Result<String> {
 }
 
 fn x509_desk(pki: &Path) -> anyhow::Result<Xvnc> {
-    let cert = pki.join("desk.crt").display().to_string();
-    let key = pki.join("desk.key").display().to_string();
-    Xvnc::start(
-        640,
-        480,
-        &[
-            "-SecurityTypes",
-            "X509None",
-            "-X509Cert",
-            &cert,
-            "-X509Key",
-            &key,
-        ],
-    )
+    Xvnc::start_x509(640, 480, &pki.join("desk.crt"), &pki.join("desk.key"))
 }
 
 #[test]
