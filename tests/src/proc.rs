@@ -210,7 +210,12 @@ pub fn x_output(display: &str, program: &str, args: &[&str]) -> anyhow::Result<S
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
-    anyhow::ensure!(out.status.success(), "{program} {args:?} failed");
+    anyhow::ensure!(
+        out.status.success(),
+        "{program} {args:?} on {display} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 

@@ -374,10 +374,13 @@ impl App {
     fn playback_tick(&mut self) {
         let Some(p) = &mut self.playback else { return };
         let now = dom::now_ms();
-        if p.playing {
-            p.position_ms =
-                (p.position_ms + (now - p.last_tick) * p.speed).min(f64::from(p.duration_ms));
+        if !p.playing {
+            // Paused: nothing moves (play and seek feed and redraw themselves).
+            p.last_tick = now;
+            return;
         }
+        p.position_ms =
+            (p.position_ms + (now - p.last_tick) * p.speed).min(f64::from(p.duration_ms));
         p.last_tick = now;
         self.playback_feed();
     }
@@ -401,13 +404,22 @@ impl App {
         p.speed = p.controls.speed.value().parse().unwrap_or(1.0);
     }
 
-    /// Replays from the start to where the bar was moved.
+    /// Moves to where the bar was moved: forward by decoding on from here, back by replaying
+    /// from the start.
     fn playback_seek(&mut self) {
         let Some(p) = &mut self.playback else { return };
-        let to: f64 = p.controls.seek.value().parse().unwrap_or(0.0);
-        p.client = rfb::Client::new_player(rfb::Limits::default());
-        p.next = 0;
-        p.position_ms = to.clamp(0.0, f64::from(p.duration_ms));
+        let to = p
+            .controls
+            .seek
+            .value()
+            .parse::<f64>()
+            .unwrap_or(0.0)
+            .clamp(0.0, f64::from(p.duration_ms));
+        if to < p.position_ms {
+            p.client = rfb::Client::new_player(rfb::Limits::default());
+            p.next = 0;
+        }
+        p.position_ms = to;
         p.last_tick = dom::now_ms();
         self.ui.status("connected");
         self.playback_feed();
