@@ -82,7 +82,12 @@ impl Active {
         u32::try_from(self.start.elapsed().as_millis()).unwrap_or(u32::MAX)
     }
 
+    /// One line for the events file; like the server's bytes it counts towards `max_bytes`,
+    /// and nothing is written once the recording stopped.
     fn event(&mut self, value: serde_json::Value) {
+        if self.stopped {
+            return;
+        }
         if self.events_queued.load(Ordering::Relaxed) >= MAX_PENDING_EVENTS {
             self.events_dropped += 1;
             return;
@@ -91,6 +96,10 @@ impl Active {
         v["t"] = self.ms().into();
         let line = v.to_string();
         self.written += line.len() as u64;
+        if self.written > self.max_bytes {
+            self.stop("max_bytes reached: the rest of the session is not recorded");
+            return;
+        }
         self.events_queued.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(Msg::Event(line)).is_err() {
             self.stop("the recording could not be written (see the log)");
@@ -245,7 +254,7 @@ impl<B: AsyncWrite + Unpin> AsyncWrite for Tap<B> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let n = ready!(Pin::new(&mut this.inner).poll_write(cx, data))?;
-        if let Some(a) = this.rec.as_mut() {
+        if let Some(a) = this.rec.as_mut().filter(|a| !a.stopped) {
             a.client(data.get(..n).unwrap_or_default());
         }
         Poll::Ready(Ok(n))
@@ -269,5 +278,75 @@ impl<B> Drop for Tap<B> {
                 a.event(serde_json::json!({ "events_dropped": n }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Everything the writer was handed, in order.
+    fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(msg) = rx.try_recv() {
+            got.push(match msg {
+                Msg::Prologue(_) => "prologue".to_owned(),
+                Msg::Server { data, .. } => format!("server {}", data.len()),
+                Msg::Event(line) => line,
+            });
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_after_max_bytes_stopped_the_recording() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Started {
+            file_name: "test.fbs".into(),
+            tx,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
+            max_bytes: 100,
+            keys: true,
+            events_queued: super::super::Queued::default(),
+            stop_reason: super::super::StopReason::default(),
+        };
+        let (near, mut far) = tokio::io::duplex(4096);
+        let mut tap = Tap::recording(near, &started, vec![0; 24]);
+        let mut buf = [0u8; 256];
+
+        far.write_all(&[0; 60]).await.expect("server bytes");
+        assert_eq!(tap.read(&mut buf).await.expect("read"), 60);
+        // A pointer event while recording: kept.
+        tap.write_all(&[5, 1, 0, 10, 0, 20]).await.expect("pointer");
+        far.write_all(&[0; 60]).await.expect("server bytes");
+        assert_eq!(tap.read(&mut buf).await.expect("read"), 60);
+        let before = drain(&mut rx);
+        assert!(
+            before
+                .last()
+                .is_some_and(|l| l.contains("max_bytes reached")),
+            "{before:?}"
+        );
+        assert!(
+            before.iter().any(|l| l.contains("\"pointer\"")),
+            "{before:?}"
+        );
+
+        // After the stop: the session goes on, the files do not grow.
+        for _ in 0..50 {
+            tap.write_all(&[5, 0, 0, 11, 0, 21]).await.expect("pointer");
+            tap.write_all(&[4, 1, 0, 0, 0, 0, 0, 0x61])
+                .await
+                .expect("key");
+        }
+        far.write_all(&[0; 60]).await.expect("server bytes");
+        assert_eq!(tap.read(&mut buf).await.expect("read"), 60);
+        drop(tap);
+        assert_eq!(drain(&mut rx), Vec::<String>::new());
+        assert_eq!(
+            started.stop_reason.lock().expect("lock").as_deref(),
+            Some("max_bytes reached: the rest of the session is not recorded")
+        );
     }
 }
