@@ -45,9 +45,12 @@ impl Assets {
         })
     }
 
-    /// Whether the compiled viewer (`pkg/`) is present; without it the page cannot connect.
+    /// Whether the compiled viewer (`pkg/`: the viewer and its TLS module) is present;
+    /// without it the page cannot connect.
     pub fn has_viewer(&self) -> bool {
-        self.get("/pkg/viewer_wasm_bg.wasm").is_some()
+        ["/pkg/viewer_wasm_bg.wasm", "/pkg/viewer_tls_bg.wasm"]
+            .iter()
+            .all(|f| self.get(f).is_some())
     }
 }
 

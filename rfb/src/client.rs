@@ -6,15 +6,13 @@
 //! An `Err` from `receive` is final: close the transport and show the error.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 
 use crate::decode;
 use crate::error::{Error, LimitKind, Stall};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::handshake::{Handshake, Step};
 use crate::security::Password;
-use crate::tls::{InputTime, Observed};
+use crate::tls::{sha256, BoxedEngine, TlsIdentity, TlsSource, TlsTrust};
 use crate::wire::Reader;
 
 mod api;
@@ -33,12 +31,16 @@ enum Phase {
 /// What carries the RFB bytes: the raw stream, or TLS inside it (after VeNCrypt's ack).
 enum Transport {
     Plain,
+    /// TLS starts with an engine the application has not given yet
+    /// ([`Event::TlsEngineNeeded`]); the ciphertext that arrives meanwhile is `held`.
+    AwaitingEngine {
+        held: Vec<u8>,
+    },
     Tls(Box<TlsLayer>),
 }
 
 struct TlsLayer {
-    conn: rustls::ClientConnection,
-    observed: Arc<Mutex<Observed>>,
+    engine: BoxedEngine,
     /// Whether the verified certificate was reported as an event yet.
     reported: bool,
     decision: Decision,
@@ -64,10 +66,30 @@ impl TlsLayer {
     }
 }
 
+impl Transport {
+    /// Whether received plaintext waits (for an engine, or for the person's decision).
+    fn holds(&self) -> bool {
+        match self {
+            Self::Plain => false,
+            Self::AwaitingEngine { .. } => true,
+            Self::Tls(t) => t.holds(),
+        }
+    }
+
+    /// Ciphertext kept while waiting for an engine.
+    fn held_len(&self) -> usize {
+        match self {
+            Self::AwaitingEngine { held } => held.len(),
+            _ => 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Plain => "Plain",
+            Self::AwaitingEngine { .. } => "AwaitingEngine",
             Self::Tls(_) => "Tls",
         })
     }
@@ -98,7 +120,6 @@ pub struct Client {
     /// Bytes ready for the wire.
     wire_out: Vec<u8>,
     events: VecDeque<Event>,
-    time: Arc<InputTime>,
     now_ms: u64,
     /// Stop after ServerInit instead of starting the session (see `passthrough`).
     pub(crate) hold_at_server_init: bool,
@@ -118,7 +139,6 @@ impl Client {
             outbuf: Vec::new(),
             wire_out: Vec::new(),
             events: VecDeque::new(),
-            time: Arc::new(InputTime::default()),
             now_ms: 0,
             hold_at_server_init: false,
             playback: false,
@@ -145,7 +165,9 @@ impl Client {
     /// The current time in milliseconds since the Unix epoch (round-trip times use it).
     pub fn set_time_ms(&mut self, unix_ms: u64) {
         self.now_ms = unix_ms;
-        self.time.set(unix_ms / 1000);
+        if let Transport::Tls(t) = &mut self.transport {
+            t.engine.set_time(unix_ms / 1000);
+        }
     }
 
     /// Feeds bytes received from the server. On error the client is closed.
@@ -153,7 +175,7 @@ impl Client {
         if matches!(self.phase, Phase::Closed) || self.playback_failed {
             return Err(Error::Closed);
         }
-        let buffered = self.inbuf.len().saturating_add(bytes.len());
+        let buffered = (self.inbuf.len() + self.transport.held_len()).saturating_add(bytes.len());
         if buffered > self.config.limits.max_buffered_bytes {
             self.phase = Phase::Closed;
             return Err(Error::limit(
@@ -178,18 +200,14 @@ impl Client {
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         match &mut self.transport {
             Transport::Plain => self.wire_out.append(&mut self.outbuf),
+            // What is queued belongs inside TLS: it waits for the engine.
+            Transport::AwaitingEngine { .. } => {}
             Transport::Tls(t) => {
-                if !self.outbuf.is_empty()
-                    && !t.holds()
-                    && t.conn.writer().write_all(&self.outbuf).is_ok()
-                {
+                if !self.outbuf.is_empty() && !t.holds() {
+                    t.engine.send(&self.outbuf);
                     self.outbuf.clear();
                 }
-                while t.conn.wants_write() {
-                    if t.conn.write_tls(&mut self.wire_out).is_err() {
-                        break;
-                    }
-                }
+                t.engine.transmit(&mut self.wire_out);
             }
         }
         (!self.wire_out.is_empty()).then(|| std::mem::take(&mut self.wire_out))
@@ -220,56 +238,23 @@ impl Client {
     }
 
     /// Appends received bytes to `inbuf`, through TLS when it is on.
-    fn take_input(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
-        let presented = self.config.tls_identity.is_some();
-        let Transport::Tls(t) = &mut self.transport else {
-            self.inbuf.extend_from_slice(bytes);
-            return Ok(());
+    fn take_input(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let t = match &mut self.transport {
+            Transport::Plain => {
+                self.inbuf.extend_from_slice(bytes);
+                return Ok(());
+            }
+            Transport::AwaitingEngine { held } => {
+                held.extend_from_slice(bytes);
+                return Ok(());
+            }
+            Transport::Tls(t) => t,
         };
-        while !bytes.is_empty() {
-            let used = t.conn.read_tls(&mut bytes).map_err(|e| Error::Tls {
-                detail: e.to_string(),
-            })?;
-            // After the peer's close_notify rustls takes nothing more: what follows is dropped.
-            if used == 0 {
-                break;
-            }
-            let state = match t.conn.process_new_packets() {
-                Ok(state) => state,
-                Err(e) => {
-                    let observed = t.observed.lock().ok();
-                    let why = observed.as_ref().and_then(|o| o.rejection.clone());
-                    let leaf = observed
-                        .as_ref()
-                        .and_then(|o| o.chain.first().cloned())
-                        .unwrap_or_default();
-                    return Err(match why {
-                        Some(why) => Error::CertificateRejected {
-                            why,
-                            sha256: crate::tls::sha256(&leaf),
-                        },
-                        None => crate::tls::classify_alert(e, presented),
-                    });
-                }
-            };
-            let n = state.plaintext_bytes_to_read();
-            if n > 0 {
-                let start = self.inbuf.len();
-                self.inbuf.resize(start + n, 0);
-                let got = t.conn.reader().read(&mut self.inbuf[start..]).unwrap_or(0);
-                self.inbuf.truncate(start + got);
-            }
-        }
-        if !t.reported && !t.conn.is_handshaking() {
+        t.engine.receive(bytes, &mut self.inbuf)?;
+        if !t.reported && t.engine.handshake_complete() {
             t.reported = true;
-            let chain: Vec<Vec<u8>> = t
-                .conn
-                .peer_certificates()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| c.to_vec())
-                .collect();
-            let sha256 = crate::tls::sha256(chain.first().map(Vec::as_slice).unwrap_or_default());
+            let chain = t.engine.peer_chain();
+            let sha256 = sha256(chain.first().map(Vec::as_slice).unwrap_or_default());
             self.events
                 .push_back(Event::ServerCertificate { chain, sha256 });
             if t.decision == Decision::Handshaking {
@@ -293,10 +278,10 @@ impl Client {
             return Ok(());
         }
         let presented = t
-            .observed
-            .lock()
-            .ok()
-            .and_then(|o| o.chain.first().map(|leaf| crate::tls::sha256(leaf)));
+            .engine
+            .peer_chain()
+            .first()
+            .map(|leaf| crate::tls::sha256(leaf));
         if presented.as_ref() != Some(sha256) {
             self.refuse_certificate();
             return Err(Error::CertificateRejected {
@@ -325,40 +310,90 @@ impl Client {
     pub fn refuse_certificate(&mut self) {
         if let Transport::Tls(t) = &mut self.transport {
             if t.holds() {
-                t.conn.send_close_notify();
+                t.engine.close();
             }
         }
         self.outbuf.clear();
         self.phase = Phase::Closed;
     }
 
-    /// Switches to TLS: what is queued so far goes out in clear, then the ClientHello.
+    /// Switches to TLS: what is queued so far goes out in clear, then the ClientHello — at
+    /// once with the built-in engine, or once the application gave one.
     fn start_tls(&mut self, inner_from: usize) -> Result<(), Error> {
-        let trust = self
-            .config
-            .tls_trust
-            .as_ref()
-            .ok_or(Error::TlsTrustMissing {
+        #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+        let Some(trust) = &self.config.tls_trust
+        else {
+            return Err(Error::TlsTrustMissing {
                 offered: Vec::new(),
-            })?;
-        let (mut conn, observed) =
-            crate::tls::connect(trust, self.config.tls_identity.as_ref(), self.time.clone())?;
-        conn.set_buffer_limit(None);
+            });
+        };
+        let engine: Option<BoxedEngine> = match self.config.tls_source {
+            #[cfg(feature = "tls")]
+            TlsSource::BuiltIn => Some(Box::new(crate::tls::RustlsEngine::new(
+                trust,
+                self.config.tls_identity.as_ref(),
+                self.now_ms / 1000,
+            )?)),
+            TlsSource::Application => None,
+        };
         let inner = self.outbuf.split_off(inner_from.min(self.outbuf.len()));
         self.wire_out.append(&mut self.outbuf);
         self.outbuf = inner;
-        let decision = if trust.asks_first() {
-            Decision::Handshaking
-        } else {
-            Decision::NotAsked
-        };
-        self.transport = Transport::Tls(Box::new(TlsLayer {
-            conn,
-            observed,
-            reported: false,
-            decision,
-        }));
+        match engine {
+            Some(engine) => self.install_engine(engine),
+            None => {
+                self.transport = Transport::AwaitingEngine { held: Vec::new() };
+                self.events.push_back(Event::TlsEngineNeeded);
+            }
+        }
         Ok(())
+    }
+
+    fn install_engine(&mut self, engine: BoxedEngine) {
+        let asks_first = self
+            .config
+            .tls_trust
+            .as_ref()
+            .is_some_and(TlsTrust::asks_first);
+        self.transport = Transport::Tls(Box::new(TlsLayer {
+            engine,
+            reported: false,
+            decision: if asks_first {
+                Decision::Handshaking
+            } else {
+                Decision::NotAsked
+            },
+        }));
+    }
+
+    /// After [`Event::TlsEngineNeeded`]: what to start the engine with (the trust and the
+    /// client certificate, if any; [`crate::tls::bridge::encode_params`] carries them to
+    /// another module). `None` at any other time.
+    pub fn tls_parameters(&self) -> Option<(&TlsTrust, Option<&TlsIdentity>)> {
+        match (&self.transport, &self.config.tls_trust) {
+            (Transport::AwaitingEngine { .. }, Some(trust)) => {
+                Some((trust, self.config.tls_identity.as_ref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// After [`Event::TlsEngineNeeded`]: the engine to run TLS with, started with
+    /// [`Client::tls_parameters`]. The ClientHello goes out at the next
+    /// [`Client::poll_transmit`], and what the server sent meanwhile is processed. Does
+    /// nothing at any other time.
+    pub fn provide_tls_engine(&mut self, mut engine: BoxedEngine) -> Result<(), Error> {
+        let Transport::AwaitingEngine { held } = &mut self.transport else {
+            return Ok(());
+        };
+        let held = std::mem::take(held);
+        engine.set_time(self.now_ms / 1000);
+        self.install_engine(engine);
+        let result = self.take_input(&held).and_then(|()| self.process());
+        if result.is_err() {
+            self.phase = Phase::Closed;
+        }
+        result
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -387,8 +422,8 @@ impl Client {
 
     fn process(&mut self) -> Result<(), Error> {
         loop {
-            if matches!(&self.transport, Transport::Tls(t) if t.holds()) {
-                // Kept until the person has decided on the certificate.
+            if self.transport.holds() {
+                // Kept until there is an engine and the person has decided on the certificate.
                 return Ok(());
             }
             // Taken out so `step` can borrow `self` mutably; put back below with the rest.
@@ -457,7 +492,7 @@ impl Client {
                         .config
                         .tls_trust
                         .as_ref()
-                        .is_some_and(crate::TlsTrust::asks_first);
+                        .is_some_and(TlsTrust::asks_first);
                     if let (Handshake::AwaitCredentials(a), false) = (&next, asks_first) {
                         self.events.push_back(Event::CredentialsRequired {
                             username: a.needs_username(),

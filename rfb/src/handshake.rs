@@ -8,7 +8,7 @@
 //! - 3.8: a SecurityResult follows every type, and a failure carries a reason.
 
 pub mod vencrypt;
-#[cfg(test)]
+#[cfg(all(test, feature = "tls"))]
 #[path = "handshake/vencrypt_tests.rs"]
 mod vencrypt_tests;
 

@@ -33,12 +33,13 @@ pub mod messages;
 pub mod passthrough;
 pub mod pixel_format;
 pub mod security;
+#[cfg(feature = "tls")]
 pub mod server;
 pub mod server_stream;
 pub mod tls;
 pub mod wire;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tls"))]
 mod test_pki;
 
 pub use client::{Client, ClientConfig, Event};

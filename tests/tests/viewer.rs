@@ -187,6 +187,9 @@ fn desktop_appears_and_text_with_accents_reaches_an_xterm() -> anyhow::Result<()
         wire > 0 && wire * 5 < size * 2,
         "{wire} bytes on the wire for {size}"
     );
+    // A server without TLS: the TLS module (rustls) is never fetched.
+    assert!(!fetched(&browser, "/pkg/viewer_tls_bg.wasm")?);
+    assert!(fetched(&browser, "/pkg/viewer_wasm_bg.wasm")?);
     screenshot(&browser, "connected")?;
 
     click_at(&browser, 60, 30)?;
@@ -452,6 +455,15 @@ fn ca_data(pki: &Path) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// Whether the page fetched a resource whose address ends with `suffix`.
+fn fetched(browser: &Browser, suffix: &str) -> anyhow::Result<bool> {
+    let found = browser.eval(&format!(
+        "return performance.getEntriesByType('resource').some((r) => r.name.endsWith({}));",
+        json!(suffix)
+    ))?;
+    Ok(found == json!(true))
+}
+
 fn x509_desk(pki: &Path) -> anyhow::Result<Xvnc> {
     Xvnc::start_x509(640, 480, &pki.join("desk.crt"), &pki.join("desk.key"))
 }
@@ -469,6 +481,8 @@ fn vencrypt_x509_with_ca_data_from_the_link() -> anyhow::Result<()> {
     browser.goto(&gate.url(&format!("#target=tls&ca={ca}")))?;
     browser.wait_for_state("connected", T)?;
     assert!(is_visible(&browser, "b-tls")?, "the TLS badge shows");
+    // TLS ran in the second module, fetched when the server asked for it.
+    assert!(fetched(&browser, "/pkg/viewer_tls_bg.wasm")?);
     click_id(&browser, "b-tls")?;
     let details = text_of(&browser, "cert-details")?;
     assert!(details.contains("Desk CA"), "issuer shown: {details}");
@@ -484,6 +498,34 @@ fn vencrypt_x509_with_ca_data_from_the_link() -> anyhow::Result<()> {
         "page says: {msg}"
     );
     screenshot(&browser, "error-wrong-ca")?;
+
+    // A page whose TLS module cannot be fetched says so, instead of waiting.
+    let web = dir.path().join("web");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web"))
+        .arg(&web)
+        .status()?;
+    anyhow::ensure!(copied.success(), "cp -r web failed");
+    std::fs::remove_file(web.join("pkg/viewer_tls.js"))?;
+    let web_root = web.display().to_string();
+    let port = desk.port.to_string();
+    let target = format!("tls=127.0.0.1:{port}");
+    let partial = Gateway::start(&[
+        "--danger-no-auth",
+        "--target",
+        &target,
+        "--web-root",
+        &web_root,
+    ])?;
+    browser.goto("about:blank")?;
+    browser.goto(&partial.url(&format!("#target=tls&ca={ca}")))?;
+    let msg = browser.wait_for_state("error", T)?;
+    assert!(
+        msg.contains("TLS module could not be loaded") && msg.contains("reload the page"),
+        "page says: {msg}"
+    );
+    screenshot(&browser, "error-tls-module-missing")?;
     Ok(())
 }
 

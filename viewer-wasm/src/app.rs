@@ -83,6 +83,8 @@ pub struct App {
     playback: Option<playback::Player>,
     /// Counts playback starts and stops: a recording that arrives for an older one is dropped.
     playback_generation: u32,
+    /// The page's loader of the TLS module: returns a promise of its `TlsSession` class.
+    load_tls: js_sys::Function,
 }
 
 /// The JavaScript-facing handle: keep it alive as long as the page shows the viewer; dropping
@@ -114,9 +116,10 @@ impl Drop for Viewer {
 }
 
 /// Starts the viewer on this page: reads the URL fragment and connects, or shows the connect
-/// form when the fragment names no desktop.
+/// form when the fragment names no desktop. `load_tls` loads the TLS module (`viewer-tls`)
+/// and resolves to its `TlsSession` class; it is called only when a server asks for TLS.
 #[wasm_bindgen]
-pub fn start() -> Result<Viewer, JsError> {
+pub fn start(load_tls: js_sys::Function) -> Result<Viewer, JsError> {
     dom::install_panic_hook();
     let js = |e: JsValue| JsError::new(&e.as_string().unwrap_or_else(|| format!("{e:?}")));
     let ui = Ui::find().map_err(js)?;
@@ -152,6 +155,7 @@ pub fn start() -> Result<Viewer, JsError> {
             last_clipboard: None,
             playback: None,
             playback_generation: 0,
+            load_tls,
         })
     });
     let w = Rc::downgrade(&app);
@@ -293,6 +297,7 @@ impl App {
         let config = ClientConfig {
             shared: self.settings.shared,
             tls_trust: plan.trust.clone(),
+            tls_source: rfb::tls::TlsSource::Application,
             prompt_for_credentials: true,
             encodings,
             ..ClientConfig::default()
@@ -456,6 +461,59 @@ impl App {
             }
             RfbEvent::CertificateDecision { sha256 } => self.ask_first_use(Fingerprint(sha256)),
             RfbEvent::CredentialsRequired { username } => self.ask_password(username),
+            RfbEvent::TlsEngineNeeded => self.load_tls_engine(),
+        }
+    }
+
+    /// Fetches the TLS module (once per page) and gives the waiting session an engine.
+    fn load_tls_engine(&mut self) {
+        let generation = self.generation;
+        let Some(params) = self
+            .session
+            .as_ref()
+            .and_then(|s| s.client.tls_parameters())
+            .map(|(trust, identity)| rfb::tls::bridge::encode_params(trust, identity))
+        else {
+            return;
+        };
+        let loading = self
+            .load_tls
+            .call0(&JsValue::NULL)
+            .map(|p| js_sys::Promise::resolve(&p));
+        let w = self.weak();
+        wasm_bindgen_futures::spawn_local(async move {
+            let class = match loading {
+                Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await,
+                Err(e) => Err(e),
+            };
+            App::with(&w, |a| a.tls_engine_loaded(generation, &params, class));
+        });
+    }
+
+    fn tls_engine_loaded(
+        &mut self,
+        generation: u32,
+        params: &[u8],
+        class: Result<JsValue, JsValue>,
+    ) {
+        let Some(s) = self.current(generation).filter(|s| !s.ended) else {
+            return;
+        };
+        s.tick();
+        let seconds = (js_sys::Date::now().max(0.0) / 1000.0) as u64;
+        let result = match class {
+            Err(e) => Err(rfb::Error::Tls {
+                detail: format!(
+                    "the viewer's TLS module could not be loaded ({}); check the connection to the gateway and reload the page",
+                    crate::tls_engine::describe(&e)
+                ),
+            }),
+            Ok(class) => crate::tls_engine::JsTlsEngine::new(&class, params, seconds)
+                .and_then(|engine| s.client.provide_tls_engine(Box::new(engine))),
+        };
+        self.drain_events();
+        if let Err(e) = result {
+            self.on_rfb_error(&e);
         }
     }
 

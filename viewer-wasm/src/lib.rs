@@ -12,6 +12,10 @@
 //!  keyboard, pointer, touch, clipboard ──► input ──► rfb commands         animation frame
 //! ```
 //!
+//! TLS to a VNC server (VeNCrypt X509) runs in a second wasm module, `viewer-tls`, which the
+//! page fetches the first time a session needs it ([`tls_engine`]): most visits never pay for
+//! rustls.
+//!
 //! The pure parts ([`keys`], [`settings`], [`layout`], [`touch`], [`trust`], [`stats`],
 //! [`status`], [`trail`]) build and test natively; the rest needs a browser. The page (`web/`)
 //! is static markup; this crate looks its elements up by id.
@@ -39,6 +43,8 @@ pub mod painter;
 mod platform;
 #[cfg(target_arch = "wasm32")]
 mod session;
+#[cfg(target_arch = "wasm32")]
+mod tls_engine;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

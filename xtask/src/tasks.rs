@@ -10,42 +10,50 @@ use crate::{cargo, root, run_cmd, setup};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Builds the viewer in release mode into `web/pkg` (wasm-bindgen, then wasm-opt).
+/// The viewer's wasm modules: the viewer itself, and its TLS engine, fetched by the page only
+/// when a VNC server asks for TLS. Each is built on its own: in one cargo invocation rfb's
+/// `tls` feature would be unified into the viewer, and rustls with it.
+const WEB_MODULES: [&str; 2] = ["viewer-wasm", "viewer-tls"];
+
+/// Builds the viewer's modules in release mode into `web/pkg` (wasm-bindgen, then wasm-opt).
 pub fn build_web() -> anyhow::Result<()> {
     let profile = "wasm-release";
-    run_cmd(cargo().args([
-        "build",
-        "--profile",
-        profile,
-        "-p",
-        "viewer-wasm",
-        "--target",
-        WASM_TARGET,
-    ]))?;
-    let wasm = target_dir()
-        .join(WASM_TARGET)
-        .join(profile)
-        .join("viewer_wasm.wasm");
     let pkg = root().join("web/pkg");
-    run_cmd(
-        Command::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(&pkg)
-            .arg(&wasm),
-    )?;
-    let bg = pkg.join("viewer_wasm_bg.wasm");
-    match setup::wasm_opt() {
-        Some(wasm_opt) => run_cmd(
-            Command::new(wasm_opt)
-                .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
-                .args(["--enable-mutable-globals", "--enable-reference-types", "-o"])
-                .arg(&bg)
-                .arg(&bg),
-        )?,
-        None => eprintln!("note: no wasm-opt 116+ (cargo xtask setup fetches one with npm); the viewer is unoptimised"),
+    for package in WEB_MODULES {
+        run_cmd(cargo().args([
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            package,
+            "--target",
+            WASM_TARGET,
+        ]))?;
+        let stem = package.replace('-', "_");
+        let wasm = target_dir()
+            .join(WASM_TARGET)
+            .join(profile)
+            .join(format!("{stem}.wasm"));
+        run_cmd(
+            Command::new("wasm-bindgen")
+                .args(["--target", "web", "--no-typescript", "--out-dir"])
+                .arg(&pkg)
+                .arg(&wasm),
+        )?;
+        let bg = pkg.join(format!("{stem}_bg.wasm"));
+        match setup::wasm_opt() {
+            Some(wasm_opt) => run_cmd(
+                Command::new(wasm_opt)
+                    .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
+                    .args(["--enable-mutable-globals", "--enable-reference-types", "-o"])
+                    .arg(&bg)
+                    .arg(&bg),
+            )?,
+            None => eprintln!("note: no wasm-opt 116+ (cargo xtask setup fetches one with npm); {package} is unoptimised"),
+        }
+        let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+        eprintln!("{package}: {} ({} KiB)", bg.display(), size / 1024);
     }
-    let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
-    eprintln!("viewer: {} ({} KiB)", bg.display(), size / 1024);
     precompress_web()
 }
 
@@ -326,19 +334,21 @@ pub fn test() -> anyhow::Result<()> {
         ]))
     });
     step("clippy (wasm32)", &|| {
-        run_cmd(cargo().args([
-            "clippy",
-            "-p",
-            "viewer-wasm",
-            "-p",
-            "rfb",
-            "--all-targets",
-            "--target",
-            WASM_TARGET,
-            "--",
-            "-D",
-            "warnings",
-        ]))
+        // Apart, as they are built: together rfb's `tls` feature would reach the viewer.
+        for packages in [
+            &["-p", "viewer-wasm"][..],
+            &["-p", "viewer-tls", "-p", "rfb"],
+        ] {
+            run_cmd(cargo().arg("clippy").args(packages).args([
+                "--all-targets",
+                "--target",
+                WASM_TARGET,
+                "--",
+                "-D",
+                "warnings",
+            ]))?;
+        }
+        Ok(())
     });
     step("build viewer (wasm32, release)", &build_web);
     step("build vncgate", &|| {

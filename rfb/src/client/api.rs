@@ -4,7 +4,7 @@
 use crate::limits::Limits;
 use crate::messages::encoding::Encoding;
 use crate::security::Password;
-use crate::tls::{TlsIdentity, TlsTrust};
+use crate::tls::{TlsIdentity, TlsSource, TlsTrust};
 
 #[cfg(doc)]
 use super::Client;
@@ -22,6 +22,9 @@ pub struct ClientConfig {
     pub tls_trust: Option<TlsTrust>,
     /// A client certificate for servers that verify clients.
     pub tls_identity: Option<TlsIdentity>,
+    /// Where the TLS engine comes from: built in (feature `tls`, the default) or given by
+    /// the application when TLS starts ([`Event::TlsEngineNeeded`]).
+    pub tls_source: TlsSource,
     /// Pause with [`Event::CredentialsRequired`] when the server wants credentials that were
     /// not given, instead of failing.
     pub prompt_for_credentials: bool,
@@ -38,6 +41,7 @@ impl Default for ClientConfig {
             username: None,
             tls_trust: None,
             tls_identity: None,
+            tls_source: TlsSource::default(),
             prompt_for_credentials: false,
             // Best first. Tight (with JPEG at quality 6) and ZRLE are what Xvnc, x11vnc and
             // QEMU compress best; Hextile, Zlib and RRE cover older servers; CopyRect is used
@@ -116,6 +120,10 @@ pub enum Event {
     CertificateDecision {
         sha256: [u8; 32],
     },
+    /// With [`crate::tls::TlsSource::Application`]: VeNCrypt switches to TLS now. Start an
+    /// engine with [`Client::tls_parameters`] and give it with [`Client::provide_tls_engine`];
+    /// until then nothing goes out and what arrives is kept (within the buffer limit).
+    TlsEngineNeeded,
     /// The server wants a password (and a user name if `username`); answer with
     /// [`Client::provide_credentials`].
     CredentialsRequired {

@@ -74,7 +74,22 @@ fn run(p: &Pki, subtype: u32, cfg: ClientConfig) -> Result<Vec<Event>, Error> {
     list.push(1); // TLS ack, in the same chunk as the list
     c.receive(&list)?;
     let mut server = server_conn(p);
-    let first = c.poll_transmit().unwrap_or_default();
+    let mut first = c.poll_transmit().unwrap_or_default();
+    if c.tls_parameters().is_some() {
+        // The application's engine (as the browser viewer's second module gives it): nothing
+        // inside TLS goes out before it is given.
+        assert_eq!(c.poll_event(), Some(Event::TlsEngineNeeded));
+        assert_eq!(first.len(), 4, "only the subtype before the engine");
+        c.receive(&[])?;
+        assert_eq!(c.poll_transmit(), None);
+        let (trust, identity) = c.tls_parameters().expect("parameters");
+        let (trust, identity) =
+            crate::tls::bridge::decode_params(&crate::tls::bridge::encode_params(trust, identity))
+                .expect("bridge");
+        let engine = crate::tls::RustlsEngine::new(&trust, identity.as_ref(), 1)?;
+        c.provide_tls_engine(Box::new(engine))?;
+        first.extend(c.poll_transmit().unwrap_or_default());
+    }
     assert_eq!(
         &first[..4],
         &subtype.to_be_bytes(),
@@ -133,6 +148,45 @@ fn run(p: &Pki, subtype: u32, cfg: ClientConfig) -> Result<Vec<Event>, Error> {
         }
     }
     panic!("handshake did not finish; events so far: {events:?}");
+}
+
+#[test]
+fn an_engine_the_application_gives_when_asked_runs_the_same_handshake() {
+    let p = pki();
+    for (subtype, trust) in [
+        (260, TlsTrust::Pinned(sha256(&p.leaf_der))),
+        (
+            260,
+            TlsTrust::Ca {
+                roots: vec![p.ca_der.clone()],
+                server_name: Some("qemu.test".into()),
+            },
+        ),
+    ] {
+        let cfg = ClientConfig {
+            tls_trust: Some(trust),
+            tls_source: crate::tls::TlsSource::Application,
+            ..ClientConfig::default()
+        };
+        let events = run(&p, subtype, cfg).expect("connects");
+        assert!(
+            matches!(events.first(), Some(Event::ServerCertificate { sha256: s, .. }) if *s == sha256(&p.leaf_der)),
+            "{events:?}"
+        );
+    }
+    // The engine's verdict comes through it: a wrong pin is refused with the reason.
+    let cfg = ClientConfig {
+        tls_trust: Some(TlsTrust::Pinned([1; 32])),
+        tls_source: crate::tls::TlsSource::Application,
+        ..ClientConfig::default()
+    };
+    assert!(matches!(
+        run(&p, 260, cfg),
+        Err(Error::CertificateRejected {
+            why: CertRejection::PinMismatch { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
