@@ -352,8 +352,9 @@ fn what_is_not_offered_is_refused_with_what_to_configure() {
     assert!(matches!(r, Err(ServerError::Version { .. })));
 }
 
+/// (Oversized credentials: `a_credential_longer_than_the_limit_is_refused_from_its_length`.)
 #[test]
-fn oversized_credentials_and_floods_are_refused_before_they_are_buffered() {
+fn floods_are_refused_before_they_are_buffered() {
     let p = pki();
     let mut s = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
     s.receive(b"RFB 003.008\n\x13\x00\x02").expect("valid");
@@ -414,12 +415,8 @@ fn arbitrary_client_bytes_never_panic() {
     }
 }
 
-/// A client that closes its TLS session and sends more must not keep the server busy: the
-/// bytes after close_notify end the connection (they once spun `receive` forever).
-#[test]
-fn bytes_after_close_notify_end_the_connection() {
-    let p = pki();
-    let mut server = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
+/// A rustls client that chose X509Plain from `server` and finished the TLS handshake with it.
+fn x509plain_client(p: &Pki, server: &mut Server) -> rustls::ClientConnection {
     server
         .receive(b"RFB 003.008\n\x13\x00\x02\x00\x00\x01\x06")
         .expect("prelude");
@@ -448,6 +445,55 @@ fn bytes_after_close_notify_end_the_connection() {
         }
     }
     assert!(!client.is_handshaking());
+    client
+}
+
+/// Sends `plain` to `server` inside the client's TLS session.
+fn send_inside(
+    client: &mut rustls::ClientConnection,
+    server: &mut Server,
+    plain: &[u8],
+) -> Result<(), ServerError> {
+    use std::io::Write;
+    client.writer().write_all(plain).expect("plaintext");
+    let mut wire = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut wire).expect("write");
+    }
+    server.receive(&wire)
+}
+
+/// A user name longer than [`MAX_CREDENTIAL_BYTES`] is refused from its length, inside TLS,
+/// before any of it is buffered.
+#[test]
+fn a_credential_longer_than_the_limit_is_refused_from_its_length() {
+    let p = pki();
+    let mut server = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
+    let mut client = x509plain_client(&p, &mut server);
+    let too_long = u32::try_from(MAX_CREDENTIAL_BYTES + 1).expect("small");
+    let mut lengths = too_long.to_be_bytes().to_vec();
+    lengths.extend_from_slice(&4u32.to_be_bytes());
+    assert_eq!(
+        send_inside(&mut client, &mut server, &lengths),
+        Err(ServerError::CredentialTooLong {
+            got: u64::from(too_long)
+        })
+    );
+    // At the limit the same message is waited for.
+    let mut server = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
+    let mut client = x509plain_client(&p, &mut server);
+    let mut lengths = (too_long - 1).to_be_bytes().to_vec();
+    lengths.extend_from_slice(&4u32.to_be_bytes());
+    assert_eq!(send_inside(&mut client, &mut server, &lengths), Ok(()));
+}
+
+/// A client that closes its TLS session and sends more must not keep the server busy: the
+/// bytes after close_notify end the connection (they once spun `receive` forever).
+#[test]
+fn bytes_after_close_notify_end_the_connection() {
+    let p = pki();
+    let mut server = Server::new(vencrypt(&p, &[VeNCryptSubtype::X509Plain], false));
+    let mut client = x509plain_client(&p, &mut server);
     client.send_close_notify();
     let mut wire = Vec::new();
     while client.wants_write() {
