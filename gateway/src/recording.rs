@@ -77,7 +77,12 @@ pub const END_TO_END: &str =
 /// Opens `NAME.fbs` and `NAME.events.jsonl` in `rec.dir` for session `id` to `target` and
 /// starts their writer.
 pub fn start(rec: &Recording, target: &str, id: &str) -> std::io::Result<Started> {
-    std::fs::create_dir_all(&rec.dir)?;
+    std::fs::create_dir_all(&rec.dir).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("the recording directory {}: {e}", rec.dir.display()),
+        )
+    })?;
     let stem = format!("{}-{target}-{id}", stamp(SystemTime::now()));
     let fbs_path = rec.dir.join(format!("{stem}.fbs"));
     let events_path = rec.dir.join(format!("{stem}.events.jsonl"));

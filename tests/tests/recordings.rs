@@ -565,5 +565,24 @@ fn an_admin_plays_a_recording_in_the_browser() -> anyhow::Result<()> {
         hidden == serde_json::json!(true),
         "the last pointer is gone"
     );
+
+    // The admin page lists both, each with a link that plays it.
+    admin.goto(&gate.url("admin/"))?;
+    let links =
+        tests::proc::wait_until(Duration::from_secs(10), "the recordings on /admin/", || {
+            let v = admin.eval(
+                "return document.getElementById('recordings-section').hidden ? null : \
+             [...document.querySelectorAll('#recordings a')].map((a) => a.getAttribute('href'));",
+            )?;
+            Ok(v.as_array().filter(|a| a.len() >= 2).cloned())
+        })?;
+    for want in [id.as_str(), cut_id] {
+        ensure!(
+            links
+                .iter()
+                .any(|l| l.as_str() == Some(&format!("/#playback={want}"))),
+            "{want} is listed: {links:?}"
+        );
+    }
     Ok(())
 }

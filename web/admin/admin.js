@@ -52,8 +52,8 @@ function table(id, rows, cells) {
   $(`no-${id}`).hidden = rows.length !== 0;
 }
 
-async function api(path, init) {
-  const r = await fetch(path, { cache: "no-store", ...init });
+// The JSON of an answer to `path`, or an error that says what went wrong.
+async function answer(path, r) {
   let body = null;
   try { body = await r.json(); } catch { body = null; }
   if (!r.ok) {
@@ -61,6 +61,10 @@ async function api(path, init) {
     throw new Error(`${path}: ${why}`);
   }
   return body;
+}
+
+async function api(path, init) {
+  return answer(path, await fetch(path, { cache: "no-store", ...init }));
 }
 
 function problem(text) {
@@ -158,12 +162,16 @@ function showStatus(st) {
 }
 
 // Recordings, when the gateway records (404 otherwise): newest first, each with a link that
-// plays it in the viewer.
-async function showRecordings() {
+// plays it in the viewer. Any other failure is a problem to show, like the other calls'.
+async function recordings() {
   const r = await fetch("/api/recordings", { cache: "no-store" });
-  $("recordings-section").hidden = !r.ok;
-  if (!r.ok) return;
-  const list = (await r.json()).recordings.slice().reverse().slice(0, 50);
+  return r.status === 404 ? null : answer("/api/recordings", r);
+}
+
+function showRecordings(found) {
+  $("recordings-section").hidden = !found;
+  if (!found) return;
+  const list = found.recordings.slice().reverse().slice(0, 50);
   table("recordings", list, (rec) => {
     const a = el("a", "Play");
     a.href = `/#playback=${encodeURIComponent(rec.id)}`;
@@ -180,10 +188,10 @@ async function refresh() {
   if (busy) return;
   busy = true;
   try {
-    const [st, list] = await Promise.all([api("/api/status"), api("/api/sessions")]);
+    const [st, list, recs] = await Promise.all([api("/api/status"), api("/api/sessions"), recordings()]);
     showStatus(st);
     showSessions(list);
-    await showRecordings();
+    showRecordings(recs);
     problem(null);
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {

@@ -379,7 +379,7 @@ impl App {
             use crate::recording::catalog;
             let Some((id, part)) = id else {
                 let all = catalog::list(&rec.dir).map_err(|e| {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recordings: {e}"))
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recordings in {}: {e}", rec.dir.display()))
                 })?;
                 return Ok(json_response(StatusCode::OK, &json!({ "recordings": all })));
             };
@@ -390,7 +390,13 @@ impl App {
             let path = catalog::path_of(&rec.dir, &id, part)
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, missing))?;
             let len = std::fs::metadata(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, missing))?
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, missing),
+                    _ => ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot read {}: {e}", path.display()),
+                    ),
+                })?
                 .len();
             if len > MAX_RECORDING_DOWNLOAD {
                 return Err(ApiError::new(
@@ -399,7 +405,7 @@ impl App {
                 ));
             }
             let bytes = std::fs::read(&path).map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the recording: {e}"))
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read {}: {e}", path.display()))
             })?;
             let mut r = Response::new(Full::new(Bytes::from(bytes)));
             r.headers_mut().insert(
