@@ -37,7 +37,7 @@ use view_only::{InputHalf, OutputHalf, ViewOnly};
 pub const READ_BUF_BYTES: usize = 64 * 1024;
 
 /// The WebSocket relay's read from the target after a short read (see [`pump_websocket`]).
-const IDLE_READ_BUF_BYTES: usize = 4 * 1024;
+const IDLE_READ_BUF_BYTES: usize = 512;
 
 /// How long a relay waits for its close frame to be taken and answered.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -325,8 +325,8 @@ where
     let mut unanswered = 0u32;
     // Read into the spare capacity of the buffer that becomes the message: no copy, no
     // zeroing. A read that filled its buffer means more is waiting, so the next buffer is
-    // the full size; after a short read it is small, so an idle session pins 4 KiB of heap,
-    // not 64.
+    // the full size; after a short read it is small, so an idle session pins 512 bytes of
+    // heap, not 64 KiB.
     let mut buf = Vec::with_capacity(IDLE_READ_BUF_BYTES);
     let end = loop {
         tokio::select! {

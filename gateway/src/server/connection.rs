@@ -14,6 +14,12 @@
 //!
 //! Every branch ends in a `Summary`, logged once.
 //!
+//! The stages run one after another in [`pipeline`] — `tls` returns what it found
+//! ([`AfterTls`]), `http` what the browser asked for ([`AfterHttp`]), and only then does the
+//! relay run — rather than each awaiting the next: a task's future is as large as its largest
+//! chain of nested frames, and a session that idles for hours should hold the relay's state
+//! and nothing of the handshake and HTTP stages before it (docs/benchmarks.md, "Memory").
+//!
 //! Every byte to and from the client goes through [`Timed`]: a write that stalls for
 //! `write_timeout` ends the connection at any stage, and until the connection relays, so does
 //! a read that waits `http_idle_timeout`. A connection authenticated by a client certificate
@@ -52,6 +58,35 @@ pub(super) struct Summary {
     /// A load balancer's health check (only `/healthz` was asked): logged at debug level,
     /// not twice a second at info.
     health_check: bool,
+}
+
+/// Where a connection is after its TLS handshake. (Returned once and taken apart at once:
+/// boxing the large variant would only add an allocation.)
+#[allow(clippy::large_enum_variant)]
+enum AfterTls {
+    Ended(Summary),
+    /// HTTP inside TLS (ALPN, or a request line), with what the handshake established.
+    Http {
+        io: Prefixed<tokio_rustls::server::TlsStream<Timed<Counted<TcpStream>>>>,
+        identity: PeerIdentity,
+        cert: Option<CertWatch>,
+        /// The client certificate's place in the verifier's live list: kept for as long as
+        /// the connection lasts (`cert` ends when a re-check refuses it).
+        registration: Option<crate::auth::live_certs::Registration>,
+    },
+}
+
+/// Where a connection is after its HTTP requests.
+#[allow(clippy::large_enum_variant)]
+enum AfterHttp<'a> {
+    Ended(Summary),
+    /// A WebSocket upgrade to an admitted (or refused: the relay says so) target.
+    WebSocket {
+        upgraded: hyper::upgrade::Upgraded,
+        admission: crate::admission::Admission,
+        target: String,
+        env: SessionEnv<'a>,
+    },
 }
 
 impl Summary {
@@ -160,7 +195,28 @@ async fn pipeline(
     match sniffed {
         Detected::Tls => {
             metrics.detected.inc(Seen::Tls);
-            tls(stream, client, &idle, shared).await
+            let (io, identity, cert, _registration) = match tls(stream, client, &idle, shared).await
+            {
+                AfterTls::Ended(s) => return s,
+                AfterTls::Http {
+                    io,
+                    identity,
+                    cert,
+                    registration,
+                } => (io, identity, cert, registration),
+            };
+            let (upgraded, admission, target, env) =
+                match http(io, client, identity, &idle, cert, shared).await {
+                    AfterHttp::Ended(s) => return s,
+                    AfterHttp::WebSocket {
+                        upgraded,
+                        admission,
+                        target,
+                        env,
+                    } => (upgraded, admission, target, env),
+                };
+            let s = session::websocket(TokioIo::new(upgraded), admission, target, env).await;
+            Summary::from_session("tls/websocket", s)
         }
         Detected::Http => {
             metrics.detected.inc(Seen::PlainHttp);
@@ -244,12 +300,13 @@ fn handshake_failure(e: &std::io::Error) -> HandshakeFailure {
     }
 }
 
+/// The TLS handshake, then what the client speaks inside it.
 async fn tls(
     stream: Timed<Counted<TcpStream>>,
     client: SocketAddr,
     idle: &IdleRead,
     shared: &Shared,
-) -> Summary {
+) -> AfterTls {
     let rules = shared.rules();
     let limits = &rules.config.limits;
     let metrics = &shared.metrics;
@@ -264,27 +321,36 @@ async fn tls(
                 .and_then(CertRefusal::of);
             if let Some(why) = refusal {
                 shared.app.gate.certificate_refused(client, why).await;
-                return Summary::new("tls", format!("TLS handshake refused: {}", why.describe()));
+                return AfterTls::Ended(Summary::new(
+                    "tls",
+                    format!("TLS handshake refused: {}", why.describe()),
+                ));
             }
-            return Summary::new("tls", format!("TLS handshake failed (client side): {e}"));
+            return AfterTls::Ended(Summary::new(
+                "tls",
+                format!("TLS handshake failed (client side): {e}"),
+            ));
         }
         Err(_) => {
             metrics
                 .tls_handshake_failures
                 .inc(HandshakeFailure::Timeout);
-            return Summary::new(
+            return AfterTls::Ended(Summary::new(
                 "tls",
                 format!(
                     "TLS handshake timed out after {} s",
                     limits.tls_handshake_timeout.as_secs()
                 ),
-            );
+            ));
         }
     };
     let conn = tls.get_ref().1;
     if crate::acme::tls_alpn::is_acme_tls_alpn(conn) {
         // A CA validating tls-alpn-01 only needed the handshake.
-        return Summary::new("tls", "tls-alpn-01 challenge answered".to_owned());
+        return AfterTls::Ended(Summary::new(
+            "tls",
+            "tls-alpn-01 challenge answered".to_owned(),
+        ));
     }
     let (identity, registration) = shared.client_identity(conn.peer_certificates());
     if let Some(id) = &identity.client_cert {
@@ -293,15 +359,12 @@ async fn tls(
     let cert = registration.as_ref().map(|r| r.watch());
     if conn.alpn_protocol() == Some(b"http/1.1") {
         metrics.detected.inc(Seen::TlsHttp);
-        return http(
-            Prefixed::new(Vec::new(), tls),
-            client,
+        return AfterTls::Http {
+            io: Prefixed::new(Vec::new(), tls),
             identity,
-            idle,
             cert,
-            shared,
-        )
-        .await;
+            registration,
+        };
     }
     // No ALPN: read (TLS cannot be peeked) until the first bytes say what this is.
     let deadline = tokio::time::Instant::now() + limits.detect_timeout;
@@ -313,7 +376,10 @@ async fn tls(
             Err(_) => break Detected::Unknown,
             Ok(Ok(0) | Err(_)) => {
                 metrics.detected.inc(Seen::Closed);
-                return Summary::new("tls", "client closed before sending anything");
+                return AfterTls::Ended(Summary::new(
+                    "tls",
+                    "client closed before sending anything",
+                ));
             }
             Ok(Ok(n)) => {
                 first.extend_from_slice(&chunk[..n]);
@@ -328,15 +394,12 @@ async fn tls(
     match seen {
         Detected::Http => {
             metrics.detected.inc(Seen::TlsHttp);
-            http(
-                Prefixed::new(first, tls),
-                client,
+            AfterTls::Http {
+                io: Prefixed::new(first, tls),
                 identity,
-                idle,
                 cert,
-                shared,
-            )
-            .await
+                registration,
+            }
         }
         Detected::NeedMore => {
             metrics.detected.inc(Seen::TlsSilent);
@@ -344,11 +407,11 @@ async fn tls(
                 admission::native_target(&rules.config.access, &rules.config.native_vnc, &identity);
             let Some(target) = target else {
                 metrics.connections_refused.inc(Refused::NativeTlsDisabled);
-                return Summary::new(
+                return AfterTls::Ended(Summary::new(
                     "refused",
                     "client sent nothing inside TLS: a native VNC client? Refused \
                      (--native-vnc-target NAME, or default_target in the access list, enables them)",
-                );
+                ));
             };
             idle.off();
             // Boxed: a native relay in TLS is the largest state of a connection's task (the
@@ -364,11 +427,11 @@ async fn tls(
                 shared,
             ))
             .await;
-            Summary::from_session("tls/native-vnc", s)
+            AfterTls::Ended(Summary::from_session("tls/native-vnc", s))
         }
         _ => {
             metrics.detected.inc(Seen::TlsUnknown);
-            Summary::new("refused", "unrecognised protocol inside TLS")
+            AfterTls::Ended(Summary::new("refused", "unrecognised protocol inside TLS"))
         }
     }
 }
@@ -413,14 +476,16 @@ fn max_head_bytes(limits: &crate::config::Limits) -> usize {
     limits.max_http_header_bytes.max(8 * 1024)
 }
 
-async fn http<S>(
+/// HTTP requests until the connection closes or a WebSocket upgrade is admitted (one-time
+/// keys are used here).
+async fn http<'a, S>(
     io: S,
     client: SocketAddr,
     identity: PeerIdentity,
     idle: &IdleRead,
     mut cert: Option<CertWatch>,
-    shared: &Shared,
-) -> Summary
+    shared: &'a Shared,
+) -> AfterHttp<'a>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -448,10 +513,10 @@ where
             conn.as_mut().await
         }
         why = CertWatch::ended_opt(&mut cert) => {
-            return Summary::new(
+            return AfterHttp::Ended(Summary::new(
                 "tls/http",
                 format!("closed: {}", why.describe()),
-            );
+            ));
         }
     };
     drop(conn);
@@ -464,7 +529,7 @@ where
             },
         );
         s.health_check = ctx.health_checks_only();
-        return s;
+        return AfterHttp::Ended(s);
     };
     let env = env(shared, client, Via::WebSocket, cert);
     let target = pending.request.target;
@@ -474,12 +539,12 @@ where
             Ok(Err(e)) => {
                 let why = format!("WebSocket upgrade failed (client side): {e}");
                 session::not_upgraded(&env, &ctx.identity, &target, &why);
-                return Summary::new("tls/websocket", why);
+                return AfterHttp::Ended(Summary::new("tls/websocket", why));
             }
             Err(_) => {
                 let why = "WebSocket upgrade timed out (client side)";
                 session::not_upgraded(&env, &ctx.identity, &target, why);
-                return Summary::new("tls/websocket", why);
+                return AfterHttp::Ended(Summary::new("tls/websocket", why));
             }
         };
     // The connection relays from here on: liveness is the relay's pings.
@@ -496,6 +561,10 @@ where
             pending.request.otk,
         )
         .await;
-    let s = session::websocket(TokioIo::new(upgraded), admission, target, env).await;
-    Summary::from_session("tls/websocket", s)
+    AfterHttp::WebSocket {
+        upgraded,
+        admission,
+        target,
+        env,
+    }
 }

@@ -164,6 +164,12 @@ async fn a_crl_written_while_running_is_enforced() {
     relays_as(&gw, &pki, Some("bob"), "/ws/desk")
         .await
         .expect("before");
+    // A session bob keeps open meanwhile.
+    let s = tls_as(gw.addr, Some(pki.identity("bob")), &[b"http/1.1"])
+        .await
+        .expect("tls");
+    let mut open = gw.websocket_over(s, "/ws/desk").await.expect("ws");
+    assert_eq!(read_binary(&mut open, RFB_VERSION.len()).await, RFB_VERSION);
     pki.revoke("bob");
     let mut refused = false;
     for _ in 0..50 {
@@ -174,6 +180,14 @@ async fn a_crl_written_while_running_is_enforced() {
         }
     }
     assert!(refused, "the new CRL was not picked up");
+    // The open session is ended too, saying why.
+    let reason = tokio::time::timeout(Duration::from_secs(10), close_reason(&mut open))
+        .await
+        .expect("the open session ended");
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("revoked")),
+        "{reason:?}"
+    );
 }
 
 #[tokio::test]
