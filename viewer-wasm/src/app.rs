@@ -73,6 +73,8 @@ pub struct App {
     // Painting: at most one animation frame in flight.
     frame: Weak<Closure<dyn FnMut()>>,
     frame_id: Option<i32>,
+    /// When the canvas was last painted (`performance.now()`, ms).
+    painted_at: f64,
     remote: RemoteResize,
     stats: Stats,
     stats_on: bool,
@@ -148,6 +150,7 @@ pub fn start(load_tls: js_sys::Function) -> Result<Viewer, JsError> {
             long_press_timer: None,
             frame: Weak::new(),
             frame_id: None,
+            painted_at: f64::NEG_INFINITY,
             remote: RemoteResize::default(),
             stats: Stats::default(),
             stats_on: false,
@@ -436,7 +439,7 @@ impl App {
             }
             RfbEvent::UpdateComplete => {
                 self.stats.frame();
-                self.request_frame();
+                self.paint_soon();
                 if self.remote.pending {
                     self.request_remote_size(true);
                 }

@@ -9,6 +9,9 @@ use crate::settings::Scale;
 
 use super::App;
 
+/// A frame at 60 Hz, in milliseconds.
+const FRAME_MS: f64 = 1000.0 / 60.0;
+
 impl App {
     /// Lays the canvas out for the scaling mode and window.
     pub fn relayout(&mut self) {
@@ -85,6 +88,17 @@ impl App {
         }
     }
 
+    /// Paints a completed update: at once when nothing was painted for a frame's time (an
+    /// update after a quiet spell shows without waiting for the next animation frame), else
+    /// on the next animation frame, so a stream of updates costs one paint per frame.
+    pub(super) fn paint_soon(&mut self) {
+        if self.frame_id.is_none() && dom::now_ms() - self.painted_at >= FRAME_MS {
+            self.on_frame();
+        } else {
+            self.request_frame();
+        }
+    }
+
     pub(super) fn request_frame(&mut self) {
         if self.frame_id.is_some() {
             return;
@@ -99,6 +113,7 @@ impl App {
 
     pub(super) fn on_frame(&mut self) {
         self.frame_id = None;
+        self.painted_at = dom::now_ms();
         let Some(s) = &mut self.session else { return };
         if let Some(dirty) = s.client.take_dirty() {
             if let Some(fb) = s.client.framebuffer() {
