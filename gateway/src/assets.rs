@@ -44,14 +44,6 @@ impl Assets {
             mime: mime_for(rel),
         })
     }
-
-    /// Whether the compiled viewer (`pkg/`: the viewer and its TLS module) is present;
-    /// without it the page cannot connect.
-    pub fn has_viewer(&self) -> bool {
-        ["/pkg/viewer_wasm_bg.wasm", "/pkg/viewer_tls_bg.wasm"]
-            .iter()
-            .all(|f| self.get(f).is_some())
-    }
 }
 
 fn mime_for(path: &str) -> &'static str {

@@ -326,7 +326,8 @@ where
     // Read into the spare capacity of the buffer that becomes the message: no copy, no
     // zeroing. A read that filled its buffer means more is waiting, so the next buffer is
     // the full size; after a short read it is small, so an idle session pins 512 bytes of
-    // heap, not 64 KiB.
+    // heap, not 64 KiB (the first read after a quiet spell is then a 512-byte message before
+    // the 64 KiB reads resume).
     let mut buf = Vec::with_capacity(IDLE_READ_BUF_BYTES);
     let end = loop {
         tokio::select! {

@@ -172,7 +172,7 @@ impl Client {
 
     /// Feeds bytes received from the server. On error the client is closed.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if matches!(self.phase, Phase::Closed) || self.playback_failed {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         let buffered = (self.inbuf.len() + self.transport.held_len()).saturating_add(bytes.len());
@@ -334,6 +334,12 @@ impl Client {
                 self.config.tls_identity.as_ref(),
                 self.now_ms / 1000,
             )?)),
+            #[cfg(not(feature = "tls"))]
+            TlsSource::BuiltIn => {
+                return Err(Error::Tls {
+                    detail: "this build has no TLS engine of its own (rfb without feature `tls`): configure TlsSource::Application and give one when asked".into(),
+                })
+            }
             TlsSource::Application => None,
         };
         let inner = self.outbuf.split_off(inner_from.min(self.outbuf.len()));
@@ -350,15 +356,10 @@ impl Client {
     }
 
     fn install_engine(&mut self, engine: BoxedEngine) {
-        let asks_first = self
-            .config
-            .tls_trust
-            .as_ref()
-            .is_some_and(TlsTrust::asks_first);
         self.transport = Transport::Tls(Box::new(TlsLayer {
             engine,
             reported: false,
-            decision: if asks_first {
+            decision: if self.asks_first() {
                 Decision::Handshaking
             } else {
                 Decision::NotAsked
@@ -370,6 +371,9 @@ impl Client {
     /// client certificate, if any; [`crate::tls::bridge::encode_params`] carries them to
     /// another module). `None` at any other time.
     pub fn tls_parameters(&self) -> Option<(&TlsTrust, Option<&TlsIdentity>)> {
+        if self.is_closed() {
+            return None;
+        }
         match (&self.transport, &self.config.tls_trust) {
             (Transport::AwaitingEngine { .. }, Some(trust)) => {
                 Some((trust, self.config.tls_identity.as_ref()))
@@ -380,9 +384,13 @@ impl Client {
 
     /// After [`Event::TlsEngineNeeded`]: the engine to run TLS with, started with
     /// [`Client::tls_parameters`]. The ClientHello goes out at the next
-    /// [`Client::poll_transmit`], and what the server sent meanwhile is processed. Does
-    /// nothing at any other time.
+    /// [`Client::poll_transmit`], and what the server sent meanwhile is processed. A closed
+    /// client (refused, failed) is [`Error::Closed`]; at any other time, or a second time,
+    /// this does nothing.
     pub fn provide_tls_engine(&mut self, mut engine: BoxedEngine) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         let Transport::AwaitingEngine { held } = &mut self.transport else {
             return Ok(());
         };
@@ -418,6 +426,19 @@ impl Client {
 
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Session(_))
+    }
+
+    /// Closed for good: an error, a refusal, or a damaged recording's end.
+    fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed) || self.playback_failed
+    }
+
+    /// Trust on first use: the certificate is decided on after the TLS handshake.
+    fn asks_first(&self) -> bool {
+        self.config
+            .tls_trust
+            .as_ref()
+            .is_some_and(TlsTrust::asks_first)
     }
 
     fn process(&mut self) -> Result<(), Error> {
@@ -488,12 +509,7 @@ impl Client {
                 Step::StartTls(next) => {
                     // With trust on first use, credentials are asked for once the person has
                     // trusted the certificate (`trust_certificate`), not before.
-                    let asks_first = self
-                        .config
-                        .tls_trust
-                        .as_ref()
-                        .is_some_and(TlsTrust::asks_first);
-                    if let (Handshake::AwaitCredentials(a), false) = (&next, asks_first) {
+                    if let (Handshake::AwaitCredentials(a), false) = (&next, self.asks_first()) {
                         self.events.push_back(Event::CredentialsRequired {
                             username: a.needs_username(),
                         });

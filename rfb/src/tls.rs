@@ -56,15 +56,14 @@ pub type BoxedEngine = Box<dyn TlsEngine + Send>;
 #[cfg(target_arch = "wasm32")]
 pub type BoxedEngine = Box<dyn TlsEngine>;
 
-/// Where the client's TLS engine comes from: built in when there is one.
+/// Where the client's TLS engine comes from. The same in every build: a build without
+/// feature `tls` that is asked for the built-in engine says so when TLS starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsSource {
-    /// [`RustlsEngine`], built in (feature `tls`).
-    #[cfg(feature = "tls")]
+    /// `RustlsEngine`, built in with feature `tls`.
     #[default]
     BuiltIn,
     /// The application gives one when asked ([`crate::Event::TlsEngineNeeded`]).
-    #[cfg_attr(not(feature = "tls"), default)]
     Application,
 }
 

@@ -30,7 +30,10 @@ impl TlsSession {
     pub fn new(params: &[u8], unix_seconds: f64) -> Result<TlsSession, JsValue> {
         let (trust, identity) = bridge::decode_params(params).ok_or_else(|| {
             error_value(&rfb::Error::Tls {
-                detail: "the viewer sent TLS parameters its TLS module cannot read; reload the page (its two parts may be from different builds)".into(),
+                detail: format!(
+                    "the viewer sent TLS parameters its TLS module cannot read; {}",
+                    bridge::MISMATCH
+                ),
             })
         })?;
         let engine = RustlsEngine::new(&trust, identity.as_ref(), seconds(unix_seconds))

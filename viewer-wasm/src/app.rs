@@ -502,18 +502,20 @@ impl App {
         let Some(s) = self.current(generation).filter(|s| !s.ended) else {
             return;
         };
+        let class = match class {
+            Ok(class) => class,
+            Err(e) => {
+                // Not the server's doing: this page could not fetch a part of itself.
+                return self.fail(&format!(
+                    "The viewer's TLS module could not be loaded ({}): check the connection to the gateway and reload the page.",
+                    crate::tls_engine::describe(&e)
+                ));
+            }
+        };
         s.tick();
         let seconds = (js_sys::Date::now().max(0.0) / 1000.0) as u64;
-        let result = match class {
-            Err(e) => Err(rfb::Error::Tls {
-                detail: format!(
-                    "the viewer's TLS module could not be loaded ({}); check the connection to the gateway and reload the page",
-                    crate::tls_engine::describe(&e)
-                ),
-            }),
-            Ok(class) => crate::tls_engine::JsTlsEngine::new(&class, params, seconds)
-                .and_then(|engine| s.client.provide_tls_engine(Box::new(engine))),
-        };
+        let result = crate::tls_engine::JsTlsEngine::new(&class, params, seconds)
+            .and_then(|engine| s.client.provide_tls_engine(Box::new(engine)));
         self.drain_events();
         if let Err(e) = result {
             self.on_rfb_error(&e);

@@ -188,9 +188,13 @@ async function refresh() {
   if (busy) return;
   busy = true;
   try {
-    const [st, list, recs] = await Promise.all([api("/api/status"), api("/api/sessions"), recordings()]);
+    const [st, list, recs] = await Promise.all([
+      api("/api/status"), api("/api/sessions"), recordings().catch((e) => e),
+    ]);
     showStatus(st);
     showSessions(list);
+    // A failed recordings call is the problem shown, after status and sessions were updated.
+    if (recs instanceof Error) throw recs;
     showRecordings(recs);
     problem(null);
     $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;

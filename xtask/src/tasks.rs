@@ -358,6 +358,10 @@ pub fn test() -> anyhow::Result<()> {
         let p = crate::dist::package("debug")?;
         crate::dist::check(&p)
     });
+    step(
+        "rfb without its TLS engine (as the viewer builds it)",
+        &|| tests(cargo().args(["test", "-p", "rfb", "--no-default-features", "--lib"])),
+    );
     step("workspace tests (unit, integration, end-to-end)", &|| {
         tests(
             cargo()

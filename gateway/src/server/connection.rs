@@ -195,7 +195,7 @@ async fn pipeline(
     match sniffed {
         Detected::Tls => {
             metrics.detected.inc(Seen::Tls);
-            let (io, identity, cert, _registration) = match tls(stream, client, &idle, shared).await
+            let (io, identity, cert, registration) = match tls(stream, client, &idle, shared).await
             {
                 AfterTls::Ended(s) => return s,
                 AfterTls::Http {
@@ -216,6 +216,8 @@ async fn pipeline(
                     } => (upgraded, admission, target, env),
                 };
             let s = session::websocket(TokioIo::new(upgraded), admission, target, env).await;
+            // Held to here: the client certificate stays in the live list while it relays.
+            drop(registration);
             Summary::from_session("tls/websocket", s)
         }
         Detected::Http => {

@@ -189,6 +189,63 @@ fn an_engine_the_application_gives_when_asked_runs_the_same_handshake() {
     ));
 }
 
+/// A client at VeNCrypt's switch to TLS, waiting for the application's engine.
+fn awaiting_engine(trust: TlsTrust) -> Client {
+    let mut c = client_now(ClientConfig {
+        tls_trust: Some(trust),
+        tls_source: crate::tls::TlsSource::Application,
+        ..ClientConfig::default()
+    });
+    c.receive(b"RFB 003.008\n\x02\x13\x02").expect("versions");
+    let _ = c.poll_transmit();
+    c.receive(&[0, 2, 0, 1, 0, 0, 1, 4, 1])
+        .expect("subtypes and ack");
+    let _ = c.poll_transmit();
+    assert_eq!(c.poll_event(), Some(Event::TlsEngineNeeded));
+    c
+}
+
+#[test]
+fn while_the_engine_is_awaited_input_is_held_within_the_limit_and_a_closed_client_stays_closed() {
+    let p = pki();
+    let pin = TlsTrust::Pinned(sha256(&p.leaf_der));
+    let engine =
+        || Box::new(crate::tls::RustlsEngine::new(&TlsTrust::AskFirst, None, 1).expect("engine"));
+
+    // What arrives meanwhile is kept, and counts towards the buffer limit.
+    let mut c = awaiting_engine(pin.clone());
+    let limit = ClientConfig::default().limits.max_buffered_bytes;
+    c.receive(&vec![0x16; limit - 10]).expect("held");
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "nothing goes out without an engine"
+    );
+    assert!(matches!(
+        c.receive(&[0x16; 11]),
+        Err(Error::LimitExceeded { .. })
+    ));
+    // Closed by that: no parameters, no engine taken, nothing sent.
+    assert!(c.tls_parameters().is_none());
+    assert!(matches!(c.provide_tls_engine(engine()), Err(Error::Closed)));
+    assert_eq!(c.poll_transmit(), None);
+
+    // Refused while waiting: the same.
+    let mut c = awaiting_engine(pin.clone());
+    c.refuse_certificate();
+    assert!(matches!(c.provide_tls_engine(engine()), Err(Error::Closed)));
+    assert_eq!(c.poll_transmit(), None);
+
+    // Given once, the ClientHello goes out; a second engine changes nothing.
+    let mut c = awaiting_engine(pin);
+    c.provide_tls_engine(engine()).expect("engine");
+    let hello = c.poll_transmit().expect("ClientHello");
+    assert_eq!(hello.first(), Some(&0x16), "a TLS handshake record");
+    c.provide_tls_engine(engine()).expect("ignored");
+    assert_eq!(c.poll_transmit(), None);
+    assert!(c.tls_parameters().is_none());
+}
+
 #[test]
 fn x509none_with_the_right_ca_connects_and_reports_the_certificate() {
     let p = pki();

@@ -4,6 +4,7 @@
 //! chains) or to a plain [`Error::Tls`] (errors), never a panic.
 //!
 //! ```text
+//! message = version(1) (params | chain | error)         a module of another build is refused
 //! params  = trust identity
 //! trust   = 0 count (len der)* has_name [len utf8]   CA data
 //!         | 1 sha256[32]                               pinned leaf
@@ -21,7 +22,29 @@ use super::{CertRejection, TlsIdentity, TlsTrust};
 use crate::error::Error;
 use crate::wire::Reader;
 
+/// The format's version, the first byte of every message.
+const VERSION: u8 = 1;
+
+/// What to do when the two modules disagree (a page whose parts come from two builds).
+pub const MISMATCH: &str =
+    "reload the page: the viewer and its TLS module come from different builds";
+
+/// A message's start: the version, then the payload written by `f`.
+fn message(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    f(&mut out);
+    out
+}
+
+/// A reader past the version byte, or `None` for another version.
+fn reader(input: &[u8]) -> Option<Reader<'_>> {
+    let mut r = Reader::new(input);
+    (r.u8().ok()? == VERSION).then_some(r)
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    // Certificates, names and messages: far below 4 GiB (the decoder refuses what lies).
+    debug_assert!(u32::try_from(b.len()).is_ok());
     out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
     out.extend_from_slice(b);
 }
@@ -53,15 +76,18 @@ fn list(r: &mut Reader<'_>) -> Option<Vec<Vec<u8>>> {
 
 /// What a TLS engine is started with.
 pub fn encode_params(trust: &TlsTrust, identity: Option<&TlsIdentity>) -> Vec<u8> {
-    let mut out = Vec::new();
+    message(|out| params(out, trust, identity))
+}
+
+fn params(out: &mut Vec<u8>, trust: &TlsTrust, identity: Option<&TlsIdentity>) {
     match trust {
         TlsTrust::Ca { roots, server_name } => {
             out.push(0);
-            put_list(&mut out, roots);
+            put_list(out, roots);
             match server_name {
                 Some(n) => {
                     out.push(1);
-                    put_bytes(&mut out, n.as_bytes());
+                    put_bytes(out, n.as_bytes());
                 }
                 None => out.push(0),
             }
@@ -76,22 +102,21 @@ pub fn encode_params(trust: &TlsTrust, identity: Option<&TlsIdentity>) -> Vec<u8
         None => out.push(0),
         Some(id) => {
             out.push(1);
-            put_list(&mut out, &id.chain);
+            put_list(out, &id.chain);
             let (kind, der) = match &id.key {
                 PrivateKeyDer::Pkcs1(k) => (1, k.secret_pkcs1_der()),
                 PrivateKeyDer::Sec1(k) => (2, k.secret_sec1_der()),
                 _ => (3, id.key.secret_der()),
             };
             out.push(kind);
-            put_bytes(&mut out, der);
+            put_bytes(out, der);
         }
     }
-    out
 }
 
 /// The inverse of [`encode_params`]; `None` when `bytes` are not such parameters.
 pub fn decode_params(input: &[u8]) -> Option<(TlsTrust, Option<TlsIdentity>)> {
-    let mut r = Reader::new(input);
+    let mut r = reader(input)?;
     let trust = match r.u8().ok()? {
         0 => {
             let roots = list(&mut r)?;
@@ -127,26 +152,27 @@ pub fn decode_params(input: &[u8]) -> Option<(TlsTrust, Option<TlsIdentity>)> {
 
 /// A certificate chain, leaf first.
 pub fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_list(&mut out, chain);
-    out
+    message(|out| put_list(out, chain))
 }
 
 /// The inverse of [`encode_chain`]; `None` when malformed.
 pub fn decode_chain(input: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut r = Reader::new(input);
+    let mut r = reader(input)?;
     let chain = list(&mut r)?;
     (r.remaining() == 0).then_some(chain)
 }
 
 /// An engine's error. Errors engines do not produce travel as [`Error::Tls`] with their text.
 pub fn encode_error(e: &Error) -> Vec<u8> {
-    let mut out = Vec::new();
+    message(|out| error(out, e))
+}
+
+fn error(out: &mut Vec<u8>, e: &Error) {
     match e {
         Error::ClientCertificateRequired => out.push(1),
         Error::ClientCertificateRefused { alert } => {
             out.push(2);
-            put_bytes(&mut out, alert.as_bytes());
+            put_bytes(out, alert.as_bytes());
         }
         Error::CertificateRejected { why, sha256 } => {
             out.push(3);
@@ -157,36 +183,35 @@ pub fn encode_error(e: &Error) -> Vec<u8> {
                 CertRejection::NotYetValid => out.push(2),
                 CertRejection::WrongName { expected } => {
                     out.push(3);
-                    put_bytes(&mut out, expected.as_bytes());
+                    put_bytes(out, expected.as_bytes());
                 }
                 CertRejection::Revoked => out.push(4),
                 CertRejection::PinMismatch { pinned } => {
                     out.push(5);
-                    put_bytes(&mut out, pinned.as_bytes());
+                    put_bytes(out, pinned.as_bytes());
                 }
                 CertRejection::Other(s) => {
                     out.push(6);
-                    put_bytes(&mut out, s.as_bytes());
+                    put_bytes(out, s.as_bytes());
                 }
             }
         }
         Error::Tls { detail } => {
             out.push(0);
-            put_bytes(&mut out, detail.as_bytes());
+            put_bytes(out, detail.as_bytes());
         }
         other => {
             out.push(0);
-            put_bytes(&mut out, other.to_string().as_bytes());
+            put_bytes(out, other.to_string().as_bytes());
         }
     }
-    out
 }
 
 /// The inverse of [`encode_error`]. Input that is no such error becomes an [`Error::Tls`]
 /// saying so.
 pub fn decode_error(input: &[u8]) -> Error {
-    let mut r = Reader::new(input);
     let decoded = (|| {
+        let mut r = reader(input)?;
         let e = match r.u8().ok()? {
             0 => Error::Tls {
                 detail: text(&mut r)?,
@@ -218,7 +243,9 @@ pub fn decode_error(input: &[u8]) -> Error {
         (r.remaining() == 0).then_some(e)
     })();
     decoded.unwrap_or_else(|| Error::Tls {
-        detail: "the viewer's TLS module answered with an error this viewer cannot read; reload the page (its two parts may be from different builds)".into(),
+        detail: format!(
+            "the viewer's TLS module answered in a form this viewer cannot read; {MISMATCH}"
+        ),
     })
 }
 
@@ -343,12 +370,24 @@ mod tests {
         trailing.push(0);
         assert!(decode_params(&trailing).is_none());
         // A count of a billion items in a few bytes allocates nothing.
-        assert!(decode_chain(&[0x40, 0, 0, 0, 0, 0, 0, 1, 9]).is_none());
+        assert!(decode_chain(&[VERSION, 0x40, 0, 0, 0, 0, 0, 0, 1, 9]).is_none());
+        // Another build's messages are refused, not misread.
+        let mut other = encode_chain(&[vec![1]]);
+        other[0] = VERSION + 1;
+        assert!(decode_chain(&other).is_none());
+        let mut other = encode_error(&Error::ClientCertificateRequired);
+        other[0] = VERSION + 1;
+        assert!(decode_error(&other)
+            .to_string()
+            .contains("different builds"));
         assert_eq!(
             decode_chain(&encode_chain(&[vec![1], vec![2, 3]])),
             Some(vec![vec![1], vec![2, 3]])
         );
-        assert!(matches!(decode_error(&[3, 1, 2]), Error::Tls { .. }));
+        assert!(matches!(
+            decode_error(&[VERSION, 3, 1, 2]),
+            Error::Tls { .. }
+        ));
         assert!(matches!(decode_error(&[]), Error::Tls { .. }));
     }
 }
