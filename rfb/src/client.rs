@@ -185,9 +185,14 @@ impl Client {
             ));
         }
         let result = self.take_input(bytes).and_then(|()| self.process());
+        self.settle(result)
+    }
+
+    /// An error is final: the client closes — or, playing a recording, stops where the damage
+    /// is, and what was drawn before it stays to be seen.
+    fn settle(&mut self, result: Result<(), Error>) -> Result<(), Error> {
         if result.is_err() {
             if self.playback {
-                // A damaged recording: what was drawn before the damage stays to be seen.
                 self.playback_failed = true;
             } else {
                 self.phase = Phase::Closed;
@@ -231,10 +236,7 @@ impl Client {
             self.phase = Phase::Handshake(next);
             self.process()
         });
-        if result.is_err() {
-            self.phase = Phase::Closed;
-        }
-        result
+        self.settle(result)
     }
 
     /// Appends received bytes to `inbuf`, through TLS when it is on.
@@ -292,16 +294,11 @@ impl Client {
             });
         }
         t.decision = Decision::Trusted;
-        if let Phase::Handshake(Handshake::AwaitCredentials(a)) = &self.phase {
-            self.events.push_back(Event::CredentialsRequired {
-                username: a.needs_username(),
-            });
+        if let Phase::Handshake(h) = &self.phase {
+            self.events.extend(credentials_required(h));
         }
         let result = self.process();
-        if result.is_err() {
-            self.phase = Phase::Closed;
-        }
-        result
+        self.settle(result)
     }
 
     /// With [`crate::TlsTrust::AskFirst`]: the person does not trust the certificate. The client
@@ -398,10 +395,7 @@ impl Client {
         engine.set_time(self.now_ms / 1000);
         self.install_engine(engine);
         let result = self.take_input(&held).and_then(|()| self.process());
-        if result.is_err() {
-            self.phase = Phase::Closed;
-        }
-        result
+        self.settle(result)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -494,11 +488,7 @@ impl Client {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Handshake(h) => match h.step(r, &self.config, &mut self.outbuf)? {
                 Step::Next(next) => {
-                    if let Handshake::AwaitCredentials(a) = &next {
-                        self.events.push_back(Event::CredentialsRequired {
-                            username: a.needs_username(),
-                        });
-                    }
+                    self.events.extend(credentials_required(&next));
                     self.phase = Phase::Handshake(next);
                     Ok(Progress::Consumed)
                 }
@@ -509,10 +499,8 @@ impl Client {
                 Step::StartTls(next) => {
                     // With trust on first use, credentials are asked for once the person has
                     // trusted the certificate (`trust_certificate`), not before.
-                    if let (Handshake::AwaitCredentials(a), false) = (&next, self.asks_first()) {
-                        self.events.push_back(Event::CredentialsRequired {
-                            username: a.needs_username(),
-                        });
+                    if !self.asks_first() {
+                        self.events.extend(credentials_required(&next));
                     }
                     self.phase = Phase::Handshake(next);
                     Ok(Progress::StartTls {
@@ -571,6 +559,16 @@ impl Client {
             }
             Phase::Closed => Err(Error::Closed),
         }
+    }
+}
+
+/// The prompt for a handshake that waits for credentials.
+fn credentials_required(h: &Handshake) -> Option<Event> {
+    match h {
+        Handshake::AwaitCredentials(a) => Some(Event::CredentialsRequired {
+            username: a.needs_username(),
+        }),
+        _ => None,
     }
 }
 

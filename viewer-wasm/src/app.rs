@@ -123,7 +123,7 @@ impl Drop for Viewer {
 #[wasm_bindgen]
 pub fn start(load_tls: js_sys::Function) -> Result<Viewer, JsError> {
     dom::install_panic_hook();
-    let js = |e: JsValue| JsError::new(&e.as_string().unwrap_or_else(|| format!("{e:?}")));
+    let js = |e: JsValue| JsError::new(&dom::describe(&e));
     let ui = Ui::find().map_err(js)?;
     let painter = Painter::new(ui.canvas.clone()).map_err(js)?;
     let origin = dom::window()
@@ -508,13 +508,12 @@ impl App {
                 // Not the server's doing: this page could not fetch a part of itself.
                 return self.fail(&format!(
                     "The viewer's TLS module could not be loaded ({}): check the connection to the gateway and reload the page.",
-                    crate::tls_engine::describe(&e)
+                    dom::describe(&e)
                 ));
             }
         };
         s.tick();
-        let seconds = (js_sys::Date::now().max(0.0) / 1000.0) as u64;
-        let result = crate::tls_engine::JsTlsEngine::new(&class, params, seconds)
+        let result = crate::tls_engine::JsTlsEngine::new(&class, params)
             .and_then(|engine| s.client.provide_tls_engine(Box::new(engine)));
         self.drain_events();
         if let Err(e) = result {

@@ -58,6 +58,15 @@ pub fn set_text(el: &Element, text: &str) {
     el.set_text_content(Some(text));
 }
 
+/// A JavaScript exception or rejection in words: an `Error`'s message, a string, or its
+/// debug form.
+pub fn describe(e: &wasm_bindgen::JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
 /// Milliseconds from a monotonic clock (for measuring, not for dates).
 pub fn now_ms() -> f64 {
     window()

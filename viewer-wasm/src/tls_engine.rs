@@ -38,18 +38,10 @@ fn error_from(e: &JsValue) -> Error {
         None => Error::Tls {
             detail: format!(
                 "the viewer's TLS module failed ({}); reload the page",
-                describe(e)
+                crate::dom::describe(e)
             ),
         },
     }
-}
-
-/// A JavaScript value in words (an Error's message, a string, or its debug form).
-pub fn describe(e: &JsValue) -> String {
-    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
-        return String::from(err.message());
-    }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// One TLS session in the other module.
@@ -59,19 +51,20 @@ pub struct JsTlsEngine {
 }
 
 impl JsTlsEngine {
-    /// Starts a session of `class` (the module's `TlsSession`) with bridge `params`.
-    pub fn new(class: &JsValue, params: &[u8], unix_seconds: u64) -> Result<Self, Error> {
+    /// Starts a session of `class` (the module's `TlsSession`) with bridge `params`. It has
+    /// no time yet: `Client::provide_tls_engine` gives it the client's.
+    pub fn new(class: &JsValue, params: &[u8]) -> Result<Self, Error> {
         let class: &js_sys::Function = class.dyn_ref().ok_or_else(|| Error::Tls {
             detail: "the viewer's TLS module has no TlsSession; reload the page".into(),
         })?;
         let args = js_sys::Array::of2(
             &js_sys::Uint8Array::from(params).into(),
-            &JsValue::from_f64(unix_seconds as f64),
+            &JsValue::from_f64(0.0),
         );
         let session = js_sys::Reflect::construct(class, &args).map_err(|e| error_from(&e))?;
         Ok(Self {
             session: session.unchecked_into(),
-            seconds: unix_seconds,
+            seconds: 0,
         })
     }
 }

@@ -78,7 +78,7 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let js = |e: wasm_bindgen::JsValue| e.as_string().unwrap_or_else(|| format!("{e:?}"));
+    let js = |e: wasm_bindgen::JsValue| dom::describe(&e);
     let w = dom::window().ok_or("no window")?;
     let resp: web_sys::Response = JsFuture::from(w.fetch_with_str(url))
         .await
