@@ -9,6 +9,15 @@ async function loadTls() {
   return tls.TlsSession;
 }
 
+// Whether this browser runs 128-bit WebAssembly SIMD, which the viewer is built with: a
+// function of two SIMD instructions (i8x16.splat, i8x16.popcnt).
+function simd() {
+  return WebAssembly.validate(new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+    10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+  ]));
+}
+
 try {
   await init();
   window.vncgateViewer = start(loadTls);
@@ -18,6 +27,9 @@ try {
   const status = document.getElementById('status');
   status.dataset.state = 'error';
   status.textContent = 'Error';
-  message.textContent = `The viewer cannot start: ${e instanceof Error ? e.message : String(e)}`;
+  const detail = e instanceof Error ? e.message : String(e);
+  message.textContent = simd()
+    ? `The viewer cannot start: ${detail}`
+    : 'This browser is too old for the viewer: it needs WebAssembly SIMD (Chrome or Edge 91, Firefox 89, Safari 16.4 or later).';
   document.getElementById('notice').hidden = false;
 }

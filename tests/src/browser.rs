@@ -240,6 +240,15 @@ impl Browser {
         )
     }
 
+    /// A Chrome DevTools Protocol command on the page (chromedriver's `goog/cdp/execute`).
+    pub fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
     /// W3C actions (pointer and key sequences).
     pub fn actions(&self, actions: Value) -> anyhow::Result<()> {
         self.cmd("POST", "/actions", Some(json!({ "actions": actions })))

@@ -79,6 +79,7 @@ fn build_wasm(out: &Path, profile: &str, shrink: bool) -> anyhow::Result<bool> {
     run(Command::new(wasm_opt)
         .args([
             "-Oz",
+            "--enable-simd",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
         ])

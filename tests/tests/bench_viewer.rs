@@ -468,3 +468,127 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Sums a CDP `Profiler.Profile`'s samples by function: `(self ms, name)`, largest first.
+fn self_times(profile: &serde_json::Value) -> Vec<(f64, String)> {
+    let mut by_id = std::collections::HashMap::new();
+    for n in profile["nodes"].as_array().into_iter().flatten() {
+        let f = &n["callFrame"];
+        let url = f["url"].as_str().unwrap_or("");
+        let file = url.rsplit('/').next().unwrap_or(url);
+        let name = match f["functionName"].as_str().unwrap_or("") {
+            "" => format!("(anonymous) {file}"),
+            n => format!("{n} {file}"),
+        };
+        by_id.insert(n["id"].as_u64().unwrap_or(0), name);
+    }
+    let samples = profile["samples"].as_array().cloned().unwrap_or_default();
+    let deltas = profile["timeDeltas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut sums: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    // A sample's time is the delta to the next sample.
+    for (i, s) in samples.iter().enumerate() {
+        let dt = deltas.get(i + 1).and_then(|d| d.as_f64()).unwrap_or(0.0) / 1000.0;
+        let name = by_id
+            .get(&s.as_u64().unwrap_or(0))
+            .cloned()
+            .unwrap_or_default();
+        *sums.entry(name).or_default() += dt;
+    }
+    let mut v: Vec<(f64, String)> = sums.into_iter().map(|(k, t)| (t, k)).collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    v
+}
+
+/// Where the page's main thread spends its time while 960×540 photo-like frames play at 60 a
+/// second, for each viewer: a CPU profile (Chromium's `Profiler`) summed by function.
+/// `BENCH_PROFILE_WEB_ROOT` serves our viewer from another directory (a build that keeps
+/// function names: see docs/benchmarks.md).
+#[test]
+#[ignore = "a benchmark: run with cargo xtask bench viewer profile"]
+fn where_the_video_time_goes() -> anyhow::Result<()> {
+    let dir = tests::TempDir::new("bench-viewer-profile")?;
+    let frames = video_frames(dir.path())?;
+    let desk = Xvnc::start(
+        u16::try_from(W)?,
+        u16::try_from(H)?,
+        &["-SecurityTypes", "None"],
+    )?;
+    let display = desk.display_env();
+    xsetroot(&display, "#102030")?;
+    let target = format!("desk=127.0.0.1:{}", desk.port);
+    let mut ours_args = vec!["--target", &target, "--danger-no-auth"];
+    let root = std::env::var("BENCH_PROFILE_WEB_ROOT").unwrap_or_default();
+    if !root.is_empty() {
+        ours_args.extend(["--web-root", &root]);
+    }
+    let ours = Viewer {
+        name: "vncgate viewer",
+        gate: Gateway::start(&ours_args)?,
+        page: "#target=desk",
+        canvas: "document.getElementById('screen')",
+    };
+    let novnc = Viewer {
+        name: "noVNC 1.3",
+        gate: Gateway::start(&[
+            "--target",
+            &target,
+            "--danger-no-auth",
+            "--web-root",
+            NOVNC,
+            "--web-root-csp",
+            NOVNC_CSP,
+        ])?,
+        page: "vnc.html?autoconnect=true&path=websockify%3Ftoken%3Ddesk&resize=off",
+        canvas: "document.querySelector('#noVNC_container canvas')",
+    };
+    let mut report = String::new();
+    for v in [&ours, &novnc] {
+        let browser = Browser::start()?;
+        browser.set_window_size(W + 40, H + 200)?;
+        browser.goto(&v.gate.url(v.page))?;
+        std::thread::sleep(Duration::from_secs(2));
+        let mut args = vec!["-delay", "1x60", "-loop", "0", "-geometry", "+100+100"];
+        args.extend(frames.iter().map(String::as_str));
+        let running = tests::proc::spawn_x_client(&display, "animate", &args)?;
+        std::thread::sleep(Duration::from_millis(700));
+        browser.cdp("Profiler.enable", serde_json::json!({}))?;
+        browser.cdp(
+            "Profiler.setSamplingInterval",
+            serde_json::json!({"interval": 200}),
+        )?;
+        browser.eval(&count_frames(v.canvas, (100, 100, 960, 540)))?;
+        let cpu0 = browser.renderer_cpu_seconds();
+        let t0 = Instant::now();
+        browser.cdp("Profiler.start", serde_json::json!({}))?;
+        std::thread::sleep(CONTENT);
+        let profile = browser.cdp("Profiler.stop", serde_json::json!({}))?;
+        let frames = browser.eval("window.__counting = false; return window.__frames;")?;
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = browser.renderer_cpu_seconds() - cpu0;
+        drop(running);
+        let times = self_times(&profile["profile"]);
+        let total: f64 = times.iter().map(|t| t.0).sum();
+        report.push_str(&format!(
+            "\n## {}: {:.1} frames shown per second, renderer CPU {:.2} s per s, {:.1} frames per CPU second; main-thread samples {:.0} ms\n\n| self ms | share | function |\n|---:|---:|---|\n",
+            v.name,
+            frames.as_f64().unwrap_or(0.0) / secs,
+            cpu / secs,
+            frames.as_f64().unwrap_or(0.0) / cpu.max(0.001),
+            total
+        ));
+        for (t, name) in times.iter().take(30) {
+            report.push_str(&format!(
+                "| {t:.0} | {:.1} % | `{name}` |\n",
+                100.0 * t / total.max(1.0)
+            ));
+        }
+    }
+    println!("{report}");
+    if let Some(out) = std::env::var_os("BENCH_OUT") {
+        std::fs::write(out, &report)?;
+    }
+    Ok(())
+}

@@ -832,3 +832,53 @@ fn on_screen_keyboard_input_reaches_an_xterm() -> anyhow::Result<()> {
     assert_eq!(read_typed(&typed)?, "mobile ü");
     Ok(())
 }
+
+/// A viewer module the browser cannot compile is reported, not a blank page: as a damaged
+/// download in a browser with WebAssembly SIMD, and as a browser too old for the viewer in
+/// one without (SIMD switched off here by making `WebAssembly.validate` refuse everything).
+#[test]
+fn a_viewer_that_cannot_start_says_why() -> anyhow::Result<()> {
+    let dir = TempDir::new("viewer-cannot-start")?;
+    let web = dir.path().join("web");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../web"))
+        .arg(&web)
+        .status()?;
+    anyhow::ensure!(copied.success(), "cp -r web failed");
+    let module = web.join("pkg/viewer_wasm_bg.wasm");
+    let whole = std::fs::read(&module)?;
+    std::fs::write(&module, &whole[..whole.len() / 2])?;
+    // Without precompressed forms, the gateway serves the damaged file itself.
+    let _ = std::fs::remove_dir_all(web.join("pkg/br"));
+    let web_root = web.display().to_string();
+    let gate = Gateway::start(&[
+        "--danger-no-auth",
+        "--target",
+        "desk=127.0.0.1:5999",
+        "--web-root",
+        &web_root,
+    ])?;
+    let browser = Browser::start()?;
+    browser.goto(&gate.url("#target=desk"))?;
+    let msg = browser.wait_for_state("error", T)?;
+    assert!(
+        msg.starts_with("The viewer cannot start: "),
+        "page says: {msg}"
+    );
+    assert!(!msg.contains("too old"), "page says: {msg}");
+
+    browser.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "WebAssembly.validate = () => false;"}),
+    )?;
+    browser.goto("about:blank")?;
+    browser.goto(&gate.url("#target=desk"))?;
+    let msg = browser.wait_for_state("error", T)?;
+    assert!(
+        msg.contains("too old for the viewer") && msg.contains("WebAssembly SIMD"),
+        "page says: {msg}"
+    );
+    screenshot(&browser, "error-browser-too-old")?;
+    Ok(())
+}

@@ -7,21 +7,16 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
 use crate::layout::Layout;
 
-/// A canvas and the scratch buffer used to copy a dirty rectangle out of the framebuffer.
+/// A canvas and its 2D context.
 pub struct Painter {
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
-    scratch: Vec<u8>,
 }
 
 impl Painter {
     pub fn new(canvas: HtmlCanvasElement) -> Result<Self, JsValue> {
         let ctx = context_2d(&canvas)?;
-        Ok(Self {
-            canvas,
-            ctx,
-            scratch: Vec::new(),
-        })
+        Ok(Self { canvas, ctx })
     }
 
     pub fn canvas(&self) -> &HtmlCanvasElement {
@@ -35,9 +30,10 @@ impl Painter {
     }
 
     /// Copies `r` (already clipped to `fb`) onto the canvas at the same place: a region of one
-    /// opaque colour (a new background, a cleared window) as a fill, whole rows straight from
-    /// the framebuffer's memory, anything else through one scratch copy.
-    pub fn paint(&mut self, fb: &Framebuffer, r: Rect) -> Result<(), JsValue> {
+    /// opaque colour (a new background, a cleared window) as a fill, anything else as the
+    /// whole rows it spans, straight from the framebuffer's memory, of which the canvas takes
+    /// only `r`'s columns (no copy of the pixels on the way).
+    pub fn paint(&self, fb: &Framebuffer, r: Rect) -> Result<(), JsValue> {
         if r.is_empty() || !fb.contains(&r) {
             return Ok(());
         }
@@ -48,22 +44,27 @@ impl Painter {
                 .fill_rect(r.x.into(), r.y.into(), r.w.into(), r.h.into());
             return Ok(());
         }
-        let pixels: &[u8] = if r.x == 0 && r.w == fb.width() {
-            let stride = usize::from(fb.width()) * 4;
-            let start = usize::from(r.y) * stride;
-            fb.rgba()
-                .get(start..start + usize::from(r.h) * stride)
-                .unwrap_or_default()
-        } else {
-            self.scratch.clear();
-            for row in fb.rows(r) {
-                self.scratch.extend_from_slice(row);
-            }
-            &self.scratch
-        };
-        let image =
-            ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), r.w.into(), r.h.into())?;
-        self.ctx.put_image_data(&image, r.x.into(), r.y.into())
+        let stride = usize::from(fb.width()) * 4;
+        let start = usize::from(r.y) * stride;
+        let rows = fb
+            .rgba()
+            .get(start..start + usize::from(r.h) * stride)
+            .unwrap_or_default();
+        let image = ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(rows),
+            fb.width().into(),
+            r.h.into(),
+        )?;
+        self.ctx
+            .put_image_data_with_dirty_x_and_dirty_y_and_dirty_width_and_dirty_height(
+                &image,
+                0.0,
+                r.y.into(),
+                r.x.into(),
+                0.0,
+                r.w.into(),
+                r.h.into(),
+            )
     }
 
     /// Gives the canvas its CSS size and rendering for `layout`.

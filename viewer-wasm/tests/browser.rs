@@ -51,7 +51,7 @@ fn rect(x: u16, y: u16, w: u16, h: u16) -> Rect {
 #[wasm_bindgen_test]
 fn painter_blits_only_the_dirty_rectangle() {
     let c = canvas();
-    let mut painter = Painter::new(c.clone()).expect("painter");
+    let painter = Painter::new(c.clone()).expect("painter");
     painter.resize(8, 4);
     assert_eq!((c.width(), c.height()), (8, 4));
     let mut fb = Framebuffer::new(8, 4);
@@ -69,6 +69,34 @@ fn painter_blits_only_the_dirty_rectangle() {
     );
     // A rectangle outside the framebuffer is ignored, not a panic.
     painter.paint(&fb, rect(7, 0, 5, 1)).expect("ignored");
+}
+
+#[wasm_bindgen_test]
+fn painter_puts_varied_pixels_of_the_rectangle_and_none_beside_it() {
+    let c = canvas();
+    let painter = Painter::new(c.clone()).expect("painter");
+    painter.resize(9, 5);
+    let mut fb = Framebuffer::new(9, 5);
+    // Every pixel different, so no fill: the rows are handed over and the canvas takes the
+    // rectangle's columns.
+    for y in 0..5u16 {
+        let row: Vec<u8> = (0..9u16)
+            .flat_map(|x| [(x * 25) as u8, (y * 50) as u8, 100, 255])
+            .collect();
+        fb.put_rgba(rect(0, y, 9, 1), &row);
+    }
+    painter.paint(&fb, rect(3, 1, 4, 3)).expect("paint");
+    for y in 0..5u16 {
+        for x in 0..9u16 {
+            let inside = (3..7).contains(&x) && (1..4).contains(&y);
+            let want = if inside {
+                vec![(x * 25) as u8, (y * 50) as u8, 100, 255]
+            } else {
+                vec![0, 0, 0, 0]
+            };
+            assert_eq!(pixel(&c, x.into(), y.into()), want, "({x}, {y})");
+        }
+    }
 }
 
 #[wasm_bindgen_test]

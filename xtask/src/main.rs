@@ -5,7 +5,7 @@
 //! - `run [-- ARGS]`: a release vncgate in front of a demo desktop (or `--target NAME=HOST:PORT`).
 //! - `test`: formatting, lints, unit, wasm-in-Chromium and end-to-end tests.
 //! - `bench TARGET`: measurements of goals, printed (`decoders`: rfb native, wasm and noVNC;
-//!   `gateway`; `viewer`; `soak`: the hardening soak).
+//!   `gateway`; `viewer [profile]`; `soak`: the hardening soak).
 
 mod bench;
 mod bench_fleet;
@@ -41,7 +41,8 @@ fn main() -> std::process::ExitCode {
                  test        run every check and test\n  \
                  dist        the Debian package and a .tar.gz in target/dist (--debug: the debug build)\n  \
                  bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
-                 `bench gateway` (vncgate vs websockify), `bench viewer` (latency, frame pacing),\n              \
+                 `bench gateway` (vncgate vs websockify), `bench viewer` (beside noVNC in Chromium),\n              \
+                 `bench viewer profile` (where each page's main thread spends its time on video),\n              \
                  `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit),\n              \
                  `bench fleet [--keys N] [--sessions N]` (SQLite vs Redis keys; idle sessions behind HAProxy)"
             );

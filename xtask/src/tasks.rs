@@ -17,44 +17,66 @@ const WEB_MODULES: [&str; 2] = ["viewer-wasm", "viewer-tls"];
 
 /// Builds the viewer's modules in release mode into `web/pkg` (wasm-bindgen, then wasm-opt).
 pub fn build_web() -> anyhow::Result<()> {
-    let profile = "wasm-release";
     let pkg = root().join("web/pkg");
     for package in WEB_MODULES {
-        run_cmd(cargo().args([
-            "build",
-            "--profile",
-            profile,
-            "-p",
-            package,
-            "--target",
-            WASM_TARGET,
-        ]))?;
-        let stem = package.replace('-', "_");
-        let wasm = target_dir()
-            .join(WASM_TARGET)
-            .join(profile)
-            .join(format!("{stem}.wasm"));
-        run_cmd(
-            Command::new("wasm-bindgen")
-                .args(["--target", "web", "--no-typescript", "--out-dir"])
-                .arg(&pkg)
-                .arg(&wasm),
-        )?;
-        let bg = pkg.join(format!("{stem}_bg.wasm"));
-        match setup::wasm_opt() {
-            Some(wasm_opt) => run_cmd(
-                Command::new(wasm_opt)
-                    .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
-                    .args(["--enable-mutable-globals", "--enable-reference-types", "-o"])
-                    .arg(&bg)
-                    .arg(&bg),
-            )?,
-            None => eprintln!("note: no wasm-opt 116+ (cargo xtask setup fetches one with npm); {package} is unoptimised"),
-        }
-        let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
-        eprintln!("{package}: {} ({} KiB)", bg.display(), size / 1024);
+        build_module(package, &pkg, None)?;
     }
     precompress_web()
+}
+
+/// Builds one module of the page into `pkg` as it ships — or, with `names` (a cargo target
+/// directory of its own), keeping its function names, so that a profile of the page names
+/// them (`cargo xtask bench viewer profile`).
+pub fn build_module(
+    package: &str,
+    pkg: &std::path::Path,
+    names: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let profile = "wasm-release";
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--profile",
+        profile,
+        "-p",
+        package,
+        "--target",
+        WASM_TARGET,
+    ]);
+    if let Some(dir) = names {
+        build
+            .env("CARGO_PROFILE_WASM_RELEASE_STRIP", "false")
+            .env("CARGO_TARGET_DIR", dir);
+    }
+    run_cmd(&mut build)?;
+    let stem = package.replace('-', "_");
+    let wasm = names
+        .map_or_else(target_dir, std::path::Path::to_path_buf)
+        .join(WASM_TARGET)
+        .join(profile)
+        .join(format!("{stem}.wasm"));
+    run_cmd(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(pkg)
+            .arg(&wasm),
+    )?;
+    let bg = pkg.join(format!("{stem}_bg.wasm"));
+    match setup::wasm_opt() {
+        Some(wasm_opt) => run_cmd(
+            Command::new(wasm_opt)
+                .args(["-Oz", "--enable-simd", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
+                .args(["--enable-mutable-globals", "--enable-reference-types"])
+                .args(names.map(|_| "--debuginfo"))
+                .arg("-o")
+                .arg(&bg)
+                .arg(&bg),
+        )?,
+        None => eprintln!("note: no wasm-opt 116+ (cargo xtask setup fetches one with npm); {package} is unoptimised"),
+    }
+    let size = std::fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    eprintln!("{package}: {} ({} KiB)", bg.display(), size / 1024);
+    Ok(())
 }
 
 /// Extensions of the files worth compressing (the gateway's `compressible` types).
