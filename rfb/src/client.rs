@@ -418,6 +418,15 @@ impl Client {
         }
     }
 
+    /// What was painted since the last call (or [`Client::take_dirty`]), with the fills that
+    /// painted it when nothing else did ([`crate::framebuffer::Dirty`]).
+    pub fn take_dirty_fills(&mut self) -> Option<crate::framebuffer::Dirty> {
+        match &mut self.phase {
+            Phase::Session(s) => s.framebuffer.take_dirty_fills(),
+            _ => None,
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Session(_))
     }

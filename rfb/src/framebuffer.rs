@@ -1,4 +1,5 @@
-//! The client's RGBA framebuffer, its colour map, and the dirty rectangle since the last paint.
+//! The client's RGBA framebuffer, its colour map, and the dirty rectangle since the last paint
+//! — with the fills that made it, when nothing else did, so a painter can repeat them.
 
 /// A rectangle in framebuffer coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +42,27 @@ fn clamp_u16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
 
+/// At most this many fills are remembered for one dirty region; more, and the region is
+/// painted from its pixels.
+pub const MAX_FILLS: usize = 64;
+
+/// A rectangle filled with one colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fill {
+    pub rect: Rect,
+    pub rgba: [u8; 4],
+}
+
+/// What changed since it was last taken: the smallest rectangle holding every change, and —
+/// when every change was a fill, at most [`MAX_FILLS`] of them — those fills in order.
+/// Repeating the fills paints exactly the change without reading a pixel: a new background
+/// or a cleared window costs a few rectangles, not a scan of the region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirty {
+    pub region: Rect,
+    pub fills: Option<Vec<Fill>>,
+}
+
 /// RGBA pixels, row-major, 4 bytes a pixel; invariant: `data.len() == width * height * 4`.
 #[derive(Debug, Clone)]
 pub struct Framebuffer {
@@ -48,6 +70,9 @@ pub struct Framebuffer {
     height: u16,
     data: Vec<u8>,
     dirty: Rect,
+    /// The fills that made `dirty`, in order; `None` once anything else changed a pixel or
+    /// there were more than [`MAX_FILLS`].
+    fills: Option<Vec<Fill>>,
 }
 
 impl Framebuffer {
@@ -58,16 +83,21 @@ impl Framebuffer {
         for px in data.chunks_exact_mut(4) {
             px[3] = 0xff;
         }
+        let whole = Rect {
+            x: 0,
+            y: 0,
+            w: width,
+            h: height,
+        };
         Self {
             width,
             height,
             data,
-            dirty: Rect {
-                x: 0,
-                y: 0,
-                w: width,
-                h: height,
-            },
+            dirty: whole,
+            fills: Some(vec![Fill {
+                rect: whole,
+                rgba: [0, 0, 0, 0xff],
+            }]),
         }
     }
 
@@ -122,32 +152,56 @@ impl Framebuffer {
             .then_some(first)
     }
 
-    /// Returns the region changed since the last call, and forgets it.
+    /// Returns the region changed since the last call (or [`Framebuffer::take_dirty_fills`]),
+    /// and forgets it.
     pub fn take_dirty(&mut self) -> Option<Rect> {
-        let d = std::mem::take(&mut self.dirty);
-        (!d.is_empty()).then_some(d)
+        self.take_dirty_fills().map(|d| d.region)
     }
 
+    /// Returns what changed since the last call (or [`Framebuffer::take_dirty`]), with the
+    /// fills that made it when nothing else did, and forgets it.
+    pub fn take_dirty_fills(&mut self) -> Option<Dirty> {
+        let region = std::mem::take(&mut self.dirty);
+        let fills = self.fills.replace(Vec::new());
+        (!region.is_empty()).then_some(Dirty { region, fills })
+    }
+
+    /// Marks `r` as changed by something other than a fill.
     pub fn mark_dirty(&mut self, r: Rect) {
+        self.fills = None;
         self.dirty = self.dirty.union(&r);
     }
 
-    /// Mutable RGBA bytes of row `y`, columns `x .. x + w`. The caller has checked bounds with
-    /// [`Framebuffer::contains`]; out-of-range rows yield an empty slice, never a panic.
+    /// Mutable RGBA bytes of row `y`, columns `x .. x + w`, to be changed by something other
+    /// than a fill. The caller has checked bounds with [`Framebuffer::contains`]; out-of-range
+    /// rows yield an empty slice, never a panic.
     pub fn row_mut(&mut self, x: u16, y: u16, w: u16) -> &mut [u8] {
+        self.fills = None;
+        self.row_bytes(x, y, w)
+    }
+
+    fn row_bytes(&mut self, x: u16, y: u16, w: u16) -> &mut [u8] {
         let start = (usize::from(y) * usize::from(self.width) + usize::from(x)) * 4;
         let end = start + usize::from(w) * 4;
         self.data.get_mut(start..end).unwrap_or_default()
     }
 
-    /// Fills `r` with one colour.
+    /// Fills `r` with one colour, and remembers the fill for the painter.
     pub fn fill(&mut self, r: Rect, rgba: [u8; 4]) {
         for row in r.y..r.y.saturating_add(r.h) {
-            for px in self.row_mut(r.x, row, r.w).chunks_exact_mut(4) {
+            for px in self.row_bytes(r.x, row, r.w).chunks_exact_mut(4) {
                 px.copy_from_slice(&rgba);
             }
         }
-        self.mark_dirty(r);
+        let inside = self.contains(&r);
+        if let Some(fills) = &mut self.fills {
+            if fills.len() < MAX_FILLS && inside {
+                fills.push(Fill { rect: r, rgba });
+            } else {
+                self.fills = None;
+            }
+        }
+        self.dirty = self.dirty.union(&r);
     }
 
     /// Copies the `dst.w × dst.h` block at (`src_x`, `src_y`) to `dst`, like `memmove`: the
@@ -240,6 +294,107 @@ impl ColourMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_region_changed_only_by_fills_comes_with_them_in_order() {
+        use super::{Dirty, Fill, Framebuffer, Rect, MAX_FILLS};
+        let r = |x, y, w, h| Rect { x, y, w, h };
+        let mut fb = Framebuffer::new(8, 4);
+        let black = Fill {
+            rect: r(0, 0, 8, 4),
+            rgba: [0, 0, 0, 255],
+        };
+        assert_eq!(
+            fb.take_dirty_fills(),
+            Some(Dirty {
+                region: r(0, 0, 8, 4),
+                fills: Some(vec![black])
+            }),
+            "a new framebuffer is black"
+        );
+        assert_eq!(fb.take_dirty_fills(), None, "nothing changed since");
+
+        let a = Fill {
+            rect: r(0, 0, 4, 2),
+            rgba: [1, 2, 3, 255],
+        };
+        let b = Fill {
+            rect: r(2, 1, 4, 2),
+            rgba: [9, 8, 7, 255],
+        };
+        fb.fill(a.rect, a.rgba);
+        fb.fill(b.rect, b.rgba);
+        assert_eq!(
+            fb.take_dirty_fills(),
+            Some(Dirty {
+                region: r(0, 0, 6, 3),
+                fills: Some(vec![a, b])
+            })
+        );
+
+        // Anything else that changes pixels: no fills, the region only.
+        for other in [
+            |fb: &mut Framebuffer| {
+                fb.put_rgba(
+                    Rect {
+                        x: 7,
+                        y: 3,
+                        w: 1,
+                        h: 1,
+                    },
+                    &[5; 4],
+                )
+            },
+            |fb: &mut Framebuffer| {
+                fb.copy_rect(
+                    0,
+                    0,
+                    Rect {
+                        x: 7,
+                        y: 3,
+                        w: 1,
+                        h: 1,
+                    },
+                );
+            },
+            |fb: &mut Framebuffer| fb.row_mut(7, 3, 1).copy_from_slice(&[5; 4]),
+            |fb: &mut Framebuffer| {
+                fb.mark_dirty(Rect {
+                    x: 7,
+                    y: 3,
+                    w: 1,
+                    h: 1,
+                })
+            },
+        ] {
+            fb.fill(a.rect, a.rgba);
+            other(&mut fb);
+            fb.fill(b.rect, b.rgba);
+            let dirty = fb.take_dirty_fills().expect("changed");
+            assert_eq!(dirty.fills, None);
+            assert_eq!(dirty.region.union(&r(0, 0, 6, 3)), dirty.region);
+        }
+
+        // More fills than remembered: the region only; the next region starts afresh.
+        for _ in 0..=MAX_FILLS {
+            fb.fill(a.rect, a.rgba);
+        }
+        assert_eq!(fb.take_dirty_fills().and_then(|d| d.fills), None);
+        for _ in 0..MAX_FILLS {
+            fb.fill(a.rect, a.rgba);
+        }
+        assert_eq!(
+            fb.take_dirty_fills().and_then(|d| d.fills).map(|f| f.len()),
+            Some(MAX_FILLS)
+        );
+        // `take_dirty` forgets the fills too.
+        fb.fill(a.rect, a.rgba);
+        assert_eq!(fb.take_dirty(), Some(a.rect));
+        fb.put_rgba(r(0, 0, 1, 1), &[5; 4]);
+        fb.take_dirty();
+        fb.fill(b.rect, b.rgba);
+        assert_eq!(fb.take_dirty_fills().and_then(|d| d.fills), Some(vec![b]));
+    }
+
     #[test]
     fn a_region_of_one_colour_is_known_as_such() {
         use super::{Framebuffer, Rect};

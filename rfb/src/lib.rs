@@ -44,7 +44,7 @@ mod test_pki;
 
 pub use client::{Client, ClientConfig, Event};
 pub use error::Error;
-pub use framebuffer::{Framebuffer, Rect};
+pub use framebuffer::{Dirty, Fill, Framebuffer, Rect};
 pub use limits::Limits;
 pub use passthrough::Passthrough;
 pub use pixel_format::PixelFormat;

@@ -1,7 +1,7 @@
 //! The canvas: blits the framebuffer's dirty rectangle, sizes the canvas for a [`Layout`], and
 //! turns the server's cursor image into a CSS cursor.
 
-use rfb::{Framebuffer, Rect};
+use rfb::{Dirty, Fill, Framebuffer, Rect};
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
@@ -29,19 +29,37 @@ impl Painter {
         self.canvas.set_height(height.into());
     }
 
-    /// Copies `r` (already clipped to `fb`) onto the canvas at the same place: a region of one
-    /// opaque colour (a new background, a cleared window) as a fill, anything else as the
-    /// whole rows it spans, straight from the framebuffer's memory, of which the canvas takes
-    /// only `r`'s columns (no copy of the pixels on the way).
-    pub fn paint(&self, fb: &Framebuffer, r: Rect) -> Result<(), JsValue> {
+    /// Paints what changed: the fills that made it, repeated on the canvas, when nothing else
+    /// did (a new background, a cleared window); otherwise its region from the framebuffer.
+    pub fn paint(&self, fb: &Framebuffer, dirty: &Dirty) -> Result<(), JsValue> {
+        let opaque = |f: &Fill| f.rgba[3] == 0xff && fb.contains(&f.rect);
+        match dirty.fills.as_deref() {
+            Some(fills) if fills.iter().all(opaque) => {
+                for f in fills {
+                    self.fill(f.rect, f.rgba);
+                }
+                Ok(())
+            }
+            _ => self.paint_region(fb, dirty.region),
+        }
+    }
+
+    fn fill(&self, r: Rect, [red, green, blue, _]: [u8; 4]) {
+        self.ctx
+            .set_fill_style_str(&format!("rgb({red}, {green}, {blue})"));
+        self.ctx
+            .fill_rect(r.x.into(), r.y.into(), r.w.into(), r.h.into());
+    }
+
+    /// Copies `r` onto the canvas at the same place: a region of one opaque colour as a fill,
+    /// anything else as the whole rows it spans, straight from the framebuffer's memory, of
+    /// which the canvas takes only `r`'s columns (no copy of the pixels on the way).
+    fn paint_region(&self, fb: &Framebuffer, r: Rect) -> Result<(), JsValue> {
         if r.is_empty() || !fb.contains(&r) {
             return Ok(());
         }
-        if let Some([red, green, blue, 0xff]) = fb.uniform_colour(r) {
-            self.ctx
-                .set_fill_style_str(&format!("rgb({red}, {green}, {blue})"));
-            self.ctx
-                .fill_rect(r.x.into(), r.y.into(), r.w.into(), r.h.into());
+        if let Some(rgba @ [.., 0xff]) = fb.uniform_colour(r) {
+            self.fill(r, rgba);
             return Ok(());
         }
         let stride = usize::from(fb.width()) * 4;

@@ -3,7 +3,7 @@
 //! session file read from a real `File`.
 #![cfg(target_arch = "wasm32")]
 
-use rfb::{Framebuffer, Rect};
+use rfb::{Dirty, Framebuffer, Rect};
 use viewer_wasm::layout::layout;
 use viewer_wasm::settings::{Scale, Settings};
 use viewer_wasm::Painter;
@@ -48,6 +48,14 @@ fn rect(x: u16, y: u16, w: u16, h: u16) -> Rect {
     Rect { x, y, w, h }
 }
 
+/// A region changed by something other than fills.
+fn region(x: u16, y: u16, w: u16, h: u16) -> Dirty {
+    Dirty {
+        region: rect(x, y, w, h),
+        fills: None,
+    }
+}
+
 #[wasm_bindgen_test]
 fn painter_blits_only_the_dirty_rectangle() {
     let c = canvas();
@@ -56,7 +64,7 @@ fn painter_blits_only_the_dirty_rectangle() {
     assert_eq!((c.width(), c.height()), (8, 4));
     let mut fb = Framebuffer::new(8, 4);
     fb.fill(rect(0, 0, 8, 4), [200, 0, 0, 255]);
-    painter.paint(&fb, rect(2, 1, 3, 2)).expect("paint");
+    painter.paint(&fb, &region(2, 1, 3, 2)).expect("paint");
     assert_eq!(
         pixel(&c, 3.0, 2.0),
         vec![200, 0, 0, 255],
@@ -68,7 +76,7 @@ fn painter_blits_only_the_dirty_rectangle() {
         "outside it the canvas is untouched"
     );
     // A rectangle outside the framebuffer is ignored, not a panic.
-    painter.paint(&fb, rect(7, 0, 5, 1)).expect("ignored");
+    painter.paint(&fb, &region(7, 0, 5, 1)).expect("ignored");
 }
 
 #[wasm_bindgen_test]
@@ -85,7 +93,7 @@ fn painter_puts_varied_pixels_of_the_rectangle_and_none_beside_it() {
             .collect();
         fb.put_rgba(rect(0, y, 9, 1), &row);
     }
-    painter.paint(&fb, rect(3, 1, 4, 3)).expect("paint");
+    painter.paint(&fb, &region(3, 1, 4, 3)).expect("paint");
     for y in 0..5u16 {
         for x in 0..9u16 {
             let inside = (3..7).contains(&x) && (1..4).contains(&y);
@@ -97,6 +105,27 @@ fn painter_puts_varied_pixels_of_the_rectangle_and_none_beside_it() {
             assert_eq!(pixel(&c, x.into(), y.into()), want, "({x}, {y})");
         }
     }
+}
+
+#[wasm_bindgen_test]
+fn fills_are_repeated_on_the_canvas_and_nothing_else_of_their_region_is_painted() {
+    let c = canvas();
+    let painter = Painter::new(c.clone()).expect("painter");
+    painter.resize(8, 4);
+    let mut fb = Framebuffer::new(8, 4);
+    fb.put_rgba(rect(0, 0, 8, 4), &[90, 90, 90, 255].repeat(32));
+    fb.take_dirty();
+    fb.fill(rect(0, 0, 2, 2), [200, 0, 0, 255]);
+    fb.fill(rect(1, 1, 4, 3), [0, 0, 200, 255]);
+    let dirty = fb.take_dirty_fills().expect("changed");
+    assert_eq!(dirty.region, rect(0, 0, 5, 4));
+    painter.paint(&fb, &dirty).expect("paint");
+    assert_eq!(pixel(&c, 0.0, 0.0), vec![200, 0, 0, 255]);
+    assert_eq!(pixel(&c, 1.0, 1.0), vec![0, 0, 200, 255], "in order");
+    assert_eq!(pixel(&c, 4.0, 3.0), vec![0, 0, 200, 255]);
+    // Inside the region but outside both fills: not painted from the framebuffer's pixels.
+    assert_eq!(pixel(&c, 4.0, 0.0), vec![0, 0, 0, 0]);
+    assert_eq!(pixel(&c, 0.0, 3.0), vec![0, 0, 0, 0]);
 }
 
 #[wasm_bindgen_test]

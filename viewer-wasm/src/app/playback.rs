@@ -336,9 +336,9 @@ impl App {
             self.relayout();
         }
         let Some(p) = &mut self.playback else { return };
-        if let Some(dirty) = p.client.take_dirty() {
+        if let Some(dirty) = p.client.take_dirty_fills() {
             if let Some(fb) = p.client.framebuffer() {
-                let _ = self.painter.paint(fb, dirty);
+                let _ = self.painter.paint(fb, &dirty);
             }
         }
         let at_end = p.next >= p.blocks.len();

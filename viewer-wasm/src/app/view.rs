@@ -115,9 +115,9 @@ impl App {
         self.frame_id = None;
         self.painted_at = dom::now_ms();
         let Some(s) = &mut self.session else { return };
-        if let Some(dirty) = s.client.take_dirty() {
+        if let Some(dirty) = s.client.take_dirty_fills() {
             if let Some(fb) = s.client.framebuffer() {
-                let _ = self.painter.paint(fb, dirty);
+                let _ = self.painter.paint(fb, &dirty);
             }
         }
     }
