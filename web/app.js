@@ -9,12 +9,13 @@ async function loadTls() {
   return tls.TlsSession;
 }
 
-// Whether this browser runs 128-bit WebAssembly SIMD, which the viewer is built with: a
-// function of two SIMD instructions (i8x16.splat, i8x16.popcnt).
-function simd() {
-  return WebAssembly.validate(new Uint8Array([
-    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
-    10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+// Whether this browser runs what the viewer's module is built with: 128-bit SIMD and reference
+// types. The test module has one function taking an externref and returning a v128 made by
+// i8x16.splat.
+function wasmFeatures() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 111, 1, 123, 3, 2, 1, 0,
+    10, 8, 1, 6, 0, 65, 0, 253, 15, 11,
   ]));
 }
 
@@ -28,8 +29,8 @@ try {
   status.dataset.state = 'error';
   status.textContent = 'Error';
   const detail = e instanceof Error ? e.message : String(e);
-  message.textContent = simd()
+  message.textContent = wasmFeatures()
     ? `The viewer cannot start: ${detail}`
-    : 'This browser is too old for the viewer: it needs WebAssembly SIMD (Chrome or Edge 91, Firefox 89, Safari 16.4 or later).';
+    : 'This browser is too old for the viewer: it needs WebAssembly with SIMD (Chrome or Edge 96, Firefox 89, Safari 16.4 or later).';
   document.getElementById('notice').hidden = false;
 }

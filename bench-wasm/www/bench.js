@@ -7,7 +7,7 @@
 import init, { bench_replay, decode_once, painted_bytes } from './pkg/bench_wasm.js';
 import { ENC, replay as novncReplay } from './novnc_harness.js';
 
-// The same module as the viewer ships it (opt-level "z", fat LTO, wasm-opt -Oz), if built.
+// The same module as the viewer ships it (opt-level "z" with the decoders at 3, fat LTO, wasm-opt -Oz), if built.
 let viewerBuild = null;
 
 const params = new URLSearchParams(location.search);

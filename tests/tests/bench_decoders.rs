@@ -3,7 +3,7 @@
 //! a test of speed: it fails only when the two decoders paint different pixels.
 //!
 //! Builds `bench-wasm` for wasm32 twice — `release` (opt-level 3) and as the viewer ships
-//! (`wasm-release`: opt-level "z", fat LTO, wasm-opt -Oz) — lays out a page in a
+//! (`wasm-release`: opt-level "z" with the decoders at 3, fat LTO, wasm-opt -Oz) — lays out a page in a
 //! temporary directory — `bench-wasm/www`, the wasm package, noVNC's `core/` and pako from
 //! the Debian package (noVNC 1.3; `$NOVNC_DIR` to use another), noVNC 1.4.0's ZRLE decoder
 //! when `$NOVNC_ZRLE_JS` or `target/bench-decoders/novnc-1.4.0` has it (1.3 has none), and
@@ -269,7 +269,7 @@ fn rfb_wasm_against_novnc() -> anyhow::Result<()> {
     let www = root().join("bench-wasm/www");
     copy_dir(&www, site.path())?;
     // Two builds of the same code: `release` (opt-level 3, thin LTO) and the viewer's
-    // shipping build (`wasm-release`: opt-level "z", fat LTO, then wasm-opt -Oz).
+    // shipping build (`wasm-release`: opt-level "z" with the decoders at 3, fat LTO, then wasm-opt -Oz).
     build_wasm(&site.path().join("pkg"), "release", false)?;
     let shrunk = build_wasm(&site.path().join("pkg-viewer"), "wasm-release", true)?;
     if !shrunk {

@@ -505,7 +505,8 @@ fn self_times(profile: &serde_json::Value) -> Vec<(f64, String)> {
 /// Where the page's main thread spends its time while 960×540 photo-like frames play at 60 a
 /// second, for each viewer: a CPU profile (Chromium's `Profiler`) summed by function.
 /// `BENCH_PROFILE_WEB_ROOT` serves our viewer from another directory (a build that keeps
-/// function names: see docs/benchmarks.md).
+/// function names, as `cargo xtask bench viewer profile` makes); the report goes to
+/// `BENCH_PROFILE_OUT`.
 #[test]
 #[ignore = "a benchmark: run with cargo xtask bench viewer profile"]
 fn where_the_video_time_goes() -> anyhow::Result<()> {
@@ -571,6 +572,7 @@ fn where_the_video_time_goes() -> anyhow::Result<()> {
         drop(running);
         let times = self_times(&profile["profile"]);
         let total: f64 = times.iter().map(|t| t.0).sum();
+        anyhow::ensure!(total > 0.0, "{}: the profile has no samples", v.name);
         report.push_str(&format!(
             "\n## {}: {:.1} frames shown per second, renderer CPU {:.2} s per s, {:.1} frames per CPU second; main-thread samples {:.0} ms\n\n| self ms | share | function |\n|---:|---:|---|\n",
             v.name,
@@ -587,7 +589,8 @@ fn where_the_video_time_goes() -> anyhow::Result<()> {
         }
     }
     println!("{report}");
-    if let Some(out) = std::env::var_os("BENCH_OUT") {
+    // Its own variable: run beside the side-by-side bench, the two must not share a report.
+    if let Some(out) = std::env::var_os("BENCH_PROFILE_OUT") {
         std::fs::write(out, &report)?;
     }
     Ok(())

@@ -834,8 +834,9 @@ fn on_screen_keyboard_input_reaches_an_xterm() -> anyhow::Result<()> {
 }
 
 /// A viewer module the browser cannot compile is reported, not a blank page: as a damaged
-/// download in a browser with WebAssembly SIMD, and as a browser too old for the viewer in
-/// one without (SIMD switched off here by making `WebAssembly.validate` refuse everything).
+/// download in a browser with WebAssembly SIMD and reference types, and as a browser too old
+/// for the viewer in one without (switched off here by making `WebAssembly.validate` refuse
+/// everything).
 #[test]
 fn a_viewer_that_cannot_start_says_why() -> anyhow::Result<()> {
     let dir = TempDir::new("viewer-cannot-start")?;
@@ -876,7 +877,7 @@ fn a_viewer_that_cannot_start_says_why() -> anyhow::Result<()> {
     browser.goto(&gate.url("#target=desk"))?;
     let msg = browser.wait_for_state("error", T)?;
     assert!(
-        msg.contains("too old for the viewer") && msg.contains("WebAssembly SIMD"),
+        msg.contains("too old for the viewer") && msg.contains("WebAssembly with SIMD"),
         "page says: {msg}"
     );
     screenshot(&browser, "error-browser-too-old")?;

@@ -67,6 +67,12 @@ pub fn describe(e: &wasm_bindgen::JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
+/// A warning in the browser's console: something the page could not do, not shown to the
+/// person because it goes on.
+pub fn warn(text: &str) {
+    web_sys::console::warn_1(&text.into());
+}
+
 /// Milliseconds from a monotonic clock (for measuring, not for dates).
 pub fn now_ms() -> f64 {
     window()

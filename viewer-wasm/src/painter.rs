@@ -68,11 +68,17 @@ impl Painter {
             .rgba()
             .get(start..start + usize::from(r.h) * stride)
             .unwrap_or_default();
-        let image = ImageData::new_with_u8_clamped_array_and_sh(
-            Clamped(rows),
-            fb.width().into(),
-            r.h.into(),
-        )?;
+        // The ImageData is a view of wasm memory: if keeping its handle grew that memory, the
+        // view is detached and the put fails. The memory has grown by then, so once more
+        // succeeds.
+        self.put_rows(rows, fb.width(), r)
+            .or_else(|_| self.put_rows(rows, fb.width(), r))
+    }
+
+    /// Puts `r`'s columns of `rows` (whole framebuffer rows, `width` pixels each, from `r.y`).
+    fn put_rows(&self, rows: &[u8], width: u16, r: Rect) -> Result<(), JsValue> {
+        let image =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(rows), width.into(), r.h.into())?;
         self.ctx
             .put_image_data_with_dirty_x_and_dirty_y_and_dirty_width_and_dirty_height(
                 &image,

@@ -46,38 +46,46 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// spends its time on photo-like content, our viewer built with its function names
 /// (`target/bench-viewer-profile/report.md`).
 fn viewer(args: &[String]) -> anyhow::Result<()> {
+    let profile = match args {
+        [] => false,
+        [one] if one == "profile" => true,
+        _ => bail!("unknown: bench viewer {args:?}; known: bench viewer [profile]"),
+    };
     crate::setup::run()?;
     crate::tasks::build_web()?;
-    match args.first().map(String::as_str) {
-        None => release_bench_only(
+    if !profile {
+        return release_bench_only(
             "bench_viewer",
             Some("our_viewer_beside_novnc"),
             "bench-viewer",
             &[],
-        ),
-        Some("profile") => {
-            let out = target_dir().join("bench-viewer-profile");
-            let web = out.join("web");
-            let _ = std::fs::remove_dir_all(&web);
-            std::fs::create_dir_all(&out)?;
-            crate::run_cmd(
-                Command::new("cp")
-                    .arg("-r")
-                    .arg(root().join("web"))
-                    .arg(&web),
-            )?;
-            // The precompressed forms are of the shipped module, not this one.
-            std::fs::remove_dir_all(web.join("pkg/br"))?;
-            crate::tasks::build_module("viewer-wasm", &web.join("pkg"), Some(&out.join("cargo")))?;
-            release_bench_only(
-                "bench_viewer",
-                Some("where_the_video_time_goes"),
-                "bench-viewer-profile",
-                &[("BENCH_PROFILE_WEB_ROOT", web.into_os_string())],
-            )
-        }
-        Some(other) => bail!("unknown: bench viewer {other:?}; known: bench viewer [profile]"),
+        );
     }
+    let out = target_dir().join("bench-viewer-profile");
+    let web = out.join("web");
+    let _ = std::fs::remove_dir_all(&web);
+    std::fs::create_dir_all(&out)?;
+    crate::run_cmd(
+        Command::new("cp")
+            .arg("-r")
+            .arg(root().join("web"))
+            .arg(&web),
+    )?;
+    // The precompressed forms (if brotli made any) are of the shipped module, not this one.
+    match std::fs::remove_dir_all(web.join("pkg/br")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    crate::tasks::build_module("viewer-wasm", &web.join("pkg"), Some(&out.join("cargo")))?;
+    release_bench_only(
+        "bench_viewer",
+        Some("where_the_video_time_goes"),
+        "bench-viewer-profile",
+        &[
+            ("BENCH_PROFILE_WEB_ROOT", web.into_os_string()),
+            ("BENCH_PROFILE_OUT", out.join("report.md").into_os_string()),
+        ],
+    )
 }
 
 /// `bench native`: TigerVNC's viewer from start to first picture, through a release vncgate

@@ -338,7 +338,12 @@ impl App {
         let Some(p) = &mut self.playback else { return };
         if let Some(dirty) = p.client.take_dirty_fills() {
             if let Some(fb) = p.client.framebuffer() {
-                let _ = self.painter.paint(fb, &dirty);
+                if let Err(e) = self.painter.paint(fb, &dirty) {
+                    crate::dom::warn(&format!(
+                        "vncgate: a region could not be painted: {}",
+                        crate::dom::describe(&e)
+                    ));
+                }
             }
         }
         let at_end = p.next >= p.blocks.len();

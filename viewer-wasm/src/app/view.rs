@@ -117,7 +117,12 @@ impl App {
         let Some(s) = &mut self.session else { return };
         if let Some(dirty) = s.client.take_dirty_fills() {
             if let Some(fb) = s.client.framebuffer() {
-                let _ = self.painter.paint(fb, &dirty);
+                if let Err(e) = self.painter.paint(fb, &dirty) {
+                    crate::dom::warn(&format!(
+                        "vncgate: a region could not be painted: {}",
+                        crate::dom::describe(&e)
+                    ));
+                }
             }
         }
     }
