@@ -5,12 +5,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-/// A child process, killed and reaped on drop.
+/// A child process, stopped and reaped on drop.
 pub struct Proc {
     pub name: String,
     pub child: Child,
-    /// Asked to exit with SIGTERM first, so it can remove what it left in /tmp (X servers).
-    gentle: bool,
+    stop: Stop,
+}
+
+/// How a [`Proc`] is stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL at once.
+    Kill,
+    /// SIGTERM first, so it can remove what it holds outside itself: x11vnc's SysV shared
+    /// memory segments outlive a killed x11vnc (about 20 a test), and a machine that runs the
+    /// tests often enough reaches the system's limit (`shmmni`), after which no x11vnc starts.
+    Terminate,
+    /// SIGTERM first, one X server at a time, so it can remove what it left in /tmp.
+    XServer,
 }
 
 impl Proc {
@@ -18,7 +30,16 @@ impl Proc {
         Self {
             name: name.to_owned(),
             child,
-            gentle: false,
+            stop: Stop::Kill,
+        }
+    }
+
+    /// A process asked to exit with SIGTERM before it is killed.
+    pub fn terminated_first(name: &str, child: Child) -> Self {
+        Self {
+            name: name.to_owned(),
+            child,
+            stop: Stop::Terminate,
         }
     }
 
@@ -43,13 +64,8 @@ fn x_lifecycle() -> std::sync::MutexGuard<'static, ()> {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if self.gentle {
-            let _one_at_a_time = x_lifecycle();
-            if terminate(&mut self.child, Duration::from_secs(3)) {
-                return;
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        let _one_at_a_time = (self.stop == Stop::XServer).then(x_lifecycle);
+        if self.stop != Stop::Kill && terminate(&mut self.child, Duration::from_secs(3)) {
             return;
         }
         let _ = self.child.kill();
@@ -159,7 +175,7 @@ pub fn start_x_server(program: &str, args: &[String]) -> anyhow::Result<(Proc, u
         .map_err(|e| anyhow::anyhow!("cannot start {program} ({e}); run `cargo xtask setup`"))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut server = Proc::new(program, child);
-    server.gentle = true;
+    server.stop = Stop::XServer;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();

@@ -51,7 +51,7 @@ impl X11vnc {
                 .stderr(Stdio::null())
                 .spawn()
                 .context("cannot start x11vnc; run `cargo xtask setup`")?;
-            let mut vnc = Proc::new("x11vnc", child);
+            let mut vnc = Proc::terminated_first("x11vnc", child);
             // Another process may take the port meanwhile: x11vnc exits, another is tried.
             let listening = wait_until(Duration::from_secs(20), "x11vnc to listen", || {
                 vnc.check_alive()?;

@@ -353,6 +353,38 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
     Ok(f)
 }
 
+/// Our viewer and noVNC, each through its own release vncgate in front of `desk`; ours served
+/// from `our_web_root` when given (a build with function names, for profiles).
+fn viewers(desk: &Xvnc, our_web_root: Option<&str>) -> anyhow::Result<[Viewer; 2]> {
+    let target = format!("desk=127.0.0.1:{}", desk.port);
+    let mut ours = vec!["--target", &target, "--danger-no-auth"];
+    if let Some(root) = our_web_root {
+        ours.extend(["--web-root", root]);
+    }
+    Ok([
+        Viewer {
+            name: "vncgate viewer",
+            gate: Gateway::start(&ours)?,
+            page: "#target=desk",
+            canvas: "document.getElementById('screen')",
+        },
+        Viewer {
+            name: "noVNC 1.3",
+            gate: Gateway::start(&[
+                "--target",
+                &target,
+                "--danger-no-auth",
+                "--web-root",
+                NOVNC,
+                "--web-root-csp",
+                NOVNC_CSP,
+            ])?,
+            page: "vnc.html?autoconnect=true&path=websockify%3Ftoken%3Ddesk&resize=off",
+            canvas: "document.querySelector('#noVNC_container canvas')",
+        },
+    ])
+}
+
 /// The median of `pick` over the rounds.
 fn median(all: &[Figures], pick: impl Fn(&Figures) -> f64) -> f64 {
     let mut v: Vec<f64> = all.iter().map(pick).collect();
@@ -377,27 +409,7 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
     let display = desk.display_env();
     xsetroot(&display, "#000000")?;
     let server = server_latency(desk.port, &display, 30)?;
-    let target = format!("desk=127.0.0.1:{}", desk.port);
-    let ours = Viewer {
-        name: "vncgate viewer",
-        gate: Gateway::start(&["--target", &target, "--danger-no-auth"])?,
-        page: "#target=desk",
-        canvas: "document.getElementById('screen')",
-    };
-    let novnc = Viewer {
-        name: "noVNC 1.3",
-        gate: Gateway::start(&[
-            "--target",
-            &target,
-            "--danger-no-auth",
-            "--web-root",
-            NOVNC,
-            "--web-root-csp",
-            NOVNC_CSP,
-        ])?,
-        page: "vnc.html?autoconnect=true&path=websockify%3Ftoken%3Ddesk&resize=off",
-        canvas: "document.querySelector('#noVNC_container canvas')",
-    };
+    let [ours, novnc] = viewers(&desk, None)?;
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut results: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
     for round in 1..=ROUNDS {
@@ -519,32 +531,8 @@ fn where_the_video_time_goes() -> anyhow::Result<()> {
     )?;
     let display = desk.display_env();
     xsetroot(&display, "#102030")?;
-    let target = format!("desk=127.0.0.1:{}", desk.port);
-    let mut ours_args = vec!["--target", &target, "--danger-no-auth"];
     let root = std::env::var("BENCH_PROFILE_WEB_ROOT").unwrap_or_default();
-    if !root.is_empty() {
-        ours_args.extend(["--web-root", &root]);
-    }
-    let ours = Viewer {
-        name: "vncgate viewer",
-        gate: Gateway::start(&ours_args)?,
-        page: "#target=desk",
-        canvas: "document.getElementById('screen')",
-    };
-    let novnc = Viewer {
-        name: "noVNC 1.3",
-        gate: Gateway::start(&[
-            "--target",
-            &target,
-            "--danger-no-auth",
-            "--web-root",
-            NOVNC,
-            "--web-root-csp",
-            NOVNC_CSP,
-        ])?,
-        page: "vnc.html?autoconnect=true&path=websockify%3Ftoken%3Ddesk&resize=off",
-        canvas: "document.querySelector('#noVNC_container canvas')",
-    };
+    let [ours, novnc] = viewers(&desk, Some(root.as_str()).filter(|r| !r.is_empty()))?;
     let mut report = String::new();
     for v in [&ours, &novnc] {
         let browser = Browser::start()?;
