@@ -412,10 +412,7 @@ impl Client {
 
     /// The region painted since the last call.
     pub fn take_dirty(&mut self) -> Option<Rect> {
-        match &mut self.phase {
-            Phase::Session(s) => s.framebuffer.take_dirty(),
-            _ => None,
-        }
+        self.take_dirty_fills().map(|d| d.region)
     }
 
     /// What was painted since the last call (or [`Client::take_dirty`]), with the fills that

@@ -332,39 +332,19 @@ mod tests {
         );
 
         // Anything else that changes pixels: no fills, the region only.
+        const CORNER: Rect = Rect {
+            x: 7,
+            y: 3,
+            w: 1,
+            h: 1,
+        };
         for other in [
+            |fb: &mut Framebuffer| fb.put_rgba(CORNER, &[5; 4]),
             |fb: &mut Framebuffer| {
-                fb.put_rgba(
-                    Rect {
-                        x: 7,
-                        y: 3,
-                        w: 1,
-                        h: 1,
-                    },
-                    &[5; 4],
-                )
-            },
-            |fb: &mut Framebuffer| {
-                fb.copy_rect(
-                    0,
-                    0,
-                    Rect {
-                        x: 7,
-                        y: 3,
-                        w: 1,
-                        h: 1,
-                    },
-                );
+                fb.copy_rect(0, 0, CORNER);
             },
             |fb: &mut Framebuffer| fb.row_mut(7, 3, 1).copy_from_slice(&[5; 4]),
-            |fb: &mut Framebuffer| {
-                fb.mark_dirty(Rect {
-                    x: 7,
-                    y: 3,
-                    w: 1,
-                    h: 1,
-                })
-            },
+            |fb: &mut Framebuffer| fb.mark_dirty(CORNER),
         ] {
             fb.fill(a.rect, a.rgba);
             other(&mut fb);

@@ -207,6 +207,14 @@ fn video_frames(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// Plays `frames` in a loop at (100, 100) with ImageMagick's `animate`, `delay` between
+/// frames in its notation ("4": 4/100 s, "1x60": 1/60 s).
+fn play(display: &str, frames: &[String], delay: &str) -> anyhow::Result<tests::proc::Proc> {
+    let mut args = vec!["-delay", delay, "-loop", "0", "-geometry", "+100+100"];
+    args.extend(frames.iter().map(String::as_str));
+    tests::proc::spawn_x_client(display, "animate", &args)
+}
+
 /// Runs `content` on the desktop for [`CONTENT`] while the page counts the frames it shows in
 /// `region`.
 fn content(
@@ -345,12 +353,23 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
     for (rate, slot) in [("4", &mut f.video25), ("1x60", &mut f.video60)] {
         let d = display.clone();
         *slot = content(&browser, v, (100, 100, 960, 540), &|| {
-            let mut args = vec!["-delay", rate, "-loop", "0", "-geometry", "+100+100"];
-            args.extend(frames.iter().map(String::as_str));
-            Ok(vec![tests::proc::spawn_x_client(&d, "animate", &args)?])
+            Ok(vec![play(&d, frames, rate)?])
         })?;
     }
     Ok(f)
+}
+
+/// The bench's desktop: the photo-like frames (in a temporary directory, kept as long as the
+/// first value) and an Xvnc at W×H without authentication.
+fn desktop(name: &str) -> anyhow::Result<(tests::TempDir, Vec<String>, Xvnc)> {
+    let dir = tests::TempDir::new(name)?;
+    let frames = video_frames(dir.path())?;
+    let desk = Xvnc::start(
+        u16::try_from(W)?,
+        u16::try_from(H)?,
+        &["-SecurityTypes", "None"],
+    )?;
+    Ok((dir, frames, desk))
 }
 
 /// Our viewer and noVNC, each through its own release vncgate in front of `desk`; ours served
@@ -399,13 +418,7 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
         std::path::Path::new(NOVNC).join("vnc.html").exists(),
         "noVNC is not installed (cargo xtask setup installs the novnc package)"
     );
-    let dir = tests::TempDir::new("bench-viewer")?;
-    let frames = video_frames(dir.path())?;
-    let desk = Xvnc::start(
-        u16::try_from(W)?,
-        u16::try_from(H)?,
-        &["-SecurityTypes", "None"],
-    )?;
+    let (_dir, frames, desk) = desktop("bench-viewer")?;
     let display = desk.display_env();
     xsetroot(&display, "#000000")?;
     let server = server_latency(desk.port, &display, 30)?;
@@ -522,13 +535,7 @@ fn self_times(profile: &serde_json::Value) -> Vec<(f64, String)> {
 #[test]
 #[ignore = "a benchmark: run with cargo xtask bench viewer profile"]
 fn where_the_video_time_goes() -> anyhow::Result<()> {
-    let dir = tests::TempDir::new("bench-viewer-profile")?;
-    let frames = video_frames(dir.path())?;
-    let desk = Xvnc::start(
-        u16::try_from(W)?,
-        u16::try_from(H)?,
-        &["-SecurityTypes", "None"],
-    )?;
+    let (_dir, frames, desk) = desktop("bench-viewer-profile")?;
     let display = desk.display_env();
     xsetroot(&display, "#102030")?;
     let root = std::env::var("BENCH_PROFILE_WEB_ROOT").unwrap_or_default();
@@ -539,9 +546,7 @@ fn where_the_video_time_goes() -> anyhow::Result<()> {
         browser.set_window_size(W + 40, H + 200)?;
         browser.goto(&v.gate.url(v.page))?;
         std::thread::sleep(Duration::from_secs(2));
-        let mut args = vec!["-delay", "1x60", "-loop", "0", "-geometry", "+100+100"];
-        args.extend(frames.iter().map(String::as_str));
-        let running = tests::proc::spawn_x_client(&display, "animate", &args)?;
+        let running = play(&display, &frames, "1x60")?;
         std::thread::sleep(Duration::from_millis(700));
         browser.cdp("Profiler.enable", serde_json::json!({}))?;
         browser.cdp(

@@ -1,7 +1,7 @@
 //! The canvas: blits the framebuffer's dirty rectangle, sizes the canvas for a [`Layout`], and
 //! turns the server's cursor image into a CSS cursor.
 
-use rfb::{Dirty, Fill, Framebuffer, Rect};
+use rfb::{Client, Dirty, Fill, Framebuffer, Rect};
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
@@ -27,6 +27,23 @@ impl Painter {
     pub fn resize(&self, width: u16, height: u16) {
         self.canvas.set_width(width.into());
         self.canvas.set_height(height.into());
+    }
+
+    /// Paints what `client` changed since the last call, if anything; a failure is told in
+    /// the console (the next change paints again).
+    pub fn paint_changes(&self, client: &mut Client) {
+        let Some(dirty) = client.take_dirty_fills() else {
+            return;
+        };
+        let Some(fb) = client.framebuffer() else {
+            return;
+        };
+        if let Err(e) = self.paint(fb, &dirty) {
+            crate::dom::warn(&format!(
+                "vncgate: a region could not be painted: {}",
+                crate::dom::describe(&e)
+            ));
+        }
     }
 
     /// Paints what changed: the fills that made it, repeated on the canvas, when nothing else

@@ -336,16 +336,7 @@ impl App {
             self.relayout();
         }
         let Some(p) = &mut self.playback else { return };
-        if let Some(dirty) = p.client.take_dirty_fills() {
-            if let Some(fb) = p.client.framebuffer() {
-                if let Err(e) = self.painter.paint(fb, &dirty) {
-                    crate::dom::warn(&format!(
-                        "vncgate: a region could not be painted: {}",
-                        crate::dom::describe(&e)
-                    ));
-                }
-            }
-        }
+        self.painter.paint_changes(&mut p.client);
         let at_end = p.next >= p.blocks.len();
         if at_end && p.playing {
             p.playing = false;

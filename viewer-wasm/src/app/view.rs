@@ -115,16 +115,7 @@ impl App {
         self.frame_id = None;
         self.painted_at = dom::now_ms();
         let Some(s) = &mut self.session else { return };
-        if let Some(dirty) = s.client.take_dirty_fills() {
-            if let Some(fb) = s.client.framebuffer() {
-                if let Err(e) = self.painter.paint(fb, &dirty) {
-                    crate::dom::warn(&format!(
-                        "vncgate: a region could not be painted: {}",
-                        crate::dom::describe(&e)
-                    ));
-                }
-            }
-        }
+        self.painter.paint_changes(&mut s.client);
     }
 
     pub(super) fn bell(&mut self) {
