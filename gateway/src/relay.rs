@@ -8,6 +8,8 @@
 //!   (each send is awaited), a slow target slows the browser read — no unbounded queue;
 //! - every end says which side ended it and why.
 
+pub mod browser;
+pub mod frames;
 pub mod greet;
 pub mod session;
 pub mod tcp;
@@ -17,24 +19,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::admission::{truncate, Route};
 use crate::auth::live_certs::CertWatch;
 use crate::metrics::{Metrics, Side};
 use crate::sessions::{Ending, KillWatch, RelayCounters};
 use crate::shutdown::{Phase, Shutdown};
+use browser::{Browser, FrameBuf};
+use frames::{code, Control, ControlFrame};
 use rfb::input_filter::Segment;
 use view_only::{InputHalf, OutputHalf, ViewOnly};
 
 /// Bytes read per turn from the target; also the most held per direction.
 pub const READ_BUF_BYTES: usize = 64 * 1024;
+
+/// The WebSocket relay's read from the target after a full one: 64 KiB less the 4-byte
+/// header of a frame that size, so that each frame is exactly four TLS records of 16 KiB
+/// (a 64 KiB payload would take a fifth record for the last 10 bytes).
+const FRAME_PAYLOAD_BYTES: usize = 64 * 1024 - 4;
 
 /// The WebSocket relay's read from the target after a short read (see [`pump_websocket`]).
 const IDLE_READ_BUF_BYTES: usize = 512;
@@ -226,24 +230,6 @@ pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
         .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))
 }
 
-/// Sends a close frame (reason cut to the 123 bytes a frame holds), then waits briefly for
-/// the browser's reply so the frame is not lost to a reset.
-pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    code: CloseCode,
-    reason: &str,
-) {
-    let frame = CloseFrame {
-        code,
-        reason: truncate(reason, 123).to_owned().into(),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        let _ = ws.send(Message::Close(Some(frame))).await;
-        while ws.next().await.is_some() {}
-    })
-    .await;
-}
-
 async fn tick(ping: &mut Option<tokio::time::Interval>) {
     match ping {
         Some(i) => {
@@ -255,7 +241,7 @@ async fn tick(ping: &mut Option<tokio::time::Interval>) {
 
 /// Moves bytes between a browser's WebSocket and the target until one side ends.
 pub async fn pump_websocket<S, B>(
-    ws: WebSocketStream<S>,
+    browser: Browser<S>,
     backend: B,
     mut opts: PumpOptions<'_>,
 ) -> (RelayStats, RelayEnd)
@@ -263,7 +249,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut stream) = ws.split();
+    let Browser {
+        io,
+        mut deframer,
+        mut sender,
+    } = browser;
+    let (mut browser_r, mut browser_w) = tokio::io::split(io);
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
     let metrics = opts.metrics;
     let (mut filter, mut output): (Option<InputHalf>, Option<OutputHalf>) =
@@ -276,38 +267,53 @@ where
     let counters = opts.counters.clone();
     // Shared by reference with the browser→target future (atomic only because it is Send).
     let heard = AtomicBool::new(true);
+    // Only the loop below writes to the browser: the browser→target future leaves it the
+    // pong it owes (a later ping replaces an unanswered one, as RFC 6455 allows).
+    let owed_pong = std::sync::Mutex::new(None::<Control>);
+    let pong_due = tokio::sync::Notify::new();
 
     let prefix = std::mem::take(&mut opts.client_prefix);
+    // Ends with why, and the close frame the browser is owed (an echo of its own, or the
+    // protocol error that ended it).
     let browser_to_target = async {
-        let first = if prefix.is_empty() {
-            Ok(())
-        } else {
-            write_to_target(&mut backend_w, &prefix, &mut filter, &mut segments, metrics).await
-        };
-        let end = loop {
-            if let Err(end) = &first {
-                break end.clone();
+        if !prefix.is_empty() {
+            if let Err(end) =
+                write_to_target(&mut backend_w, &prefix, &mut filter, &mut segments, metrics).await
+            {
+                let _ = backend_w.shutdown().await;
+                return (end, None);
             }
-            match stream.next().await {
-                Some(Ok(Message::Binary(data))) => {
-                    heard.store(true, Ordering::Relaxed);
-                    if let Err(end) =
-                        write_to_target(&mut backend_w, &data, &mut filter, &mut segments, metrics)
-                            .await
-                    {
-                        break end;
-                    }
-                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                    counters.to_target.fetch_add(n, Ordering::Relaxed);
-                    metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
+        }
+        let end = loop {
+            let got = match browser::receive(&mut browser_r, &mut deframer).await {
+                Ok(got) => got,
+                Err(e) => break (RelayEnd::failed(Side::Client, e), None),
+            };
+            heard.store(true, Ordering::Relaxed);
+            if let Some(p) = got.ping {
+                *owed_pong.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                pong_due.notify_one();
+            }
+            if !got.data.is_empty() {
+                let data = &got.data;
+                if let Err(end) =
+                    write_to_target(&mut backend_w, data, &mut filter, &mut segments, metrics).await
+                {
+                    break (end, None);
                 }
-                Some(Ok(Message::Close(_))) | None => break RelayEnd::ClientClosed,
-                Some(Ok(Message::Text(_))) => {
-                    break RelayEnd::failed(Side::Client, "sent a text message; VNC needs binary")
-                }
-                // Ping, pong (pings are answered by tungstenite) and raw frames.
-                Some(Ok(_)) => heard.store(true, Ordering::Relaxed),
-                Some(Err(e)) => break RelayEnd::failed(Side::Client, e),
+                let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                counters.to_target.fetch_add(n, Ordering::Relaxed);
+                metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
+            }
+            if let Some(e) = got.error {
+                let reply = ControlFrame::close(e.close_code(), &e.to_string());
+                break (RelayEnd::failed(Side::Client, e), Some(reply));
+            }
+            if let Some(c) = got.close {
+                break (RelayEnd::ClientClosed, Some(browser::close_reply(&c)));
+            }
+            if got.eof {
+                break (RelayEnd::ClientClosed, None);
             }
         };
         // Whatever ended the browser side, the target gets a clean end of stream.
@@ -323,51 +329,68 @@ where
         i
     });
     let mut unanswered = 0u32;
-    // Read into the spare capacity of the buffer that becomes the message: no copy, no
-    // zeroing. A read that filled its buffer means more is waiting, so the next buffer is
-    // the full size; after a short read it is small, so an idle session pins 512 bytes of
+    // The target is read into the buffer the frame is written from, behind room for its
+    // header: no copy, no zeroing. A read that filled it means more is waiting, so the next
+    // is full size; after a short read it is small, so an idle session pins 512 bytes of
     // heap, not 64 KiB (the first read after a quiet spell is then a 512-byte message before
-    // the 64 KiB reads resume).
-    let mut buf = Vec::with_capacity(IDLE_READ_BUF_BYTES);
+    // the full reads resume).
+    let mut frame = FrameBuf::with_payload_capacity(IDLE_READ_BUF_BYTES);
+    let mut reply = None;
     let end = loop {
         tokio::select! {
-            end = &mut browser_to_target => break end,
+            (end, owed) = &mut browser_to_target => {
+                reply = owed;
+                break end;
+            }
             // Cancel safe: when another branch wins, nothing was read.
-            read = backend_r.read_buf(&mut buf) => match read {
+            read = frame.read_from(&mut backend_r) => match read {
                 Ok(0) => break RelayEnd::TargetClosed,
-                Ok(n) => {
-                    let full_read = n == buf.capacity();
-                    let next = if full_read { READ_BUF_BYTES } else { IDLE_READ_BUF_BYTES };
-                    let full = std::mem::replace(&mut buf, Vec::with_capacity(next));
-                    let full = match output.as_mut() {
-                        None => full,
-                        Some(o) => match o.apply(full, metrics) {
-                            Ok(kept) if kept.is_empty() => continue,
-                            Ok(kept) => kept,
-                            Err(end) => break end,
-                        },
-                    };
-                    let n = full.len();
-                    let chunk = Message::Binary(full.into());
+                Ok(_) => {
+                    let next = if frame.is_full() { FRAME_PAYLOAD_BYTES } else { IDLE_READ_BUF_BYTES };
+                    let n = frame.payload().len();
                     // Awaiting the send is the backpressure: no read until the browser took it.
                     // While it waits no ping goes out, so a browser that takes nothing for two
                     // ping intervals is as gone as one that answers no ping.
+                    let send = async {
+                        match output.as_mut().map(|o| o.apply(frame.payload(), metrics)) {
+                            None | Some(Ok(None)) => {
+                                Ok(sender.frame_buf(&mut browser_w, &mut frame).await)
+                            }
+                            Some(Ok(Some(kept))) if kept.is_empty() => Ok(Ok(())),
+                            Some(Ok(Some(kept))) => Ok(sender.binary(&mut browser_w, &kept).await),
+                            Some(Err(end)) => Err(end),
+                        }
+                    };
                     let sent = match every {
-                        Some(every) => match tokio::time::timeout(every * 2, sink.send(chunk)).await {
+                        Some(every) => match tokio::time::timeout(every * 2, send).await {
                             Ok(sent) => sent,
                             Err(_) => break RelayEnd::ClientUnresponsive { after: every * 2 },
                         },
-                        None => sink.send(chunk).await,
+                        None => send.await,
                     };
-                    if let Err(e) = sent {
-                        break RelayEnd::failed(Side::Client, e);
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
+                        Err(end) => break end,
                     }
+                    frame.reset(next);
                     let n = u64::try_from(n).unwrap_or(u64::MAX);
                     counters.to_client.fetch_add(n, Ordering::Relaxed);
                     metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
                 }
                 Err(e) => break RelayEnd::failed(Side::Target, format!("read: {e}")),
             },
+            () = pong_due.notified() => {
+                let ping = owed_pong.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(ping) = ping {
+                    let within = every.unwrap_or(CLOSE_GRACE);
+                    match tokio::time::timeout(within, sender.pong(&mut browser_w, &ping)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
+                        Err(_) => break RelayEnd::ClientUnresponsive { after: within },
+                    }
+                }
+            }
             () = tick(&mut ping_timer) => {
                 if heard.swap(false, Ordering::Relaxed) {
                     unanswered = 0;
@@ -378,8 +401,7 @@ where
                     }
                 }
                 let interval = every.unwrap_or_default();
-                let ping = sink.send(Message::Ping(Vec::new().into()));
-                match tokio::time::timeout(interval, ping).await {
+                match tokio::time::timeout(interval, sender.ping(&mut browser_w)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
                     Err(_) => break RelayEnd::ClientUnresponsive { after: interval * (unanswered + 1) },
@@ -392,32 +414,35 @@ where
     };
     // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
     let goodbye = async {
-        let (code, wait) = match &end {
-            RelayEnd::TargetClosed => (CloseCode::Normal, true),
+        let ours = match &end {
+            RelayEnd::TargetClosed => Some((code::NORMAL, true)),
             RelayEnd::Failed {
                 side: Side::Target, ..
-            } => (CloseCode::Error, true),
-            RelayEnd::Shutdown => (CloseCode::Away, true),
-            RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => (CloseCode::Policy, false),
-            RelayEnd::ClientUnresponsive { .. } => (CloseCode::Away, false),
+            } => Some((code::ERROR, true)),
+            RelayEnd::Shutdown => Some((code::AWAY, true)),
+            RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => Some((code::POLICY, false)),
+            RelayEnd::ClientUnresponsive { .. } => Some((code::AWAY, false)),
             RelayEnd::ClientClosed
             | RelayEnd::Failed {
                 side: Side::Client, ..
-            } => {
-                // A received close was answered by tungstenite; flush it and finish.
-                let _ = sink.close().await;
-                return;
+            } => None,
+        };
+        match ours {
+            Some((code, wait)) => {
+                let frame = ControlFrame::close(code, &end.to_string());
+                if sender.close(&mut browser_w, &frame).await.is_ok() && wait {
+                    // Let the browser acknowledge; its remaining bytes still go to the target.
+                    let _ = (&mut browser_to_target).await;
+                }
             }
-        };
-        let frame = CloseFrame {
-            code,
-            reason: truncate(&end.to_string(), 123).to_owned().into(),
-        };
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        if wait {
-            // Let the browser acknowledge; its remaining bytes still go to the target.
-            let _ = (&mut browser_to_target).await;
+            // The browser's close is echoed, its protocol error named.
+            None => {
+                if let Some(reply) = &reply {
+                    let _ = sender.close(&mut browser_w, reply).await;
+                }
+            }
         }
+        let _ = browser_w.shutdown().await;
     };
     let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
     let stats = RelayStats {

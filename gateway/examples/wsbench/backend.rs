@@ -17,6 +17,10 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// What a VNC server says first.
 pub const GREETING: &[u8; 12] = b"RFB 003.008\n";
 
+/// What the `burst` source sends after the greeting before it falls quiet: enough for a
+/// relay to take full-size reads and send full-size messages.
+pub const BURST_BYTES: usize = 256 * 1024;
+
 /// How long a finished `stream` connection waits for its client to close.
 const LINGER: Duration = Duration::from_secs(30);
 
@@ -33,6 +37,7 @@ enum Mode {
     Rfb { bytes: u64 },
     Echo,
     Idle,
+    Burst,
     Stats,
 }
 
@@ -42,8 +47,8 @@ const RFB_HEIGHT: u16 = 800;
 /// Rows per Raw rectangle: 1280 × 12 × 4 = 60 KiB of pixels per update.
 const RFB_ROWS: u16 = 12;
 
-/// Serves `stream`, `rfb`, `echo`, `idle` and `stats` on loopback ports, printed as
-/// `ports stream=P rfb=P echo=P idle=P stats=P`.
+/// Serves `stream`, `rfb`, `echo`, `idle`, `burst` and `stats` on loopback ports, printed as
+/// `ports stream=P rfb=P echo=P idle=P burst=P stats=P`.
 pub async fn serve(stream_bytes: u64) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let modes = [
@@ -61,6 +66,7 @@ pub async fn serve(stream_bytes: u64) -> anyhow::Result<()> {
         ),
         ("echo", Mode::Echo),
         ("idle", Mode::Idle),
+        ("burst", Mode::Burst),
         ("stats", Mode::Stats),
     ];
     let mut line = String::from("ports");
@@ -93,7 +99,8 @@ async fn accept_loop(listener: TcpListener, mode: Mode, counters: Arc<Counters>)
                 Mode::Stream { bytes } => stream(sock, bytes, &counters.sent).await,
                 Mode::Rfb { bytes } => rfb(sock, bytes, &counters.sent).await,
                 Mode::Echo => echo(sock).await,
-                Mode::Idle => idle(sock).await,
+                Mode::Idle => idle(sock, 0).await,
+                Mode::Burst => idle(sock, BURST_BYTES).await,
                 Mode::Stats => stats(sock, &counters).await,
             };
         });
@@ -187,9 +194,10 @@ async fn echo(mut sock: TcpStream) -> std::io::Result<()> {
     }
 }
 
-/// The RFB greeting, then silence until the client goes.
-async fn idle(mut sock: TcpStream) -> std::io::Result<()> {
+/// The RFB greeting and `burst` more bytes, then silence until the client goes.
+async fn idle(mut sock: TcpStream, burst: usize) -> std::io::Result<()> {
     sock.write_all(GREETING).await?;
+    sock.write_all(&vec![0x5a; burst]).await?;
     drain(&mut sock).await;
     Ok(())
 }

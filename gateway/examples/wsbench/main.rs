@@ -138,6 +138,9 @@ enum Command {
         /// Connections being set up at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Read the `burst` source's bytes after the greeting before falling quiet.
+        #[arg(long)]
+        after_burst: bool,
     },
     /// One-time keys issued through the API, then used as fast as the gateway admits them.
     Redeem {
@@ -271,6 +274,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tree,
             hold_secs,
             concurrency,
+            after_burst,
         } => {
             let plan = scenarios::IdlePlan {
                 sessions,
@@ -280,6 +284,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     .collect(),
                 hold: Duration::from_secs_f64(hold_secs),
                 concurrency,
+                expect_more: if after_burst { backend::BURST_BYTES } else { 0 },
             };
             scenarios::idle(&target.endpoint()?, &plan).await?
         }

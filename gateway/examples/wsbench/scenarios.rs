@@ -260,6 +260,9 @@ pub struct IdlePlan {
     pub gateway: Vec<Proc>,
     pub hold: Duration,
     pub concurrency: usize,
+    /// Bytes each session reads after the greeting before it counts as open and falls
+    /// quiet (the `burst` source's).
+    pub expect_more: usize,
 }
 
 #[derive(Default)]
@@ -276,13 +279,14 @@ async fn idle_session(
     gate: Arc<Semaphore>,
     counts: Arc<IdleCounts>,
     mut stop: watch::Receiver<bool>,
+    expect_more: usize,
 ) {
     let mut scratch = vec![0u8; 64];
     let setup = async {
         let _permit = gate.acquire_owned().await?;
         let mut conn = endpoint.connect(IDLE_READ_BUFFER).await?;
         let mut got = 0;
-        while got < GREETING.len() {
+        while got < GREETING.len() + expect_more {
             got += conn
                 .recv(&mut scratch)
                 .await?
@@ -343,6 +347,7 @@ pub async fn idle(endpoint: &Endpoint, plan: &IdlePlan) -> anyhow::Result<Fields
                 gate.clone(),
                 counts.clone(),
                 stop_rx.clone(),
+                plan.expect_more,
             ))
         })
         .collect();

@@ -6,7 +6,8 @@
 
 use rfb::server::{Offer, Server, ServerConfig, ServerEvent};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::WebSocketStream;
+
+use super::browser::Browser;
 
 /// A server offering None that answers ClientInit with `server_init`.
 struct Greeter {
@@ -49,44 +50,35 @@ impl Greeter {
 
 /// Plays the server's side of the handshake to a browser; returns its first session bytes.
 pub(super) async fn websocket<S>(
-    ws: &mut WebSocketStream<S>,
+    browser: &mut Browser<S>,
     server_init: Vec<u8>,
     within: std::time::Duration,
 ) -> Result<Vec<u8>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
     let run = async {
         let mut greeter = Greeter::new(server_init);
         loop {
             let out = greeter.transmit();
             if !out.is_empty() {
-                ws.send(Message::Binary(out.into()))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                browser.send_binary(&out).await.map_err(|e| e.to_string())?;
             }
-            match ws.next().await {
-                Some(Ok(Message::Binary(data))) => {
-                    if let Some(rest) = greeter.receive(&data)? {
-                        let out = greeter.transmit();
-                        if !out.is_empty() {
-                            ws.send(Message::Binary(out.into()))
-                                .await
-                                .map_err(|e| e.to_string())?;
-                        }
-                        return Ok(rest);
+            let got = browser.receive().await.map_err(|e| e.to_string())?;
+            if !got.data.is_empty() {
+                if let Some(rest) = greeter.receive(&got.data)? {
+                    let out = greeter.transmit();
+                    if !out.is_empty() {
+                        browser.send_binary(&out).await.map_err(|e| e.to_string())?;
                     }
+                    return Ok(rest);
                 }
-                Some(Ok(Message::Text(_))) => {
-                    return Err("sent a text message; VNC needs binary".to_owned())
-                }
-                Some(Ok(Message::Close(_))) | None => {
-                    return Err("closed during the handshake".to_owned())
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.to_string()),
+            }
+            if let Some(e) = got.error {
+                return Err(e.to_string());
+            }
+            if got.close.is_some() || got.eof {
+                return Err("closed during the handshake".to_owned());
             }
         }
     };

@@ -7,13 +7,10 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
-use super::{
-    close, connect, greet, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats,
-};
+use super::browser::Browser;
+use super::frames::code;
+use super::{connect, greet, pump_websocket, tcp, ConnectError, PumpOptions, RelayEnd, RelayStats};
 use crate::admission::gate::{Gate, Rules};
 use crate::admission::{Admission, Refusal, Route, Via};
 use crate::audit::{Outcome, Recorded, SessionRecord};
@@ -26,15 +23,6 @@ use crate::recording::tap::Tap;
 use crate::sessions::Registration;
 use crate::shutdown::Shutdown;
 use std::sync::Arc;
-
-/// The WebSocket's read buffer. A browser sends input events of a few bytes; a larger
-/// message still arrives whole (the buffer grows to the frame, up to
-/// `max_websocket_message_bytes`). tungstenite zero-fills the whole buffer on every read
-/// attempt, and the relay polls the browser side whenever it wakes: with the default,
-/// 128 KiB, that was most of an idle session's memory and up to a 128 KiB `memset` per
-/// message relayed to the browser. It is also the most read per call: a 1 MiB paste takes
-/// 2,048 reads from TLS's memory, a millisecond or two, and an idle session holds 512 bytes.
-pub const BROWSER_READ_BUF_BYTES: usize = 512;
 
 /// What a session needs from the server.
 #[derive(Debug, Clone)]
@@ -217,10 +205,10 @@ impl NotDialled {
         }
     }
 
-    fn close_code(&self) -> CloseCode {
+    fn close_code(&self) -> u16 {
         match self {
-            Self::Refused(_) => CloseCode::Policy,
-            Self::Failed(_) | Self::Login { .. } => CloseCode::Again,
+            Self::Refused(_) => code::POLICY,
+            Self::Failed(_) | Self::Login { .. } => code::AGAIN,
         }
     }
 }
@@ -562,16 +550,11 @@ pub async fn websocket<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let max = env.limits().max_websocket_message_bytes;
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-        .read_buffer_size(BROWSER_READ_BUF_BYTES);
-    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+    let mut ws = Browser::new(io, env.limits().max_websocket_message_bytes);
     let (route, backend) = match reach(admission, &target, &env).await {
         Ok(ok) => ok,
         Err(why) => {
-            close(&mut ws, why.close_code(), &why.shown()).await;
+            ws.close(why.close_code(), &why.shown()).await;
             return SessionOutcome::Refused {
                 target,
                 reason: why.logged(),

@@ -64,16 +64,12 @@ where
         let data = buf.get(..n).unwrap_or_default();
         if filter.is_some() {
             write_to_target(&mut to, data, &mut filter, &mut segments, metrics).await?;
-        } else if let Some(o) = output.as_mut() {
-            let kept = o.apply(data.to_vec(), metrics)?;
-            to.write_all(&kept)
-                .await
-                .map_err(|e| RelayEnd::failed(to_side, format!("write: {e}")))?;
-            to.flush()
-                .await
-                .map_err(|e| RelayEnd::failed(to_side, format!("write: {e}")))?;
         } else {
-            to.write_all(data)
+            let kept = match output.as_mut() {
+                Some(o) => o.apply(data, metrics)?,
+                None => None,
+            };
+            to.write_all(kept.as_deref().unwrap_or(data))
                 .await
                 .map_err(|e| RelayEnd::failed(to_side, format!("write: {e}")))?;
             to.flush()

@@ -1,11 +1,16 @@
-//! The relay's invariants, with both ends in memory: a tokio-tungstenite client on one side
-//! of `pump_websocket`, a `tokio::io::duplex` standing in for the VNC server on the other.
+//! The relay's invariants, with both ends in memory: a tokio-tungstenite client (another
+//! implementation of RFC 6455 than the gateway's) on one side of `pump_websocket`, a
+//! `tokio::io::duplex` standing in for the VNC server on the other.
 
 use super::*;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use tokio::io::DuplexStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 const PIPE_BYTES: usize = 64 * 1024;
 
@@ -17,11 +22,14 @@ struct Harness {
 }
 
 async fn start(ping_interval: Option<Duration>) -> Harness {
+    start_with_limit(ping_interval, 4 << 20).await
+}
+
+async fn start_with_limit(ping_interval: Option<Duration>, max_message: usize) -> Harness {
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
     let (backend_io, server) = tokio::io::duplex(PIPE_BYTES);
     let relay = tokio::spawn(async move {
-        let config = WebSocketConfig::default().max_message_size(Some(4 << 20));
-        let ws = WebSocketStream::from_raw_socket(gateway_io, Role::Server, Some(config)).await;
+        let ws = Browser::new(gateway_io, max_message);
         let metrics = Metrics::default();
         let opts = PumpOptions {
             ping_interval,
@@ -161,7 +169,7 @@ async fn a_slow_browser_stops_the_server_reads() {
         written += chunk.len();
         assert!(written < 64 << 20, "the relay buffered without bound");
     }
-    // Pipes (2 × 64 KiB), one read buffer, one message in flight and tungstenite's write
+    // Pipes (2 × 64 KiB), one read buffer and one message in flight:
     // buffer: well under a megabyte however much the server wants to send.
     assert!(
         written < 1 << 20,
@@ -271,4 +279,66 @@ async fn a_browser_that_takes_nothing_for_two_intervals_is_gone() {
     );
     writer.abort();
     drop(browser);
+}
+
+#[tokio::test]
+async fn a_browser_ping_is_answered_with_its_payload_while_bytes_flow() {
+    let Harness {
+        browser,
+        mut server,
+        relay,
+    } = start(None).await;
+    let (mut sink, mut stream) = browser.split();
+    sink.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .expect("ping");
+    server
+        .write_all(b"RFB 003.008\n")
+        .await
+        .expect("server writes");
+    let (mut pong, mut data) = (None, Vec::new());
+    while pong.is_none() || data.len() < 12 {
+        match stream.next().await {
+            Some(Ok(Message::Pong(p))) => pong = Some(p.to_vec()),
+            Some(Ok(Message::Binary(b))) => data.extend_from_slice(&b),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(pong.as_deref(), Some(&b"still there?"[..]));
+    assert_eq!(data, b"RFB 003.008\n");
+    drop(server);
+    let (_, end, _) = relay.await.expect("joins");
+    assert_eq!(end, RelayEnd::TargetClosed);
+}
+
+#[tokio::test]
+async fn a_message_over_the_limit_is_refused_with_code_1009_and_never_reaches_the_server() {
+    let Harness {
+        browser,
+        mut server,
+        relay,
+    } = start_with_limit(None, 1000).await;
+    let (mut sink, mut stream) = browser.split();
+    sink.send(Message::Binary(vec![1u8; 999].into()))
+        .await
+        .expect("send");
+    let _ = sink.send(Message::Binary(vec![2u8; 1001].into())).await;
+    let close = loop {
+        match stream.next().await {
+            Some(Ok(Message::Close(c))) => break c.expect("a close frame with a code"),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Size);
+    assert!(
+        close.reason.contains("max_websocket_message_bytes"),
+        "{}",
+        close.reason
+    );
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.expect("clean end");
+    assert_eq!(got, vec![1u8; 999]);
+    let (_, end, _) = relay.await.expect("joins");
+    assert_eq!(end.side(), Some(Side::Client));
 }

@@ -73,31 +73,31 @@ pub fn halves(v: &ViewOnly) -> Result<(InputHalf, OutputHalf), RelayEnd> {
 }
 
 impl OutputHalf {
-    /// What of `chunk` goes on to the viewer: the chunk itself when nothing was dropped,
+    /// What of `chunk` goes on to the viewer: `None` when nothing was dropped (all of it),
     /// else the bytes left (possibly none).
-    pub fn apply(&mut self, chunk: Vec<u8>, metrics: &Metrics) -> Result<Vec<u8>, RelayEnd> {
+    pub fn apply(&mut self, chunk: &[u8], metrics: &Metrics) -> Result<Option<Vec<u8>>, RelayEnd> {
         if let Some(pf) = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
             self.filter.set_pixel_format(pf);
         }
         let before = self.filter.dropped();
         self.segments.clear();
         self.filter
-            .filter(&chunk, &mut self.segments)
+            .filter(chunk, &mut self.segments)
             .map_err(|e| RelayEnd::Failed {
                 side: Side::Target,
                 detail: e.to_string(),
             })?;
         let dropped = self.filter.dropped() - before;
         if dropped == 0 {
-            return Ok(chunk);
+            return Ok(None);
         }
         metrics
             .view_only_clipboard_dropped
             .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
         let mut kept = Vec::with_capacity(chunk.len());
         for s in &self.segments {
-            kept.extend_from_slice(s.of(&chunk));
+            kept.extend_from_slice(s.of(chunk));
         }
-        Ok(kept)
+        Ok(Some(kept))
     }
 }

@@ -1,0 +1,257 @@
+//! A browser's WebSocket once upgraded: [`frames`](super::frames) over the connection's
+//! bytes. Reading streams (a read of at most [`READ_BYTES`] on the stack, the payload
+//! unmasked in place and copied out once), so an idle browser holds no buffer here; a frame
+//! to the browser is read from the target straight into a [`FrameBuf`], behind room for its
+//! header, and written in one piece.
+
+use std::future::poll_fn;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::frames::{self, Close, Control, ControlFrame, Deframer, Event, FrameError, Opcode};
+use super::CLOSE_GRACE;
+
+/// The most read from the browser's connection per call. Only while a read is being
+/// handled does it exist, on the stack; a 1 MiB paste takes 256 reads.
+pub const READ_BYTES: usize = 4096;
+
+/// What one read from the browser brought.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Binary payload, in order, of however many frames or pieces of frames came.
+    pub data: Vec<u8>,
+    /// The last ping, which is owed a pong.
+    pub ping: Option<Control>,
+    /// The browser closes (nothing after it was read).
+    pub close: Option<Close>,
+    /// The browser broke the protocol (after `data`, which came before it).
+    pub error: Option<FrameError>,
+    /// The connection ended without a close frame.
+    pub eof: bool,
+}
+
+/// Reads once from the browser and takes apart what came.
+pub async fn receive<R>(r: &mut R, deframer: &mut Deframer) -> io::Result<Received>
+where
+    R: AsyncRead + Unpin,
+{
+    poll_fn(|cx| {
+        let mut stack = [MaybeUninit::<u8>::uninit(); READ_BYTES];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut *r).poll_read(cx, &mut buf))?;
+        let input = buf.filled_mut();
+        let mut got = Received {
+            eof: input.is_empty(),
+            ..Received::default()
+        };
+        let mut at = 0;
+        while at < input.len() {
+            match deframer.next(&mut input[at..]) {
+                Ok((n, event)) => {
+                    at += n;
+                    match event {
+                        Some(Event::Data(d)) => got.data.extend_from_slice(d),
+                        Some(Event::Ping(p)) => got.ping = Some(p),
+                        Some(Event::Pong) | None => {}
+                        Some(Event::Close(c)) => got.close = Some(c),
+                    }
+                }
+                Err(e) => {
+                    got.error = Some(e);
+                    break;
+                }
+            }
+        }
+        Poll::Ready(Ok(got))
+    })
+    .await
+}
+
+/// A buffer the next frame to the browser is read into: room for the longest header, then
+/// the payload.
+#[derive(Debug)]
+pub struct FrameBuf {
+    bytes: Vec<u8>,
+}
+
+impl FrameBuf {
+    /// Room for `payload` bytes of payload.
+    pub fn with_payload_capacity(payload: usize) -> Self {
+        let mut bytes = Vec::with_capacity(frames::MAX_HEADER + payload);
+        bytes.resize(frames::MAX_HEADER, 0);
+        Self { bytes }
+    }
+
+    /// Reads once into the spare room (no zeroing); `Ok(0)` at the end of the stream.
+    /// Cancel safe: when the future is dropped nothing was read.
+    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
+        r.read_buf(&mut self.bytes).await
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        self.bytes.get(frames::MAX_HEADER..).unwrap_or_default()
+    }
+
+    /// Empties it for the next read, with room for `payload` bytes (the memory is kept
+    /// when that is what it has).
+    pub fn reset(&mut self, payload: usize) {
+        if self.bytes.capacity() == frames::MAX_HEADER + payload {
+            self.bytes.truncate(frames::MAX_HEADER);
+        } else {
+            *self = Self::with_payload_capacity(payload);
+        }
+    }
+
+    /// No room left: the read filled it.
+    pub fn is_full(&self) -> bool {
+        self.bytes.len() == self.bytes.capacity()
+    }
+
+    /// The whole frame: a binary frame's header written just before the payload.
+    fn frame(&mut self) -> &[u8] {
+        let mut header = [0u8; frames::MAX_HEADER];
+        let start = frames::header_into(Opcode::Binary, self.payload().len(), &mut header);
+        self.bytes[start..frames::MAX_HEADER].copy_from_slice(&header[start..]);
+        &self.bytes[start..]
+    }
+}
+
+/// The gateway's side of writing to a browser: each frame whole, nothing after a close.
+#[derive(Debug, Default)]
+pub struct Sender {
+    close_sent: bool,
+}
+
+impl Sender {
+    async fn write<W: AsyncWrite + Unpin>(&mut self, w: &mut W, frame: &[u8]) -> io::Result<()> {
+        if self.close_sent {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the gateway already closed the WebSocket",
+            ));
+        }
+        w.write_all(frame).await?;
+        w.flush().await
+    }
+
+    /// Sends what `buf` holds as one binary message, in one write.
+    pub async fn frame_buf<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        buf: &mut FrameBuf,
+    ) -> io::Result<()> {
+        self.write(w, buf.frame()).await
+    }
+
+    /// Sends `payload` as one binary message (copied once behind its header).
+    pub async fn binary<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let mut header = [0u8; frames::MAX_HEADER];
+        let start = frames::header_into(Opcode::Binary, payload.len(), &mut header);
+        let mut frame = Vec::with_capacity(frames::MAX_HEADER - start + payload.len());
+        frame.extend_from_slice(&header[start..]);
+        frame.extend_from_slice(payload);
+        self.write(w, &frame).await
+    }
+
+    pub async fn ping<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> io::Result<()> {
+        self.write(w, ControlFrame::new(Opcode::Ping, &[]).as_bytes())
+            .await
+    }
+
+    pub async fn pong<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        ping: &Control,
+    ) -> io::Result<()> {
+        self.write(
+            w,
+            ControlFrame::new(Opcode::Pong, ping.as_bytes()).as_bytes(),
+        )
+        .await
+    }
+
+    /// Sends `frame` (a close) unless one was sent already; nothing is sent after it.
+    pub async fn close<W: AsyncWrite + Unpin>(
+        &mut self,
+        w: &mut W,
+        frame: &ControlFrame,
+    ) -> io::Result<()> {
+        if self.close_sent {
+            return Ok(());
+        }
+        let sent = self.write(w, frame.as_bytes()).await;
+        self.close_sent = true;
+        sent
+    }
+}
+
+/// The close frame that answers a browser's: its code echoed, no reason.
+pub fn close_reply(close: &Close) -> ControlFrame {
+    match close.code {
+        Some(code) => ControlFrame::new(Opcode::Close, &code.to_be_bytes()),
+        None => ControlFrame::new(Opcode::Close, &[]),
+    }
+}
+
+/// A browser's WebSocket before the relay splits it: for the handshake the gateway plays
+/// itself and for a refusal.
+#[derive(Debug)]
+pub struct Browser<S> {
+    pub io: S,
+    pub deframer: Deframer,
+    pub sender: Sender,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Browser<S> {
+    /// A browser whose messages may not exceed `max_message` bytes.
+    pub fn new(io: S, max_message: usize) -> Self {
+        Self {
+            io,
+            deframer: Deframer::new(u64::try_from(max_message).unwrap_or(u64::MAX)),
+            sender: Sender::default(),
+        }
+    }
+
+    /// Reads once; a ping is answered here.
+    pub async fn receive(&mut self) -> io::Result<Received> {
+        let got = receive(&mut self.io, &mut self.deframer).await?;
+        if let Some(p) = &got.ping {
+            self.sender.pong(&mut self.io, p).await?;
+        }
+        Ok(got)
+    }
+
+    pub async fn send_binary(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.sender.binary(&mut self.io, payload).await
+    }
+
+    /// Sends a close frame (the reason cut to the 123 bytes a frame holds), then waits
+    /// briefly for the browser's reply so the frame is not lost to a reset.
+    pub async fn close(&mut self, code: u16, reason: &str) {
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            if self
+                .sender
+                .close(&mut self.io, &ControlFrame::close(code, reason))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            while let Ok(got) = receive(&mut self.io, &mut self.deframer).await {
+                if got.eof || got.close.is_some() || got.error.is_some() {
+                    break;
+                }
+            }
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+}
