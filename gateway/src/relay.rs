@@ -28,7 +28,7 @@ use crate::metrics::{Metrics, Side};
 use crate::sessions::{Ending, KillWatch, RelayCounters};
 use crate::shutdown::{Phase, Shutdown};
 use browser::{Browser, FrameBuf};
-use frames::{code, Control, ControlFrame};
+use frames::{code, Control, ControlFrame, FrameError};
 use rfb::input_filter::Segment;
 use view_only::{InputHalf, OutputHalf, ViewOnly};
 
@@ -39,9 +39,6 @@ pub const READ_BUF_BYTES: usize = 64 * 1024;
 /// header of a frame that size, so that each frame is exactly four TLS records of 16 KiB
 /// (a 64 KiB payload would take a fifth record for the last 10 bytes).
 const FRAME_PAYLOAD_BYTES: usize = 64 * 1024 - 4;
-
-/// The WebSocket relay's read from the target after a short read (see [`pump_websocket`]).
-const IDLE_READ_BUF_BYTES: usize = 512;
 
 /// How long a relay waits for its close frame to be taken and answered.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -201,7 +198,7 @@ pub struct PumpOptions<'a> {
 pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
     w: &mut W,
     data: &[u8],
-    filter: &mut Option<InputHalf>,
+    filter: Option<&mut InputHalf>,
     segments: &mut Vec<Segment>,
     metrics: &Metrics,
 ) -> Result<(), RelayEnd> {
@@ -230,6 +227,24 @@ pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
         .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))
 }
 
+/// The close frame the browser is owed when it ended the session.
+#[derive(Debug)]
+enum Owed {
+    /// The browser closed: its code is echoed.
+    Echo(Option<u16>),
+    /// The browser broke the protocol: the code and reason say how.
+    Error(FrameError),
+}
+
+impl Owed {
+    fn frame(&self) -> ControlFrame {
+        match self {
+            Self::Echo(code) => browser::close_reply(*code),
+            Self::Error(e) => ControlFrame::close(e.close_code(), &e.to_string()),
+        }
+    }
+}
+
 async fn tick(ping: &mut Option<tokio::time::Interval>) {
     match ping {
         Some(i) => {
@@ -240,27 +255,28 @@ async fn tick(ping: &mut Option<tokio::time::Interval>) {
 }
 
 /// Moves bytes between a browser's WebSocket and the target until one side ends.
+///
+/// (The browser, the target and the options are borrowed, not moved in: the caller's future
+/// already holds them, and a moved argument keeps its old place there as well as a new one
+/// here. The relay's future is most of an idle session's memory.)
 pub async fn pump_websocket<S, B>(
-    browser: Browser<S>,
+    browser: &mut Browser<S>,
     backend: B,
-    mut opts: PumpOptions<'_>,
+    opts: &mut PumpOptions<'_>,
 ) -> (RelayStats, RelayEnd)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let Browser {
-        io,
-        mut deframer,
-        mut sender,
-    } = browser;
-    let (mut browser_r, mut browser_w) = tokio::io::split(io);
+    let (mut browser_r, mut browser_w) = tokio::io::split(&mut browser.io);
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
     let metrics = opts.metrics;
-    let (mut filter, mut output): (Option<InputHalf>, Option<OutputHalf>) =
+    // Boxed: most sessions are not view-only, and inline the two filters would be most of
+    // the future.
+    let (mut filter, mut output): (Option<Box<InputHalf>>, Option<Box<OutputHalf>>) =
         match opts.view_only.as_ref().map(view_only::halves) {
             None => (None, None),
-            Some(Ok((i, o))) => (Some(i), Some(o)),
+            Some(Ok((i, o))) => (Some(Box::new(i)), Some(Box::new(o))),
             Some(Err(end)) => return (RelayStats::default(), end),
         };
     let mut segments = Vec::new();
@@ -268,8 +284,9 @@ where
     // Shared by reference with the browser→target future (atomic only because it is Send).
     let heard = AtomicBool::new(true);
     // Only the loop below writes to the browser: the browser→target future leaves it the
-    // pong it owes (a later ping replaces an unanswered one, as RFC 6455 allows).
-    let owed_pong = std::sync::Mutex::new(None::<Control>);
+    // pong it owes (a later ping replaces an unanswered one, as RFC 6455 allows; boxed, as
+    // browsers hardly ever ping).
+    let owed_pong = std::sync::Mutex::new(None::<Box<Control>>);
     let pong_due = tokio::sync::Notify::new();
 
     let prefix = std::mem::take(&mut opts.client_prefix);
@@ -277,27 +294,39 @@ where
     // protocol error that ended it).
     let browser_to_target = async {
         if !prefix.is_empty() {
-            if let Err(end) =
-                write_to_target(&mut backend_w, &prefix, &mut filter, &mut segments, metrics).await
+            if let Err(end) = write_to_target(
+                &mut backend_w,
+                &prefix,
+                filter.as_deref_mut(),
+                &mut segments,
+                metrics,
+            )
+            .await
             {
                 let _ = backend_w.shutdown().await;
                 return (end, None);
             }
         }
         let end = loop {
-            let got = match browser::receive(&mut browser_r, &mut deframer).await {
+            let got = match browser::receive(&mut browser_r, &mut browser.deframer).await {
                 Ok(got) => got,
                 Err(e) => break (RelayEnd::failed(Side::Client, e), None),
             };
             heard.store(true, Ordering::Relaxed);
             if let Some(p) = got.ping {
-                *owed_pong.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                *owed_pong.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(p));
                 pong_due.notify_one();
             }
             if !got.data.is_empty() {
                 let data = &got.data;
-                if let Err(end) =
-                    write_to_target(&mut backend_w, data, &mut filter, &mut segments, metrics).await
+                if let Err(end) = write_to_target(
+                    &mut backend_w,
+                    data,
+                    filter.as_deref_mut(),
+                    &mut segments,
+                    metrics,
+                )
+                .await
                 {
                     break (end, None);
                 }
@@ -306,11 +335,10 @@ where
                 metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
             }
             if let Some(e) = got.error {
-                let reply = ControlFrame::close(e.close_code(), &e.to_string());
-                break (RelayEnd::failed(Side::Client, e), Some(reply));
+                break (RelayEnd::failed(Side::Client, &e), Some(Owed::Error(e)));
             }
             if let Some(c) = got.close {
-                break (RelayEnd::ClientClosed, Some(browser::close_reply(&c)));
+                break (RelayEnd::ClientClosed, Some(Owed::Echo(c.code)));
             }
             if got.eof {
                 break (RelayEnd::ClientClosed, None);
@@ -331,10 +359,10 @@ where
     let mut unanswered = 0u32;
     // The target is read into the buffer the frame is written from, behind room for its
     // header: no copy, no zeroing. A read that filled it means more is waiting, so the next
-    // is full size; after a short read it is small, so an idle session pins 512 bytes of
-    // heap, not 64 KiB (the first read after a quiet spell is then a 512-byte message before
-    // the full reads resume).
-    let mut frame = FrameBuf::with_payload_capacity(IDLE_READ_BUF_BYTES);
+    // is full size; after a short read the next goes to the stack, so an idle session holds
+    // no buffer for it (the first read after a quiet spell is then at most a 4 KiB message,
+    // copied once, before the full reads resume).
+    let mut frame = FrameBuf::quiet();
     let mut reply = None;
     let end = loop {
         tokio::select! {
@@ -346,7 +374,6 @@ where
             read = frame.read_from(&mut backend_r) => match read {
                 Ok(0) => break RelayEnd::TargetClosed,
                 Ok(_) => {
-                    let next = if frame.is_full() { FRAME_PAYLOAD_BYTES } else { IDLE_READ_BUF_BYTES };
                     let n = frame.payload().len();
                     // Awaiting the send is the backpressure: no read until the browser took it.
                     // While it waits no ping goes out, so a browser that takes nothing for two
@@ -354,10 +381,10 @@ where
                     let send = async {
                         match output.as_mut().map(|o| o.apply(frame.payload(), metrics)) {
                             None | Some(Ok(None)) => {
-                                Ok(sender.frame_buf(&mut browser_w, &mut frame).await)
+                                Ok(browser.sender.frame_buf(&mut browser_w, &mut frame).await)
                             }
                             Some(Ok(Some(kept))) if kept.is_empty() => Ok(Ok(())),
-                            Some(Ok(Some(kept))) => Ok(sender.binary(&mut browser_w, &kept).await),
+                            Some(Ok(Some(kept))) => Ok(browser.sender.binary(&mut browser_w, &kept).await),
                             Some(Err(end)) => Err(end),
                         }
                     };
@@ -373,7 +400,7 @@ where
                         Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
                         Err(end) => break end,
                     }
-                    frame.reset(next);
+                    frame.reset(FRAME_PAYLOAD_BYTES);
                     let n = u64::try_from(n).unwrap_or(u64::MAX);
                     counters.to_client.fetch_add(n, Ordering::Relaxed);
                     metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
@@ -384,7 +411,7 @@ where
                 let ping = owed_pong.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(ping) = ping {
                     let within = every.unwrap_or(CLOSE_GRACE);
-                    match tokio::time::timeout(within, sender.pong(&mut browser_w, &ping)).await {
+                    match tokio::time::timeout(within, browser.sender.pong(&mut browser_w, &ping)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
                         Err(_) => break RelayEnd::ClientUnresponsive { after: within },
@@ -401,7 +428,7 @@ where
                     }
                 }
                 let interval = every.unwrap_or_default();
-                match tokio::time::timeout(interval, sender.ping(&mut browser_w)).await {
+                match tokio::time::timeout(interval, browser.sender.ping(&mut browser_w)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
                     Err(_) => break RelayEnd::ClientUnresponsive { after: interval * (unanswered + 1) },
@@ -430,7 +457,7 @@ where
         match ours {
             Some((code, wait)) => {
                 let frame = ControlFrame::close(code, &end.to_string());
-                if sender.close(&mut browser_w, &frame).await.is_ok() && wait {
+                if browser.sender.close(&mut browser_w, &frame).await.is_ok() && wait {
                     // Let the browser acknowledge; its remaining bytes still go to the target.
                     let _ = (&mut browser_to_target).await;
                 }
@@ -438,7 +465,7 @@ where
             // The browser's close is echoed, its protocol error named.
             None => {
                 if let Some(reply) = &reply {
-                    let _ = sender.close(&mut browser_w, reply).await;
+                    let _ = browser.sender.close(&mut browser_w, &reply.frame()).await;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! bytes. Reading streams (a read of at most [`READ_BYTES`] on the stack, the payload
 //! unmasked in place and copied out once), so an idle browser holds no buffer here; a frame
 //! to the browser is read from the target straight into a [`FrameBuf`], behind room for its
-//! header, and written in one piece.
+//! header, and written in one piece (and a quiet target's is read on the stack too).
 
 use std::future::poll_fn;
 use std::io;
@@ -71,44 +71,81 @@ where
     .await
 }
 
+/// The most read from the target while it is quiet: on the stack, during the read only.
+pub const QUIET_READ_BYTES: usize = 4096;
+
 /// A buffer the next frame to the browser is read into: room for the longest header, then
-/// the payload.
-#[derive(Debug)]
+/// the payload. Quiet, it holds no memory: the read goes to the stack and a buffer of just
+/// what came is made. After a read that filled its room (more is waiting), the next read goes
+/// straight into a buffer of the full size.
+#[derive(Debug, Default)]
 pub struct FrameBuf {
     bytes: Vec<u8>,
+    /// The last read filled all the room it had.
+    full: bool,
 }
 
 impl FrameBuf {
-    /// Room for `payload` bytes of payload.
-    pub fn with_payload_capacity(payload: usize) -> Self {
-        let mut bytes = Vec::with_capacity(frames::MAX_HEADER + payload);
-        bytes.resize(frames::MAX_HEADER, 0);
-        Self { bytes }
+    /// No memory: the next read goes to the stack.
+    pub fn quiet() -> Self {
+        Self::default()
     }
 
-    /// Reads once into the spare room (no zeroing); `Ok(0)` at the end of the stream.
-    /// Cancel safe: when the future is dropped nothing was read.
+    /// Room for `payload` bytes of payload.
+    fn with_payload_capacity(payload: usize) -> Self {
+        let mut bytes = Vec::with_capacity(frames::MAX_HEADER + payload);
+        bytes.resize(frames::MAX_HEADER, 0);
+        Self { bytes, full: false }
+    }
+
+    /// Reads once (into the spare room, not zeroed, or when quiet to the stack); `Ok(0)` at
+    /// the end of the stream. Cancel safe: when the future is dropped nothing was read.
     pub async fn read_from<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<usize> {
-        r.read_buf(&mut self.bytes).await
+        if self.bytes.capacity() > self.bytes.len() {
+            let n = r.read_buf(&mut self.bytes).await?;
+            self.full = self.bytes.len() == self.bytes.capacity();
+            return Ok(n);
+        }
+        poll_fn(|cx| {
+            let mut stack = [MaybeUninit::<u8>::uninit(); QUIET_READ_BYTES];
+            let mut buf = ReadBuf::uninit(&mut stack);
+            ready!(Pin::new(&mut *r).poll_read(cx, &mut buf))?;
+            let got = buf.filled();
+            let mut bytes = Vec::with_capacity(frames::MAX_HEADER + got.len());
+            bytes.resize(frames::MAX_HEADER, 0);
+            bytes.extend_from_slice(got);
+            self.bytes = bytes;
+            self.full = got.len() == QUIET_READ_BYTES;
+            Poll::Ready(Ok(got.len()))
+        })
+        .await
     }
 
     pub fn payload(&self) -> &[u8] {
         self.bytes.get(frames::MAX_HEADER..).unwrap_or_default()
     }
 
-    /// Empties it for the next read, with room for `payload` bytes (the memory is kept
-    /// when that is what it has).
-    pub fn reset(&mut self, payload: usize) {
-        if self.bytes.capacity() == frames::MAX_HEADER + payload {
-            self.bytes.truncate(frames::MAX_HEADER);
-        } else {
-            *self = Self::with_payload_capacity(payload);
-        }
+    /// The heap it holds, in bytes.
+    pub fn held(&self) -> usize {
+        self.bytes.capacity()
     }
 
-    /// No room left: the read filled it.
+    /// The last read filled its room: more is probably waiting.
     pub fn is_full(&self) -> bool {
-        self.bytes.len() == self.bytes.capacity()
+        self.full
+    }
+
+    /// Empties it for the next read: after a full read, with room for `busy` bytes of payload
+    /// (the memory is kept when that is what it has); else quiet, with no memory.
+    pub fn reset(&mut self, busy: usize) {
+        if !self.full {
+            *self = Self::quiet();
+        } else if self.bytes.capacity() == frames::MAX_HEADER + busy {
+            self.bytes.truncate(frames::MAX_HEADER);
+            self.full = false;
+        } else {
+            *self = Self::with_payload_capacity(busy);
+        }
     }
 
     /// The whole frame: a binary frame's header written just before the payload.
@@ -193,9 +230,10 @@ impl Sender {
     }
 }
 
-/// The close frame that answers a browser's: its code echoed, no reason.
-pub fn close_reply(close: &Close) -> ControlFrame {
-    match close.code {
+/// The close frame that answers a browser's (with `code`, if it gave one): its code echoed,
+/// no reason.
+pub fn close_reply(code: Option<u16>) -> ControlFrame {
+    match code {
         Some(code) => ControlFrame::new(Opcode::Close, &code.to_be_bytes()),
         None => ControlFrame::new(Opcode::Close, &[]),
     }

@@ -566,8 +566,9 @@ where
     let mut opts = pump_options(&env, env.limits().websocket_ping_interval, &live);
     match backend {
         Backend::Raw(tcp) => {
+            let mut tcp = tcp;
             let p = Pumping::start(&route, &env).recorded(not_recorded(&route, &env));
-            p.ended(pump_websocket(ws, tcp, opts).await)
+            p.ended(pump_websocket(&mut ws, &mut tcp, &mut opts).await)
         }
         Backend::LoggedIn {
             stream,
@@ -578,9 +579,9 @@ where
             match greet::websocket(&mut ws, server_init.clone(), within).await {
                 Ok(first) => {
                     opts.client_prefix = first;
-                    let (stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
+                    let (mut stream, recorded) = tap(&route, &env, live.id(), stream, &server_init);
                     let p = Pumping::start(&route, &env).tapped(recorded);
-                    p.ended(pump_websocket(ws, stream, opts).await)
+                    p.ended(pump_websocket(&mut ws, &mut stream, &mut opts).await)
                 }
                 Err(detail) => greeting_failed(&route, &env, detail),
             }

@@ -50,7 +50,7 @@ where
     let mut buf = vec![0u8; READ_BUF_BYTES];
     let mut segments = Vec::new();
     if !prefix.is_empty() {
-        write_to_target(&mut to, &prefix, &mut filter, &mut segments, metrics).await?;
+        write_to_target(&mut to, &prefix, filter.as_mut(), &mut segments, metrics).await?;
     }
     loop {
         let n = from
@@ -63,7 +63,7 @@ where
         }
         let data = buf.get(..n).unwrap_or_default();
         if filter.is_some() {
-            write_to_target(&mut to, data, &mut filter, &mut segments, metrics).await?;
+            write_to_target(&mut to, data, filter.as_mut(), &mut segments, metrics).await?;
         } else {
             let kept = match output.as_mut() {
                 Some(o) => o.apply(data, metrics)?,

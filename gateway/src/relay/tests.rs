@@ -29,9 +29,9 @@ async fn start_with_limit(ping_interval: Option<Duration>, max_message: usize) -
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
     let (backend_io, server) = tokio::io::duplex(PIPE_BYTES);
     let relay = tokio::spawn(async move {
-        let ws = Browser::new(gateway_io, max_message);
+        let mut ws = Browser::new(gateway_io, max_message);
         let metrics = Metrics::default();
-        let opts = PumpOptions {
+        let mut opts = PumpOptions {
             ping_interval,
             metrics: &metrics,
             shutdown: Shutdown::never(),
@@ -41,7 +41,7 @@ async fn start_with_limit(ping_interval: Option<Duration>, max_message: usize) -
             counters: Default::default(),
             killed: None,
         };
-        let (stats, end) = pump_websocket(ws, backend_io, opts).await;
+        let (stats, end) = pump_websocket(&mut ws, backend_io, &mut opts).await;
         (stats, end, metrics)
     });
     let browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
@@ -341,4 +341,33 @@ async fn a_message_over_the_limit_is_refused_with_code_1009_and_never_reaches_th
     assert_eq!(got, vec![1u8; 999]);
     let (_, end, _) = relay.await.expect("joins");
     assert_eq!(end.side(), Some(Side::Client));
+}
+
+#[tokio::test]
+async fn a_quiet_target_costs_no_buffer_and_a_busy_one_is_read_in_full_frames() {
+    use browser::{FrameBuf, QUIET_READ_BYTES};
+    let busy = FRAME_PAYLOAD_BYTES;
+    let source = pattern(7, QUIET_READ_BYTES + busy + 100);
+    let mut from: &[u8] = &source;
+    let mut frame = FrameBuf::quiet();
+    assert_eq!(frame.held(), 0);
+    // Quiet: a stack read of at most 4 KiB, which filled its room, so the next is full size.
+    assert_eq!(
+        frame.read_from(&mut from).await.expect("read"),
+        QUIET_READ_BYTES
+    );
+    assert_eq!(frame.payload(), &source[..QUIET_READ_BYTES]);
+    assert!(frame.is_full());
+    frame.reset(busy);
+    assert_eq!(frame.read_from(&mut from).await.expect("read"), busy);
+    assert!(frame.is_full());
+    let at = QUIET_READ_BYTES;
+    assert_eq!(frame.payload(), &source[at..at + busy]);
+    frame.reset(busy);
+    // A short read: what came is sent, and the buffer goes.
+    assert_eq!(frame.read_from(&mut from).await.expect("read"), 100);
+    assert!(!frame.is_full());
+    frame.reset(busy);
+    assert_eq!(frame.held(), 0);
+    assert_eq!(frame.read_from(&mut from).await.expect("end"), 0);
 }

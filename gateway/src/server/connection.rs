@@ -195,8 +195,10 @@ async fn pipeline(
     match sniffed {
         Detected::Tls => {
             metrics.detected.inc(Seen::Tls);
-            let (io, identity, cert, registration) = match tls(stream, client, &idle, shared).await
-            {
+            // Boxed: the handshake's future is the largest stage, and inline it would size
+            // the whole connection's task, relay included, for as long as the session lasts.
+            let handshake = Box::pin(tls(stream, client, &idle, shared));
+            let (io, identity, cert, registration) = match handshake.await {
                 AfterTls::Ended(s) => return s,
                 AfterTls::Http {
                     io,
