@@ -9,6 +9,7 @@ pub mod pki;
 pub mod proc;
 pub mod qemu;
 pub mod record;
+pub mod slow_link;
 pub mod vnc;
 pub mod wss;
 pub mod x11vnc;

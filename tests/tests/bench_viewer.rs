@@ -15,13 +15,17 @@
 //!   fast as `xsetroot` can run;
 //! - text and video-like content: frames shown per second while three xterms scroll text, and
 //!   while ImageMagick's `animate` plays photo-like 960×540 frames at 25 and 60 per second;
-//!   and the renderer's CPU seconds (its processes in /proc) for the same time.
+//!   and the renderer's CPU seconds (its processes in /proc) for the same time;
+//! - on a slow link (2 Mbit/s, 50 ms each way, through `tests::slow_link` between the browser
+//!   and the gateway: this kernel has no `netem`, and Chromium's throttling leaves WebSockets
+//!   alone): the first complete picture, the update latency and the text's frames shown.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tests::browser::Browser;
 use tests::gateway::Gateway;
+use tests::slow_link::{Line, SlowLink};
 use tests::xvnc::Xvnc;
 
 /// The desktop's size.
@@ -31,6 +35,11 @@ const H: u32 = 1080;
 const CONTENT: Duration = Duration::from_secs(5);
 /// Interleaved rounds (ours, noVNC, ours, noVNC, …).
 const ROUNDS: usize = 3;
+/// The slow link: a thin line to a distant gateway.
+const SLOW: Line = Line {
+    bits_per_second: 2_000_000,
+    delay: Duration::from_millis(50),
+};
 
 /// Debian's noVNC, and the policy its page needs (inline module script and styles).
 const NOVNC: &str = "/usr/share/novnc";
@@ -67,6 +76,27 @@ fn watch(canvas: &str) -> String {
   requestAnimationFrame(tick);
   return null;"
     )
+}
+
+/// Runs in every document before its own scripts: stamps each WebSocket message as it reaches
+/// the page (`window.__ws`, `Date.now()` in ms), before the viewer's own handler sees it.
+/// Only with `BENCH_VIEWER_STAMPS` set: it splits the latency in two, and the plain run keeps
+/// the pages as they are.
+const STAMP_MESSAGES: &str = "
+  window.__ws = [];
+  const Native = window.WebSocket;
+  function Stamped(...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', () => window.__ws.push(Date.now()));
+    return ws;
+  }
+  Stamped.prototype = Native.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Stamped[k] = Native[k];
+  window.WebSocket = Stamped;";
+
+/// Whether the pages' WebSocket messages are stamped ([`STAMP_MESSAGES`]).
+fn stamps() -> bool {
+    std::env::var_os("BENCH_VIEWER_STAMPS").is_some()
 }
 
 /// A loop that counts the frames in which any of a grid of points inside `(x, y, w, h)` of the
@@ -188,6 +218,10 @@ struct Figures {
     first_ms: f64,
     latency_p50: f64,
     latency_p95: f64,
+    /// Of the latency, p50: from the change to its first WebSocket message in the page.
+    latency_to_page_p50: f64,
+    /// Of the latency, p50: from the update's last message in the page to the canvas.
+    latency_in_page_p50: f64,
     pacing_fps: f64,
     text: Content,
     video25: Content,
@@ -240,7 +274,14 @@ fn content(
     })
 }
 
-fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures> {
+/// Measures `v`: everything on loopback, or through `slow` only what a slow link changes
+/// (the first picture, the latency and the text; the rest stays zero).
+fn measure(
+    v: &Viewer,
+    desk: &Xvnc,
+    frames: &[String],
+    slow: Option<&SlowLink>,
+) -> anyhow::Result<Figures> {
     let display = desk.display_env();
     xsetroot(&display, "#102030")?;
     let browser = Browser::start()?;
@@ -257,15 +298,25 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
         H - 5,
         canvas = v.canvas
     );
+    let url = match slow {
+        None => v.gate.url(v.page),
+        Some(link) => format!("https://127.0.0.1:{}/{}", link.port, v.page),
+    };
+    if stamps() {
+        browser.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            serde_json::json!({ "source": STAMP_MESSAGES }),
+        )?;
+    }
     let t0 = Instant::now();
-    browser.goto(&v.gate.url(v.page))?;
+    browser.goto(&url)?;
     loop {
         if browser.eval(&corners)?.as_str() == Some("16,32,48,16,32,48") {
             break;
         }
         anyhow::ensure!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{}: no complete picture in 30 s",
+            t0.elapsed() < Duration::from_secs(60),
+            "{}: no complete picture in 60 s",
             v.name
         );
         std::thread::sleep(Duration::from_millis(5));
@@ -284,6 +335,7 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
 
     // Latency: one change at a time, waiting for it to show.
     let mut latencies = Vec::new();
+    let (mut to_page, mut in_page) = (Vec::new(), Vec::new());
     for i in 0..40u32 {
         let colour = format!(
             "#{:02x}{:02x}{:02x}",
@@ -301,6 +353,14 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
             ))?;
             if let Some(seen) = seen.as_f64() {
                 latencies.push(seen - t0);
+                let stamps = browser.eval(&format!(
+                    "const a = window.__ws || []; \
+                     return [a.find(t => t >= {t0}) ?? null, a.filter(t => t <= {seen}).pop() ?? null];"
+                ))?;
+                if let (Some(first), Some(last)) = (stamps[0].as_f64(), stamps[1].as_f64()) {
+                    to_page.push(first - t0);
+                    in_page.push(seen - last);
+                }
                 break;
             }
             anyhow::ensure!(
@@ -315,19 +375,25 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
     latencies.sort_by(f64::total_cmp);
     f.latency_p50 = percentile(&latencies, 0.5);
     f.latency_p95 = percentile(&latencies, 0.95);
+    to_page.sort_by(f64::total_cmp);
+    in_page.sort_by(f64::total_cmp);
+    f.latency_to_page_p50 = percentile(&to_page, 0.5);
+    f.latency_in_page_p50 = percentile(&in_page, 0.5);
 
     // Frame pacing: changes as fast as xsetroot runs.
-    browser.eval("window.__changes = []; return null;")?;
-    let until = Instant::now() + CONTENT;
-    let mut sent = 0u32;
-    while Instant::now() < until {
-        xsetroot(&display, if sent % 2 == 0 { "#ff0000" } else { "#0000ff" })?;
-        sent += 1;
+    if slow.is_none() {
+        browser.eval("window.__changes = []; return null;")?;
+        let until = Instant::now() + CONTENT;
+        let mut sent = 0u32;
+        while Instant::now() < until {
+            xsetroot(&display, if sent % 2 == 0 { "#ff0000" } else { "#0000ff" })?;
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let shown = browser.eval("return window.__changes.length;")?;
+        f.pacing_fps = shown.as_f64().unwrap_or(0.0) / CONTENT.as_secs_f64();
+        xsetroot(&display, "#102030")?;
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let shown = browser.eval("return window.__changes.length;")?;
-    f.pacing_fps = shown.as_f64().unwrap_or(0.0) / CONTENT.as_secs_f64();
-    xsetroot(&display, "#102030")?;
 
     // Text: three xterms scrolling as fast as they can.
     let d = display.clone();
@@ -350,6 +416,9 @@ fn measure(v: &Viewer, desk: &Xvnc, frames: &[String]) -> anyhow::Result<Figures
             .collect()
     })?;
     // Video-like: photo-like frames at 25 and at 60 a second.
+    if slow.is_some() {
+        return Ok(f);
+    }
     for (rate, slot) in [("4", &mut f.video25), ("1x60", &mut f.video60)] {
         let d = display.clone();
         *slot = content(&browser, v, (100, 100, 960, 540), &|| {
@@ -428,12 +497,31 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
     for round in 1..=ROUNDS {
         for (i, v) in [&ours, &novnc].into_iter().enumerate() {
             eprintln!("round {round}/{ROUNDS}: {}", v.name);
-            let f = measure(v, &desk, &frames).with_context(|| v.name)?;
+            let f = measure(v, &desk, &frames, None).with_context(|| v.name)?;
             eprintln!("  {f:?}");
             results[i].push(f);
         }
     }
+    // The same two gateways, each behind its own slow link.
+    let links = [ours.gate.port, novnc.gate.port]
+        .map(|port| SlowLink::start(std::net::SocketAddr::from(([127, 0, 0, 1], port)), SLOW));
+    let [Ok(our_link), Ok(novnc_link)] = links else {
+        anyhow::bail!("cannot start the slow links");
+    };
+    let mut slow: [Vec<Figures>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=ROUNDS {
+        for (i, (v, link)) in [(&ours, &our_link), (&novnc, &novnc_link)]
+            .into_iter()
+            .enumerate()
+        {
+            eprintln!("round {round}/{ROUNDS} on the slow link: {}", v.name);
+            let f = measure(v, &desk, &frames, Some(link)).with_context(|| v.name)?;
+            eprintln!("  {f:?}");
+            slow[i].push(f);
+        }
+    }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let stamps = stamps();
 
     let mut report = format!(
         "Xvnc {W}×{H}, one release vncgate per viewer, headless Chromium, {ROUNDS} interleaved rounds (medians); load before: {}; after: {}\n\n\
@@ -457,6 +545,18 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
     );
     row("update latency p50 (ms)", &|f| f.latency_p50, 1);
     row("update latency p95 (ms)", &|f| f.latency_p95, 1);
+    if stamps {
+        row(
+            "… of p50: change → its first message in the page (ms)",
+            &|f| f.latency_to_page_p50,
+            1,
+        );
+        row(
+            "… of p50: last message in the page → canvas (ms)",
+            &|f| f.latency_in_page_p50,
+            1,
+        );
+    }
     row("colour changes shown per second", &|f| f.pacing_fps, 1);
     for (name, pick) in [
         (
@@ -482,6 +582,44 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
             1,
         );
     }
+    report.push_str(&format!(
+        "\nOn a slow link ({} Mbit/s, {} ms each way, a user-space shaper with a {} KiB queue between the browser and each gateway), the same {ROUNDS} rounds:\n\n\
+         | figure | vncgate viewer | noVNC 1.3 | ours ÷ noVNC |\n|---|---:|---:|---:|\n",
+        SLOW.bits_per_second / 1_000_000,
+        SLOW.delay.as_millis(),
+        tests::slow_link::QUEUE_BYTES / 1024
+    ));
+    let mut slow_row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
+        let (a, b) = (median(&slow[0], pick), median(&slow[1], pick));
+        report.push_str(&format!(
+            "| {name} | {a:.digits$} | {b:.digits$} | {:.2} |\n",
+            a / b
+        ));
+    };
+    slow_row(
+        "first complete picture, cold browser (ms)",
+        &|f| f.first_ms,
+        0,
+    );
+    slow_row("update latency p50 (ms)", &|f| f.latency_p50, 1);
+    slow_row("update latency p95 (ms)", &|f| f.latency_p95, 1);
+    if stamps {
+        slow_row(
+            "… of p50: change → its first message in the page (ms)",
+            &|f| f.latency_to_page_p50,
+            1,
+        );
+        slow_row(
+            "… of p50: last message in the page → canvas (ms)",
+            &|f| f.latency_in_page_p50,
+            1,
+        );
+    }
+    slow_row(
+        "text scrolling in 3 xterms: frames shown per second",
+        &|f| f.text.fps,
+        1,
+    );
     report.push_str(&format!(
         "\nOf the latency, the desktop's own part (Xvnc: xsetroot → update at a native client, no gateway or browser): p50 {:.1} ms, p95 {:.1} ms.\n",
         percentile(&server, 0.5),
