@@ -473,6 +473,48 @@ fn viewers(desk: &Xvnc, our_web_root: Option<&str>) -> anyhow::Result<[Viewer; 2
     ])
 }
 
+/// A report row: each viewer's median of `pick` and their ratio.
+fn report_row(
+    report: &mut String,
+    results: &[Vec<Figures>; 2],
+    name: &str,
+    pick: &dyn Fn(&Figures) -> f64,
+    digits: usize,
+) {
+    let (a, b) = (median(&results[0], pick), median(&results[1], pick));
+    report.push_str(&format!(
+        "| {name} | {a:.digits$} | {b:.digits$} | {:.2} |\n",
+        a / b
+    ));
+}
+
+/// The rows measured on a slow link too: the first picture and the latency (split in two
+/// when the messages were stamped).
+fn picture_and_latency_rows(report: &mut String, results: &[Vec<Figures>; 2], stamps: bool) {
+    let mut row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
+        report_row(report, results, name, pick, digits);
+    };
+    row(
+        "first complete picture, cold browser (ms)",
+        &|f| f.first_ms,
+        0,
+    );
+    row("update latency p50 (ms)", &|f| f.latency_p50, 1);
+    row("update latency p95 (ms)", &|f| f.latency_p95, 1);
+    if stamps {
+        row(
+            "… of p50: change → its first message in the page (ms)",
+            &|f| f.latency_to_page_p50,
+            1,
+        );
+        row(
+            "… of p50: last message in the page → canvas (ms)",
+            &|f| f.latency_in_page_p50,
+            1,
+        );
+    }
+}
+
 /// The median of `pick` over the rounds.
 fn median(all: &[Figures], pick: impl Fn(&Figures) -> f64) -> f64 {
     let mut v: Vec<f64> = all.iter().map(pick).collect();
@@ -530,33 +572,14 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
         load_after.trim()
     );
     let mut row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
-        let (a, b) = (median(&results[0], pick), median(&results[1], pick));
-        report.push_str(&format!(
-            "| {name} | {a:.digits$} | {b:.digits$} | {:.2} |\n",
-            a / b
-        ));
+        report_row(&mut report, &results, name, pick, digits);
     };
     row("page download as transferred (bytes)", &|f| f.download, 0);
     row("requests", &|f| f.requests, 0);
-    row(
-        "first complete picture, cold browser (ms)",
-        &|f| f.first_ms,
-        0,
-    );
-    row("update latency p50 (ms)", &|f| f.latency_p50, 1);
-    row("update latency p95 (ms)", &|f| f.latency_p95, 1);
-    if stamps {
-        row(
-            "… of p50: change → its first message in the page (ms)",
-            &|f| f.latency_to_page_p50,
-            1,
-        );
-        row(
-            "… of p50: last message in the page → canvas (ms)",
-            &|f| f.latency_in_page_p50,
-            1,
-        );
-    }
+    picture_and_latency_rows(&mut report, &results, stamps);
+    let mut row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
+        report_row(&mut report, &results, name, pick, digits);
+    };
     row("colour changes shown per second", &|f| f.pacing_fps, 1);
     for (name, pick) in [
         (
@@ -589,33 +612,10 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
         SLOW.delay.as_millis(),
         tests::slow_link::QUEUE_BYTES / 1024
     ));
-    let mut slow_row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
-        let (a, b) = (median(&slow[0], pick), median(&slow[1], pick));
-        report.push_str(&format!(
-            "| {name} | {a:.digits$} | {b:.digits$} | {:.2} |\n",
-            a / b
-        ));
-    };
-    slow_row(
-        "first complete picture, cold browser (ms)",
-        &|f| f.first_ms,
-        0,
-    );
-    slow_row("update latency p50 (ms)", &|f| f.latency_p50, 1);
-    slow_row("update latency p95 (ms)", &|f| f.latency_p95, 1);
-    if stamps {
-        slow_row(
-            "… of p50: change → its first message in the page (ms)",
-            &|f| f.latency_to_page_p50,
-            1,
-        );
-        slow_row(
-            "… of p50: last message in the page → canvas (ms)",
-            &|f| f.latency_in_page_p50,
-            1,
-        );
-    }
-    slow_row(
+    picture_and_latency_rows(&mut report, &slow, stamps);
+    report_row(
+        &mut report,
+        &slow,
         "text scrolling in 3 xterms: frames shown per second",
         &|f| f.text.fps,
         1,
