@@ -469,7 +469,9 @@ fn parse_close(payload: &[u8]) -> Result<Close, FrameError> {
         [_] => Err(FrameError::Protocol("a close frame carried one byte")),
         [a, b, reason @ ..] => {
             let code = u16::from_be_bytes([*a, *b]);
-            let valid = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+            // RFC 6455 §7.4 and IANA's registry (1012–1014 came after the RFC); 1004–1006,
+            // 1015 and the unassigned ranges are never sent.
+            let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             if !valid {
                 return Err(FrameError::Protocol(
                     "a close frame carried an invalid code",

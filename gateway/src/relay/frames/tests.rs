@@ -114,6 +114,15 @@ fn a_fragmented_message_with_controls_between_its_frames_arrives_whole() {
 }
 
 #[test]
+fn close_codes_registered_after_the_rfc_are_accepted() {
+    for code in [1012u16, 1013, 1014, 4000] {
+        let [a, b] = code.to_be_bytes();
+        let log = every_split(&client_frame(0x88, &[a, b]), 100);
+        assert_eq!(log.close.and_then(|c| c.code), Some(code));
+    }
+}
+
+#[test]
 fn a_close_without_a_code_is_a_close() {
     let log = every_split(&client_frame(0x88, b""), 100);
     assert_eq!(
