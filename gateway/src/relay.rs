@@ -227,6 +227,21 @@ pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
         .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))
 }
 
+/// What a write to the browser becomes: with pings, a browser that takes nothing for two
+/// ping intervals is as gone as one that answers no ping; without, the write is awaited (the
+/// backpressure), however long.
+async fn taken_within<T>(
+    every: Option<Duration>,
+    write: impl std::future::Future<Output = T>,
+) -> Result<T, RelayEnd> {
+    match every {
+        Some(every) => tokio::time::timeout(every * 2, write)
+            .await
+            .map_err(|_| RelayEnd::ClientUnresponsive { after: every * 2 }),
+        None => Ok(write.await),
+    }
+}
+
 /// The close frame the browser is owed when it ended the session.
 #[derive(Debug)]
 enum Owed {
@@ -364,10 +379,13 @@ where
     // copied once, before the full reads resume).
     let mut frame = FrameBuf::quiet();
     let mut reply = None;
+    // The browser→target future ended the loop (it may not be awaited again).
+    let mut browser_side_done = false;
     let end = loop {
         tokio::select! {
             (end, owed) = &mut browser_to_target => {
                 reply = owed;
+                browser_side_done = true;
                 break end;
             }
             // Cancel safe: when another branch wins, nothing was read.
@@ -388,17 +406,10 @@ where
                             Some(Err(end)) => Err(end),
                         }
                     };
-                    let sent = match every {
-                        Some(every) => match tokio::time::timeout(every * 2, send).await {
-                            Ok(sent) => sent,
-                            Err(_) => break RelayEnd::ClientUnresponsive { after: every * 2 },
-                        },
-                        None => send.await,
-                    };
-                    match sent {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
-                        Err(end) => break end,
+                    match taken_within(every, send).await {
+                        Ok(Ok(Ok(()))) => {}
+                        Ok(Ok(Err(e))) => break RelayEnd::failed(Side::Client, e),
+                        Ok(Err(end)) | Err(end) => break end,
                     }
                     frame.reset(FRAME_PAYLOAD_BYTES);
                     let n = u64::try_from(n).unwrap_or(u64::MAX);
@@ -410,11 +421,10 @@ where
             () = pong_due.notified() => {
                 let ping = owed_pong.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(ping) = ping {
-                    let within = every.unwrap_or(CLOSE_GRACE);
-                    match tokio::time::timeout(within, browser.sender.pong(&mut browser_w, &ping)).await {
+                    match taken_within(every, browser.sender.pong(&mut browser_w, &ping)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
-                        Err(_) => break RelayEnd::ClientUnresponsive { after: within },
+                        Err(end) => break end,
                     }
                 }
             }
@@ -457,7 +467,8 @@ where
         match ours {
             Some((code, wait)) => {
                 let frame = ControlFrame::close(code, &end.to_string());
-                if browser.sender.close(&mut browser_w, &frame).await.is_ok() && wait {
+                let sent = browser.sender.close(&mut browser_w, &frame).await.is_ok();
+                if sent && wait && !browser_side_done {
                     // Let the browser acknowledge; its remaining bytes still go to the target.
                     let _ = (&mut browser_to_target).await;
                 }

@@ -161,18 +161,25 @@ impl FrameBuf {
 #[derive(Debug, Default)]
 pub struct Sender {
     close_sent: bool,
+    /// A write was given up part way (its future dropped on a timeout): the browser has part
+    /// of a frame, so nothing more can be framed after it, not even a close.
+    cut: bool,
 }
 
 impl Sender {
     async fn write<W: AsyncWrite + Unpin>(&mut self, w: &mut W, frame: &[u8]) -> io::Result<()> {
-        if self.close_sent {
+        if self.close_sent || self.cut {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
-                "the gateway already closed the WebSocket",
+                "the gateway already closed the WebSocket, or gave up a frame part way",
             ));
         }
+        // Cleared only when the frame is all out: a dropped future leaves it set.
+        self.cut = true;
         w.write_all(frame).await?;
-        w.flush().await
+        w.flush().await?;
+        self.cut = false;
+        Ok(())
     }
 
     /// Sends what `buf` holds as one binary message, in one write.

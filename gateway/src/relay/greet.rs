@@ -65,6 +65,14 @@ where
                 browser.send_binary(&out).await.map_err(|e| e.to_string())?;
             }
             let got = browser.receive().await.map_err(|e| e.to_string())?;
+            // What ended the read ends the handshake, even when it came after its last bytes
+            // (the relay could not read past it).
+            if let Some(e) = got.error {
+                return Err(e.to_string());
+            }
+            if got.close.is_some() || got.eof {
+                return Err("closed during the handshake".to_owned());
+            }
             if !got.data.is_empty() {
                 if let Some(rest) = greeter.receive(&got.data)? {
                     let out = greeter.transmit();
@@ -73,12 +81,6 @@ where
                     }
                     return Ok(rest);
                 }
-            }
-            if let Some(e) = got.error {
-                return Err(e.to_string());
-            }
-            if got.close.is_some() || got.eof {
-                return Err("closed during the handshake".to_owned());
             }
         }
     };

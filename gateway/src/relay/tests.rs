@@ -371,3 +371,76 @@ async fn a_quiet_target_costs_no_buffer_and_a_busy_one_is_read_in_full_frames() 
     assert_eq!(frame.held(), 0);
     assert_eq!(frame.read_from(&mut from).await.expect("end"), 0);
 }
+
+/// A VNC server that never sends and refuses what it is sent.
+struct RefusingServer;
+
+impl tokio::io::AsyncRead for RefusingServer {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+impl tokio::io::AsyncWrite for RefusingServer {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_to_the_server_ends_the_relay_with_1011_and_no_panic() {
+    let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
+    let relay = tokio::spawn(async move {
+        let mut ws = Browser::new(gateway_io, 4 << 20);
+        let metrics = Metrics::default();
+        let mut opts = PumpOptions {
+            ping_interval: None,
+            metrics: &metrics,
+            shutdown: Shutdown::never(),
+            view_only: None,
+            client_prefix: Vec::new(),
+            cert: None,
+            counters: Default::default(),
+            killed: None,
+        };
+        pump_websocket(&mut ws, RefusingServer, &mut opts).await
+    });
+    let mut browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
+    browser
+        .send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
+        .await
+        .expect("send");
+    let close = loop {
+        match browser.next().await {
+            Some(Ok(Message::Close(c))) => break c.expect("a close frame with a code"),
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Error);
+    let (_, end) = relay.await.expect("the relay ends without a panic");
+    assert_eq!(end.side(), Some(Side::Target));
+    assert!(end.to_string().contains("write"), "{end}");
+}
