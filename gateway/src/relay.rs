@@ -249,14 +249,36 @@ enum Owed {
     Echo(Option<u16>),
     /// The browser broke the protocol: the code and reason say how.
     Error(FrameError),
+    /// A view-only session cannot follow what the browser sent: the reason says what.
+    Refused(String),
 }
 
 impl Owed {
+    /// What ended the browser's side, when it is owed a close that says so: a write to the
+    /// target fails on the client's side only when the view-only filter refuses its input.
+    fn refusal(end: &RelayEnd) -> Option<Self> {
+        match end {
+            RelayEnd::Failed {
+                side: Side::Client,
+                detail,
+            } => Some(Self::Refused(detail.clone())),
+            _ => None,
+        }
+    }
+
     fn frame(&self) -> ControlFrame {
         match self {
             Self::Echo(code) => browser::close_reply(*code),
             Self::Error(e) => ControlFrame::close(e.close_code(), &e.to_string()),
+            Self::Refused(why) => ControlFrame::close(code::POLICY, why),
         }
+    }
+
+    /// The browser may still be sending: what it sent after the refusal is read and dropped
+    /// until it has the close, as a connection closed with unread bytes is reset, and a reset
+    /// throws away what was not sent yet, the close frame with it.
+    fn leaves_bytes_unread(&self) -> bool {
+        matches!(self, Self::Error(_) | Self::Refused(_))
     }
 }
 
@@ -283,7 +305,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut browser_r, mut browser_w) = tokio::io::split(&mut browser.io);
+    let (browser_r, mut browser_w) = tokio::io::split(&mut browser.io);
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
     let metrics = opts.metrics;
     // Boxed: most sessions are not view-only, and inline the two filters would be most of
@@ -305,9 +327,10 @@ where
     let pong_due = tokio::sync::Notify::new();
 
     let prefix = std::mem::take(&mut opts.client_prefix);
-    // Ends with why, and the close frame the browser is owed (an echo of its own, or the
-    // protocol error that ended it).
+    // Ends with why, the close frame the browser is owed (an echo of its own, or the
+    // protocol error or refusal that ended it), and the browser's reading half, given back.
     let browser_to_target = async {
+        let mut browser_r = browser_r;
         if !prefix.is_empty() {
             if let Err(end) = write_to_target(
                 &mut backend_w,
@@ -319,7 +342,8 @@ where
             .await
             {
                 let _ = backend_w.shutdown().await;
-                return (end, None);
+                let owed = Owed::refusal(&end);
+                return (end, owed, browser_r);
             }
         }
         let end = loop {
@@ -343,7 +367,8 @@ where
                 )
                 .await
                 {
-                    break (end, None);
+                    let owed = Owed::refusal(&end);
+                    break (end, owed);
                 }
                 let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
                 counters.to_target.fetch_add(n, Ordering::Relaxed);
@@ -361,7 +386,7 @@ where
         };
         // Whatever ended the browser side, the target gets a clean end of stream.
         let _ = backend_w.shutdown().await;
-        end
+        (end.0, end.1, browser_r)
     };
     tokio::pin!(browser_to_target);
 
@@ -379,13 +404,14 @@ where
     // copied once, before the full reads resume).
     let mut frame = FrameBuf::quiet();
     let mut reply = None;
-    // The browser→target future ended the loop (it may not be awaited again).
-    let mut browser_side_done = false;
+    // Given back when the browser→target future ended the loop (it may not be awaited
+    // again).
+    let mut browser_r = None;
     let end = loop {
         tokio::select! {
-            (end, owed) = &mut browser_to_target => {
+            (end, owed, r) = &mut browser_to_target => {
                 reply = owed;
-                browser_side_done = true;
+                browser_r = Some(r);
                 break end;
             }
             // Cancel safe: when another branch wins, nothing was read.
@@ -468,12 +494,12 @@ where
             Some((code, wait)) => {
                 let frame = ControlFrame::close(code, &end.to_string());
                 let sent = browser.sender.close(&mut browser_w, &frame).await.is_ok();
-                if sent && wait && !browser_side_done {
+                if sent && wait && browser_r.is_none() {
                     // Let the browser acknowledge; its remaining bytes still go to the target.
                     let _ = (&mut browser_to_target).await;
                 }
             }
-            // The browser's close is echoed, its protocol error named.
+            // The browser's close is echoed, its protocol error or refusal named.
             None => {
                 if let Some(reply) = &reply {
                     let _ = browser.sender.close(&mut browser_w, &reply.frame()).await;
@@ -481,6 +507,12 @@ where
             }
         }
         let _ = browser_w.shutdown().await;
+        if let (Some(r), Some(true)) = (
+            &mut browser_r,
+            reply.as_ref().map(Owed::leaves_bytes_unread),
+        ) {
+            browser::discard_until_end(r).await;
+        }
     };
     let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
     let stats = RelayStats {

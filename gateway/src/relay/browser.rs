@@ -71,6 +71,23 @@ where
     .await
 }
 
+/// Reads and drops what the browser sends until its connection ends (or fails).
+pub async fn discard_until_end<R: AsyncRead + Unpin>(r: &mut R) {
+    // One read per await, so the runtime's budget lets a bound on the wait fire while a
+    // browser keeps sending; the bytes go to the stack and never into the future.
+    while let Ok(1..) = read_and_drop(r).await {}
+}
+
+async fn read_and_drop<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<usize> {
+    poll_fn(|cx| {
+        let mut stack = [MaybeUninit::<u8>::uninit(); READ_BYTES];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut *r).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().len()))
+    })
+    .await
+}
+
 /// The most read from the target while it is quiet: on the stack, during the read only.
 pub const QUIET_READ_BYTES: usize = 4096;
 

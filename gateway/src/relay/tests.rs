@@ -28,27 +28,56 @@ async fn start(ping_interval: Option<Duration>) -> Harness {
 async fn start_with_limit(ping_interval: Option<Duration>, max_message: usize) -> Harness {
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
     let (backend_io, server) = tokio::io::duplex(PIPE_BYTES);
-    let relay = tokio::spawn(async move {
+    let relay = spawn_pump(gateway_io, backend_io, max_message, ping_interval, None);
+    let browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
+    Harness {
+        browser,
+        server,
+        relay,
+    }
+}
+
+/// Runs `pump_websocket` between the gateway's end of a browser's connection and a target.
+fn spawn_pump<S, B>(
+    gateway_io: S,
+    backend: B,
+    max_message: usize,
+    ping_interval: Option<Duration>,
+    view_only: Option<view_only::ViewOnly>,
+) -> tokio::task::JoinHandle<(RelayStats, RelayEnd, Metrics)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
         let mut ws = Browser::new(gateway_io, max_message);
         let metrics = Metrics::default();
         let mut opts = PumpOptions {
             ping_interval,
             metrics: &metrics,
             shutdown: Shutdown::never(),
-            view_only: None,
+            view_only,
             client_prefix: Vec::new(),
             cert: None,
             counters: Default::default(),
             killed: None,
         };
-        let (stats, end) = pump_websocket(&mut ws, backend_io, &mut opts).await;
+        let (stats, end) = pump_websocket(&mut ws, backend, &mut opts).await;
         (stats, end, metrics)
-    });
-    let browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
-    Harness {
-        browser,
-        server,
-        relay,
+    })
+}
+
+/// Reads the browser's side until the gateway's close frame.
+async fn close_frame(
+    stream: &mut (impl futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+              + Unpin),
+) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Close(c))) => break c.expect("a close frame with a code"),
+            Some(Ok(_)) => {}
+            other => panic!("the browser wanted a close frame, got {other:?}"),
+        }
     }
 }
 
@@ -230,6 +259,11 @@ async fn text_from_the_browser_is_an_error_on_its_side() {
         .read_to_end(&mut got)
         .await
         .expect("server still gets a clean end");
+    let close = close_frame(&mut browser).await;
+    assert_eq!(close.code, CloseCode::Unsupported);
+    // The browser answers and the gateway ends the connection.
+    while browser.next().await.is_some() {}
+    drop(browser);
     let (_, end, _) = relay.await.expect("joins");
     assert_eq!(end.side(), Some(Side::Client));
     assert!(end.to_string().contains("text message"), "{end}");
@@ -307,6 +341,10 @@ async fn a_browser_ping_is_answered_with_its_payload_while_bytes_flow() {
     assert_eq!(pong.as_deref(), Some(&b"still there?"[..]));
     assert_eq!(data, b"RFB 003.008\n");
     drop(server);
+    let close = close_frame(&mut stream).await;
+    assert_eq!(close.code, CloseCode::Normal);
+    while stream.next().await.is_some() {}
+    drop((sink, stream));
     let (_, end, _) = relay.await.expect("joins");
     assert_eq!(end, RelayEnd::TargetClosed);
 }
@@ -323,13 +361,7 @@ async fn a_message_over_the_limit_is_refused_with_code_1009_and_never_reaches_th
         .await
         .expect("send");
     let _ = sink.send(Message::Binary(vec![2u8; 1001].into())).await;
-    let close = loop {
-        match stream.next().await {
-            Some(Ok(Message::Close(c))) => break c.expect("a close frame with a code"),
-            Some(Ok(_)) => {}
-            other => panic!("{other:?}"),
-        }
-    };
+    let close = close_frame(&mut stream).await;
     assert_eq!(close.code, CloseCode::Size);
     assert!(
         close.reason.contains("max_websocket_message_bytes"),
@@ -339,6 +371,8 @@ async fn a_message_over_the_limit_is_refused_with_code_1009_and_never_reaches_th
     let mut got = Vec::new();
     server.read_to_end(&mut got).await.expect("clean end");
     assert_eq!(got, vec![1u8; 999]);
+    while stream.next().await.is_some() {}
+    drop((sink, stream));
     let (_, end, _) = relay.await.expect("joins");
     assert_eq!(end.side(), Some(Side::Client));
 }
@@ -412,35 +446,157 @@ impl tokio::io::AsyncWrite for RefusingServer {
 #[tokio::test]
 async fn a_failed_write_to_the_server_ends_the_relay_with_1011_and_no_panic() {
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
-    let relay = tokio::spawn(async move {
-        let mut ws = Browser::new(gateway_io, 4 << 20);
-        let metrics = Metrics::default();
-        let mut opts = PumpOptions {
-            ping_interval: None,
-            metrics: &metrics,
-            shutdown: Shutdown::never(),
-            view_only: None,
-            client_prefix: Vec::new(),
-            cert: None,
-            counters: Default::default(),
-            killed: None,
-        };
-        pump_websocket(&mut ws, RefusingServer, &mut opts).await
-    });
+    let relay = spawn_pump(gateway_io, RefusingServer, 4 << 20, None, None);
     let mut browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
     browser
         .send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
         .await
         .expect("send");
-    let close = loop {
-        match browser.next().await {
-            Some(Ok(Message::Close(c))) => break c.expect("a close frame with a code"),
-            Some(Ok(_)) => {}
-            other => panic!("{other:?}"),
-        }
-    };
+    let close = close_frame(&mut browser).await;
     assert_eq!(close.code, CloseCode::Error);
-    let (_, end) = relay.await.expect("the relay ends without a panic");
+    let (_, end, _) = relay.await.expect("the relay ends without a panic");
     assert_eq!(end.side(), Some(Side::Target));
     assert!(end.to_string().contains("write"), "{end}");
+}
+
+/// A ServerInit of a 64×48 desktop in 32-bit true colour.
+fn server_init() -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&64u16.to_be_bytes());
+    v.extend_from_slice(&48u16.to_be_bytes());
+    rfb::PixelFormat::RGBX_LE.write(&mut v);
+    v.extend_from_slice(&4u32.to_be_bytes());
+    v.extend_from_slice(b"test");
+    v
+}
+
+#[tokio::test]
+async fn a_view_only_refusal_of_the_browsers_input_is_a_1008_close_that_names_it() {
+    let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
+    let (backend_io, mut server) = tokio::io::duplex(PIPE_BYTES);
+    let view_only = view_only::ViewOnly {
+        limits: rfb::Limits::default(),
+        server_init: server_init(),
+    };
+    let relay = spawn_pump(gateway_io, backend_io, 4 << 20, None, Some(view_only));
+    let mut browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
+    // A key press is dropped; a message of no known type cannot be followed.
+    let key = vec![4u8, 1, 0, 0, 0, 0, 0, 0x61];
+    browser
+        .send(Message::Binary(key.into()))
+        .await
+        .expect("send");
+    browser
+        .send(Message::Binary(vec![0xee, 0, 0, 0].into()))
+        .await
+        .expect("send");
+    let close = close_frame(&mut browser).await;
+    assert_eq!(close.code, CloseCode::Policy);
+    assert!(
+        close
+            .reason
+            .starts_with("the viewer sent a message a view-only session cannot follow"),
+        "{}",
+        close.reason
+    );
+    let mut got = Vec::new();
+    server.read_to_end(&mut got).await.expect("clean end");
+    assert!(got.is_empty(), "input reached the server: {got:?}");
+    while browser.next().await.is_some() {}
+    drop(browser);
+    let (_, end, _) = relay.await.expect("joins");
+    assert_eq!(end.side(), Some(Side::Client));
+}
+
+/// The frames a browser read until a close frame (its code and reason), or until the
+/// connection ended or failed without one.
+fn read_frames(mut got: &[u8]) -> (usize, Option<(u16, String)>) {
+    let mut binary = 0;
+    while got.len() >= 2 {
+        let (len, at) = match got[1] & 0x7f {
+            126 => (usize::from(u16::from_be_bytes([got[2], got[3]])), 4),
+            127 => (
+                usize::try_from(u64::from_be_bytes(got[2..10].try_into().expect("8 bytes")))
+                    .expect("fits"),
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let Some(payload) = got.get(at..at + len) else {
+            break;
+        };
+        match got[0] {
+            0x82 => binary += len,
+            0x88 => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
+                return (binary, Some((code, reason)));
+            }
+            other => panic!("an unexpected frame {other:#x}"),
+        }
+        got = &got[at + len..];
+    }
+    (binary, None)
+}
+
+#[tokio::test]
+async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_frame() {
+    // Real TCP, where a connection closed with unread bytes is reset, and a reset throws
+    // away what the gateway had not sent yet. A browser that has 256 KiB of the desktop to
+    // read starts a message far over the limit and reads only after a pause: the close frame
+    // waits behind the desktop's bytes, so the gateway must read (and drop) what the browser
+    // still sends until the browser has it.
+    use tokio::net::TcpSocket;
+    const DESKTOP: usize = 256 * 1024;
+    let listener = TcpSocket::new_v4().expect("socket");
+    listener.set_send_buffer_size(1 << 20).expect("send buffer");
+    listener
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let listener = listener.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let browser = TcpSocket::new_v4().expect("socket");
+    browser
+        .set_recv_buffer_size(32 * 1024)
+        .expect("receive buffer");
+    let (browser, accepted) = tokio::join!(browser.connect(addr), listener.accept());
+    let (gateway_io, _) = accepted.expect("accept");
+    let (backend_io, mut server) = tokio::io::duplex(PIPE_BYTES);
+    let relay = spawn_pump(gateway_io, backend_io, 1000, None, None);
+    let server = tokio::spawn(async move {
+        server
+            .write_all(&pattern(3, DESKTOP))
+            .await
+            .expect("server writes");
+        // Open until the relay ends.
+        let mut rest = Vec::new();
+        let _ = server.read_to_end(&mut rest).await;
+    });
+    let mut browser = browser.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut head = vec![0x82, 0xff];
+    head.extend_from_slice(&(64u64 << 20).to_be_bytes());
+    head.extend_from_slice(&[1, 2, 3, 4]);
+    head.extend_from_slice(&[0x5a; 8192]);
+    browser.write_all(&head).await.expect("browser writes");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let (binary, close) = loop {
+        match browser.read(&mut buf).await {
+            Ok(0) | Err(_) => break read_frames(&got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if let (binary, Some(close)) = read_frames(&got) {
+            break (binary, Some(close));
+        }
+    };
+    assert_eq!(binary, DESKTOP, "the desktop's bytes before the close");
+    let (code, reason) = close.expect("the close frame arrived");
+    assert_eq!(code, 1009);
+    assert!(reason.contains("max_websocket_message_bytes"), "{reason}");
+    drop(browser);
+    let (_, end, _) = relay.await.expect("joins");
+    assert_eq!(end.side(), Some(Side::Client));
+    server.await.expect("server");
 }
