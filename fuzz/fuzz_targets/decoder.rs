@@ -1,6 +1,7 @@
 #![no_main]
 //! One rectangle of a chosen encoding: byte 0 picks the encoding, bytes 1–8 the rectangle,
-//! the rest is its payload (then anything after it as further messages).
+//! the rest is its payload (then anything after it as further messages). Bit 7 of byte 5 hands
+//! JPEG images to the application, as the browser viewer does.
 
 use libfuzzer_sys::fuzz_target;
 
@@ -11,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let enc = ENCODINGS[usize::from(data[0]) % ENCODINGS.len()];
-    let mut c = rfb_fuzz::connected(64, 48);
+    let source = if data[5] & 0x80 != 0 {
+        rfb::client::JpegSource::Application
+    } else {
+        rfb::client::JpegSource::BuiltIn
+    };
+    let mut c = rfb_fuzz::connected_with(64, 48, source);
     let mut msg = vec![0, 0, 0, 1];
     // Rectangles mostly inside the 64×48 framebuffer, sometimes not.
     let small = |b: u8| u16::from(b % 80);

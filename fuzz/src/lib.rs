@@ -17,7 +17,13 @@ pub fn all_encodings() -> Vec<Encoding> {
 
 /// A client that has completed an RFB 3.8 None handshake with a `w`×`h` server.
 pub fn connected(w: u16, h: u16) -> Client {
-    let mut c = Client::new(ClientConfig { encodings: all_encodings(), ..ClientConfig::default() });
+    connected_with(w, h, rfb::client::JpegSource::BuiltIn)
+}
+
+/// A connected client whose JPEG images go to `jpeg_source`.
+pub fn connected_with(w: u16, h: u16, jpeg_source: rfb::client::JpegSource) -> Client {
+    let config = ClientConfig { encodings: all_encodings(), jpeg_source, ..ClientConfig::default() };
+    let mut c = Client::new(config);
     let mut s = b"RFB 003.008\n\x01\x01\x00\x00\x00\x00".to_vec();
     s.extend_from_slice(&w.to_be_bytes());
     s.extend_from_slice(&h.to_be_bytes());
@@ -36,5 +42,12 @@ pub fn feed(c: &mut Client, sizes: u8, data: &[u8]) {
         }
         while c.poll_transmit().is_some() {}
         while c.poll_event().is_some() {}
+        // What a painter would take: every paint within the framebuffer.
+        if let Some((w, h)) = c.framebuffer().map(|fb| (fb.width(), fb.height())) {
+            for p in c.take_paints() {
+                let t = p.target();
+                assert!(t.is_empty() || (u32::from(t.x) + u32::from(t.w) <= u32::from(w) && u32::from(t.y) + u32::from(t.h) <= u32::from(h)), "a paint outside the framebuffer: {t:?}");
+            }
+        }
     }
 }

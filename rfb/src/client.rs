@@ -17,7 +17,7 @@ use crate::wire::Reader;
 
 mod api;
 mod input;
-pub use api::{ClientConfig, Event};
+pub use api::{ClientConfig, Event, JpegSource};
 
 #[derive(Debug)]
 enum Phase {
@@ -410,7 +410,16 @@ impl Client {
         }
     }
 
-    /// The region painted since the last call.
+    /// What to paint, in order, to show every change since the last call (see
+    /// [`Framebuffer::take_paints`]); with [`JpegSource::BuiltIn`], at most one region.
+    pub fn take_paints(&mut self) -> Vec<crate::paint::Paint<Vec<u8>>> {
+        match &mut self.phase {
+            Phase::Session(s) => s.framebuffer.take_paints(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The region painted since the last call (with [`JpegSource::BuiltIn`]).
     pub fn take_dirty(&mut self) -> Option<Rect> {
         self.take_dirty_fills().map(|d| d.region)
     }

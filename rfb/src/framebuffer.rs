@@ -1,5 +1,10 @@
 //! The client's RGBA framebuffer, its colour map, and the dirty rectangle since the last paint
-//! — with the fills that made it, when nothing else did, so a painter can repeat them.
+//! — with the fills that made it, when nothing else did, so a painter can repeat them. When
+//! the application draws JPEG images itself ([`Framebuffer::hand_images_over`]), what changed
+//! is a sequence of [`Paint`]s instead, and no region of it spans a place only the canvas
+//! holds.
+
+use crate::paint::{Overflow, Paint, PaintQueue};
 
 /// A rectangle in framebuffer coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +41,46 @@ impl Rect {
             h: clamp_u16(y1 - u32::from(y0)),
         }
     }
+
+    fn ends(&self) -> (u32, u32) {
+        (
+            u32::from(self.x) + u32::from(self.w),
+            u32::from(self.y) + u32::from(self.h),
+        )
+    }
+
+    /// Whether every pixel of `other` is in this one (an empty one is in any).
+    pub fn contains_rect(&self, other: &Rect) -> bool {
+        let ((x1, y1), (ox1, oy1)) = (self.ends(), other.ends());
+        other.is_empty() || (self.x <= other.x && self.y <= other.y && ox1 <= x1 && oy1 <= y1)
+    }
+
+    /// Whether the two share a pixel.
+    pub fn intersects(&self, other: &Rect) -> bool {
+        let ((x1, y1), (ox1, oy1)) = (self.ends(), other.ends());
+        !self.is_empty()
+            && !other.is_empty()
+            && u32::from(self.x) < ox1
+            && u32::from(other.x) < x1
+            && u32::from(self.y) < oy1
+            && u32::from(other.y) < y1
+    }
+}
+
+/// At most this many places only the canvas holds are told apart; more, and they count as
+/// the one rectangle around them all (which only makes regions smaller).
+pub const MAX_HELD: usize = 64;
+
+/// The images the application draws, and what that leaves the framebuffer without.
+#[derive(Debug, Clone)]
+struct Handed {
+    /// Places where the canvas holds pixels this framebuffer does not: images drawn, and
+    /// blocks copied from them on the canvas. Never fewer than there are; maybe more.
+    held: Vec<Rect>,
+    /// What the painter must do before the dirty region, in order.
+    queue: PaintQueue<Vec<u8>>,
+    /// A paint was refused: the client ends the session.
+    overflow: Option<Overflow>,
 }
 
 fn clamp_u16(v: u32) -> u16 {
@@ -63,6 +108,18 @@ pub struct Dirty {
     pub fills: Option<Vec<Fill>>,
 }
 
+impl Dirty {
+    /// The fills that, repeated on the canvas, paint exactly this change: all opaque and
+    /// inside `fb`. Without them the region is copied from the framebuffer's pixels.
+    pub fn repeatable_fills(&self, fb: &Framebuffer) -> Option<&[Fill]> {
+        let fills = self.fills.as_deref()?;
+        fills
+            .iter()
+            .all(|f| f.rgba[3] == 0xff && fb.contains(&f.rect))
+            .then_some(fills)
+    }
+}
+
 /// RGBA pixels, row-major, 4 bytes a pixel; invariant: `data.len() == width * height * 4`.
 #[derive(Debug, Clone)]
 pub struct Framebuffer {
@@ -73,6 +130,8 @@ pub struct Framebuffer {
     /// The fills that made `dirty`, in order; `None` once anything else changed a pixel or
     /// there were more than [`MAX_FILLS`].
     fills: Option<Vec<Fill>>,
+    /// Set when the application draws JPEG images itself (boxed: most framebuffers never do).
+    handed: Option<Box<Handed>>,
 }
 
 impl Framebuffer {
@@ -98,6 +157,102 @@ impl Framebuffer {
                 rect: whole,
                 rgba: [0, 0, 0, 0xff],
             }]),
+            handed: None,
+        }
+    }
+
+    /// From now on JPEG images are not decoded into this framebuffer but handed to the
+    /// application, which draws them on its canvas: [`Framebuffer::take_paints`] says what
+    /// to paint, in order. Their bytes waiting for the painter are held to
+    /// `max_image_bytes`.
+    pub fn hand_images_over(&mut self, max_image_bytes: usize) {
+        if self.handed.is_none() {
+            self.handed = Some(Box::new(Handed {
+                held: Vec::new(),
+                queue: PaintQueue::new(max_image_bytes),
+                overflow: None,
+            }));
+        }
+    }
+
+    /// Whether JPEG images go to the application.
+    pub fn hands_images_over(&self) -> bool {
+        self.handed.is_some()
+    }
+
+    /// What the painter must do, in order, to show every change since the last call: with
+    /// images handed over, any number of paints; otherwise at most one region.
+    pub fn take_paints(&mut self) -> Vec<Paint<Vec<u8>>> {
+        let last = self.take_dirty_fills().map(Paint::Region);
+        let mut paints = match &mut self.handed {
+            Some(h) => h.queue.take_all(),
+            None => Vec::new(),
+        };
+        paints.extend(last);
+        paints
+    }
+
+    /// The paint the queue refused, if one was: the session cannot go on.
+    pub fn paint_overflow(&self) -> Option<Overflow> {
+        self.handed.as_ref().and_then(|h| h.overflow)
+    }
+
+    /// The JFIF image `image`, exactly `rect`'s size (checked by the caller), for the
+    /// application to draw at `rect`. What changed before it is painted first.
+    pub fn hand_over_image(&mut self, rect: Rect, image: Vec<u8>) {
+        self.queue_dirty();
+        let Some(h) = &mut self.handed else { return };
+        let bytes = image.len();
+        push(h, Paint::Image { rect, image }, bytes);
+        hold(h, rect);
+    }
+
+    /// A region that reads this framebuffer, as its pixels now (`None` for any other paint,
+    /// and for a region of fills that can be repeated, which read nothing).
+    pub fn pixels_of<I>(&self, paint: &Paint<I>) -> Option<Vec<u8>> {
+        match paint {
+            Paint::Region(d) if d.repeatable_fills(self).is_none() => {
+                Some(self.rows(d.region).flatten().copied().collect())
+            }
+            _ => None,
+        }
+    }
+
+    /// `paint` as it must be kept when it is not done at once: a region that reads the
+    /// framebuffer becomes its pixels as they are now.
+    pub fn keep<I>(&self, paint: Paint<I>) -> Paint<I> {
+        match self.pixels_of(&paint) {
+            Some(rgba) => Paint::Pixels {
+                rect: paint.target(),
+                rgba,
+            },
+            None => paint,
+        }
+    }
+
+    /// Before `r` changes here: the region so far is queued when taking `r` into it would
+    /// make it span a place only the canvas holds; places `r` covers are held no more.
+    fn before_change(&mut self, r: Rect) {
+        let Some(h) = &self.handed else { return };
+        let merged = self.dirty.union(&r);
+        if !self.dirty.is_empty() && h.held.iter().any(|held| merged.intersects(held)) {
+            self.queue_dirty();
+        }
+        if let Some(h) = &mut self.handed {
+            h.held.retain(|held| !r.contains_rect(held));
+        }
+    }
+
+    /// Moves the dirty region (with its fills) to the end of the paint queue.
+    fn queue_dirty(&mut self) {
+        if self.handed.is_none() {
+            return;
+        }
+        let Some(dirty) = self.take_dirty_fills() else {
+            return;
+        };
+        if let Some(h) = &mut self.handed {
+            push(h, Paint::Region(dirty), 0);
         }
     }
 
@@ -168,6 +323,7 @@ impl Framebuffer {
 
     /// Marks `r` as changed by something other than a fill.
     pub fn mark_dirty(&mut self, r: Rect) {
+        self.before_change(r);
         self.fills = None;
         self.dirty = self.dirty.union(&r);
     }
@@ -194,6 +350,7 @@ impl Framebuffer {
             }
         }
         let inside = self.contains(&r);
+        self.before_change(r);
         if let Some(fills) = &mut self.fills {
             if fills.len() < MAX_FILLS && inside {
                 fills.push(Fill { rect: r, rgba });
@@ -215,6 +372,24 @@ impl Framebuffer {
         };
         if !self.contains(&src) || !self.contains(&dst) {
             return false;
+        }
+        // A source the canvas holds is copied there; here, `dst` is then held too.
+        if let Some(h) = &self.handed {
+            if h.held.iter().any(|held| held.intersects(&src)) {
+                self.queue_dirty();
+                // The copy reads the canvas as it is by then: what is painted before it must
+                // be these pixels, not what the framebuffer will hold when it is painted.
+                let mut h = self.handed.take();
+                if let Some(h) = &mut h {
+                    h.queue.keep_pixels(self);
+                }
+                self.handed = h;
+                if let Some(h) = &mut self.handed {
+                    push(h, Paint::Copy { src_x, src_y, dst }, 0);
+                    hold(h, dst);
+                }
+                return true;
+            }
         }
         let stride = usize::from(self.width) * 4;
         let row_len = usize::from(dst.w) * 4;
@@ -249,6 +424,23 @@ impl Framebuffer {
             }
         }
         self.mark_dirty(r);
+    }
+}
+
+/// Queues `paint`, or notes that the queue refused it.
+fn push(h: &mut Handed, paint: Paint<Vec<u8>>, image_bytes: usize) {
+    if let Err(o) = h.queue.push(paint, image_bytes) {
+        h.overflow.get_or_insert(o);
+    }
+}
+
+/// `r` is now held by the canvas alone.
+fn hold(h: &mut Handed, r: Rect) {
+    h.held.retain(|held| !r.contains_rect(held));
+    h.held.push(r);
+    if h.held.len() > MAX_HELD {
+        let around = h.held.iter().fold(Rect::default(), |a, b| a.union(b));
+        h.held = vec![around];
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Limits {
     /// Largest JPEG image in one rectangle (Tight JPEG, and JPEG encoding 21, which has no
     /// length prefix and is scanned for its end marker).
     pub max_jpeg_bytes: usize,
+    /// Most bytes of JPEG images handed to the application and waiting for its painter
+    /// ([`crate::client::JpegSource::Application`]).
+    pub max_pending_image_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             max_cursor_side: 512,
             max_inflated_bytes: 128 << 20,
             max_jpeg_bytes: 16 << 20,
+            max_pending_image_bytes: 64 << 20,
         }
     }
 }

@@ -883,3 +883,102 @@ fn a_viewer_that_cannot_start_says_why() -> anyhow::Result<()> {
     screenshot(&browser, "error-browser-too-old")?;
     Ok(())
 }
+
+/// Every `step`th pixel of the `#screen` canvas, as an image of the samples.
+fn canvas_samples(browser: &Browser, step: u32) -> anyhow::Result<tests::xwd::Image> {
+    let v = browser.eval(&format!(
+        "const c = document.getElementById('screen');\
+         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;\
+         const out = [];\
+         for (let y = 0; y < c.height; y += {step})\
+           for (let x = 0; x < c.width; x += {step}) {{\
+             const i = (y * c.width + x) * 4; out.push(d[i], d[i + 1], d[i + 2], d[i + 3]); }}\
+         return [c.width, c.height, out];"
+    ))?;
+    let (w, h) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+    let rgba: Vec<u8> = v[2]
+        .as_array()
+        .context("no pixels")?
+        .iter()
+        .map(|n| n.as_u64().unwrap_or(0) as u8)
+        .collect();
+    let (width, height) = (
+        w.div_ceil(step.into()) as u32,
+        h.div_ceil(step.into()) as u32,
+    );
+    anyhow::ensure!(
+        rgba.len() == (width * height * 4) as usize,
+        "a {w}×{h} canvas"
+    );
+    Ok(tests::xwd::Image {
+        width,
+        height,
+        rgba,
+    })
+}
+
+/// The same samples of a whole image.
+fn samples_of(image: &tests::xwd::Image, step: u32) -> tests::xwd::Image {
+    let mut rgba = Vec::new();
+    for y in (0..image.height).step_by(step as usize) {
+        for x in (0..image.width).step_by(step as usize) {
+            rgba.extend_from_slice(&image.pixel(x, y));
+        }
+    }
+    tests::xwd::Image {
+        width: image.width.div_ceil(step),
+        height: image.height.div_ceil(step),
+        rgba,
+    }
+}
+
+#[test]
+fn photo_like_content_is_drawn_by_the_browsers_decoder_where_the_desktop_has_it(
+) -> anyhow::Result<()> {
+    let dir = TempDir::new("viewer-photo")?;
+    let desk = Xvnc::start(640, 480, &["-SecurityTypes", "None"])?;
+    let photo = dir.path().join("plasma.png");
+    tests::proc::convert(
+        &["-size", "640x480", "-seed", "7", "plasma:fractal"],
+        &photo,
+    )?;
+    let photo = photo.display().to_string();
+    let display = desk.display_env();
+    // ImageMagick's `display` sets the root window's picture, then exits with status 1.
+    Command::new("display")
+        .args(["-window", "root", &photo])
+        .env("DISPLAY", &display)
+        .status()
+        .context("cannot run display (package imagemagick)")?;
+    let want = samples_of(&tests::vnc::wait_for_still_screen(&display)?, 4);
+    let colours: std::collections::HashSet<&[u8]> = want.rgba.chunks(4).collect();
+    anyhow::ensure!(
+        colours.len() > 1000,
+        "the desktop shows no photo: {} colours",
+        colours.len()
+    );
+    let gate = gateway(&[("desk", desk.port)])?;
+    let browser = Browser::start()?;
+    // Counts the images handed to the browser's decoder.
+    browser.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "window.vncgateImages = 0; const Decoder = window.ImageDecoder;\
+            window.ImageDecoder = class extends Decoder {\
+              constructor(init) { super(init); window.vncgateImages += 1; } };"}),
+    )?;
+    browser.goto(&gate.url("#target=desk"))?;
+    browser.wait_for_state("connected", T)?;
+    // JPEG at the viewer's quality 6 loses detail, not places: an image drawn anywhere else,
+    // or a region painted over it from stale pixels, would be far below this.
+    let psnr = wait_until(T, "the photo on the canvas", || {
+        let p = canvas_samples(&browser, 4)?.psnr(&want);
+        Ok((p >= 26.0).then_some(p))
+    })?;
+    let images = browser.eval("return window.vncgateImages;")?;
+    assert!(
+        images.as_u64().unwrap_or(0) > 0,
+        "the photo came through the browser's decoder: {images} images (PSNR {psnr:.1} dB)"
+    );
+    screenshot(&browser, "photo")?;
+    Ok(())
+}

@@ -166,6 +166,10 @@ pub fn start(load_tls: js_sys::Function) -> Result<Viewer, JsError> {
         App::with(&w, App::on_frame);
     }));
     app.borrow_mut().frame = Rc::downgrade(&frame);
+    let w = Rc::downgrade(&app);
+    app.borrow_mut()
+        .painter
+        .on_decoded(move || App::with(&w, App::image_decoded));
     let mut listeners = crate::input::wire(&app);
     listeners.extend(crate::controls::wire(&app));
     // The stage changes size with the window, the toolbar's wrapping, the warnings bar and
@@ -301,6 +305,12 @@ impl App {
             shared: self.settings.shared,
             tls_trust: plan.trust.clone(),
             tls_source: rfb::tls::TlsSource::Application,
+            // The browser's decoder draws JPEG images onto the canvas, off the main thread.
+            jpeg_source: if crate::painter::decode::available() {
+                rfb::client::JpegSource::Application
+            } else {
+                rfb::client::JpegSource::BuiltIn
+            },
             prompt_for_credentials: true,
             encodings,
             ..ClientConfig::default()

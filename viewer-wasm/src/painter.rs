@@ -1,63 +1,157 @@
-//! The canvas: blits the framebuffer's dirty rectangle, sizes the canvas for a [`Layout`], and
-//! turns the server's cursor image into a CSS cursor.
+//! The canvas: does what changed in the framebuffer — its dirty rectangle, or, with JPEG
+//! images drawn by the browser's own decoder ([`decode`]), the ordered paints that replace
+//! it — sizes the canvas for a [`Layout`], and turns the server's cursor image into a CSS
+//! cursor.
 
-use rfb::{Client, Dirty, Fill, Framebuffer, Rect};
+pub mod decode;
+
+use std::rc::Rc;
+
+use rfb::paint::{Paint, PaintQueue};
+use rfb::{Client, Dirty, Framebuffer, Rect};
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
 use crate::layout::Layout;
+use decode::Decoding;
 
 /// A canvas and its 2D context.
 pub struct Painter {
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
+    /// Paints waiting, in order, behind an image the browser is still decoding.
+    waiting: PaintQueue<Decoding>,
+    /// Called when an image is decoded, to do what waited for it.
+    decoded: Rc<dyn Fn()>,
 }
+
+/// Most bytes of images and kept pixels waiting for the browser's decoder.
+const MAX_WAITING_BYTES: usize = 64 << 20;
 
 impl Painter {
     pub fn new(canvas: HtmlCanvasElement) -> Result<Self, JsValue> {
         let ctx = context_2d(&canvas)?;
-        Ok(Self { canvas, ctx })
+        Ok(Self {
+            canvas,
+            ctx,
+            waiting: PaintQueue::new(MAX_WAITING_BYTES),
+            decoded: Rc::new(|| {}),
+        })
+    }
+
+    /// What runs when an image is decoded (the app calls [`Painter::run`] from it).
+    pub fn on_decoded(&mut self, f: impl Fn() + 'static) {
+        self.decoded = Rc::new(f);
     }
 
     pub fn canvas(&self) -> &HtmlCanvasElement {
         &self.canvas
     }
 
-    /// Sets the canvas's pixel size to the framebuffer's (this clears it).
-    pub fn resize(&self, width: u16, height: u16) {
+    /// Sets the canvas's pixel size to the framebuffer's (this clears it, and what waited to
+    /// be painted on it is forgotten).
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.waiting.clear();
         self.canvas.set_width(width.into());
         self.canvas.set_height(height.into());
     }
 
-    /// Paints what `client` changed since the last call, if anything; a failure is told in
-    /// the console (the next change paints again).
-    pub fn paint_changes(&self, client: &mut Client) {
-        let Some(dirty) = client.take_dirty_fills() else {
-            return;
-        };
-        let Some(fb) = client.framebuffer() else {
-            return;
-        };
-        if let Err(e) = self.paint(fb, &dirty) {
-            crate::dom::warn(&format!(
-                "vncgate: a region could not be painted: {}",
-                crate::dom::describe(&e)
-            ));
+    /// Paints what `client` changed since the last call, if anything: at once, in order,
+    /// until an image the browser is still decoding; what comes after it waits, with its
+    /// pixels as they are now. A failure is told in the console (the next change paints
+    /// again).
+    pub fn paint_changes(&mut self, client: &mut Client) {
+        let paints = client.take_paints();
+        if let Some(fb) = client.framebuffer() {
+            self.paint_taken(paints, fb);
+        }
+    }
+
+    /// Does `paints`, just taken from `fb`, as [`Painter::paint_changes`] does.
+    pub fn paint_taken(&mut self, paints: Vec<Paint<Vec<u8>>>, fb: &Framebuffer) {
+        for paint in paints {
+            let paint = paint.try_map_image(|jpeg| Decoding::start(&jpeg, self.decoded.clone()));
+            let paint = match paint {
+                Ok(p) => p,
+                Err(e) => {
+                    warn("an image could not be handed to the browser", &e);
+                    continue;
+                }
+            };
+            if self.waiting.is_empty() && !matches!(paint, Paint::Image { .. }) {
+                if let Err(e) = self.paint_one(fb, paint) {
+                    warn("a region could not be painted", &e);
+                }
+                continue;
+            }
+            let paint = fb.keep(paint);
+            let bytes = paint.held_bytes(|_| 0);
+            if self.waiting.push(paint, bytes).is_err() {
+                // The browser decodes far slower than the server sends: start again from
+                // what the framebuffer holds (an image lost here shows again when its
+                // region next changes).
+                warn(
+                    "the browser's image decoder fell behind; paints were dropped",
+                    &JsValue::NULL,
+                );
+                self.waiting.clear();
+            }
+        }
+        self.run(fb);
+    }
+
+    /// Does the waiting paints in order, up to an image the browser is still decoding.
+    pub fn run(&mut self, fb: &Framebuffer) {
+        while let Some(front) = self.waiting.front() {
+            if matches!(front, Paint::Image { image, .. } if image.is_pending()) {
+                return;
+            }
+            let Some(paint) = self.waiting.pop() else {
+                return;
+            };
+            if let Err(e) = self.paint_one(fb, paint) {
+                warn("a change could not be painted", &e);
+            }
+        }
+    }
+
+    fn paint_one(&self, fb: &Framebuffer, paint: Paint<Decoding>) -> Result<(), JsValue> {
+        match paint {
+            Paint::Region(dirty) => self.paint(fb, &dirty),
+            // Once more if the view of wasm memory was detached (see `paint_region`).
+            Paint::Pixels { rect, rgba } => self
+                .put_pixels(&rgba, rect)
+                .or_else(|_| self.put_pixels(&rgba, rect)),
+            Paint::Image { rect, image } => image.draw(&self.ctx, rect.x, rect.y),
+            Paint::Copy { src_x, src_y, dst } => {
+                let (w, h) = (f64::from(dst.w), f64::from(dst.h));
+                self.ctx
+                    .draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                        &self.canvas,
+                        src_x.into(),
+                        src_y.into(),
+                        w,
+                        h,
+                        dst.x.into(),
+                        dst.y.into(),
+                        w,
+                        h,
+                    )
+            }
         }
     }
 
     /// Paints what changed: the fills that made it, repeated on the canvas, when nothing else
     /// did (a new background, a cleared window); otherwise its region from the framebuffer.
     pub fn paint(&self, fb: &Framebuffer, dirty: &Dirty) -> Result<(), JsValue> {
-        let opaque = |f: &Fill| f.rgba[3] == 0xff && fb.contains(&f.rect);
-        match dirty.fills.as_deref() {
-            Some(fills) if fills.iter().all(opaque) => {
+        match dirty.repeatable_fills(fb) {
+            Some(fills) => {
                 for f in fills {
                     self.fill(f.rect, f.rgba);
                 }
                 Ok(())
             }
-            _ => self.paint_region(fb, dirty.region),
+            None => self.paint_region(fb, dirty.region),
         }
     }
 
@@ -90,6 +184,13 @@ impl Painter {
         // succeeds.
         self.put_rows(rows, fb.width(), r)
             .or_else(|_| self.put_rows(rows, fb.width(), r))
+    }
+
+    /// Puts `rgba`, `r.w × r.h` pixels, at `r`.
+    fn put_pixels(&self, rgba: &[u8], r: Rect) -> Result<(), JsValue> {
+        let image =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), r.w.into(), r.h.into())?;
+        self.ctx.put_image_data(&image, r.x.into(), r.y.into())
     }
 
     /// Puts `r`'s columns of `rows` (whole framebuffer rows, `width` pixels each, from `r.y`).
@@ -131,6 +232,15 @@ impl Painter {
         let css = css.unwrap_or_else(|_| "default".to_owned());
         let _ = self.canvas.style().set_property("cursor", &css);
     }
+}
+
+fn warn(what: &str, e: &JsValue) {
+    let why = if e.is_null() {
+        String::new()
+    } else {
+        format!(": {}", crate::dom::describe(e))
+    };
+    crate::dom::warn(&format!("vncgate: {what}{why}"));
 }
 
 pub(crate) fn context_2d(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, JsValue> {

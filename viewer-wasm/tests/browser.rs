@@ -59,7 +59,7 @@ fn region(x: u16, y: u16, w: u16, h: u16) -> Dirty {
 #[wasm_bindgen_test]
 fn painter_blits_only_the_dirty_rectangle() {
     let c = canvas();
-    let painter = Painter::new(c.clone()).expect("painter");
+    let mut painter = Painter::new(c.clone()).expect("painter");
     painter.resize(8, 4);
     assert_eq!((c.width(), c.height()), (8, 4));
     let mut fb = Framebuffer::new(8, 4);
@@ -82,7 +82,7 @@ fn painter_blits_only_the_dirty_rectangle() {
 #[wasm_bindgen_test]
 fn painter_puts_varied_pixels_of_the_rectangle_and_none_beside_it() {
     let c = canvas();
-    let painter = Painter::new(c.clone()).expect("painter");
+    let mut painter = Painter::new(c.clone()).expect("painter");
     painter.resize(9, 5);
     let mut fb = Framebuffer::new(9, 5);
     // Every pixel different, so no fill: the rows are handed over and the canvas takes the
@@ -110,7 +110,7 @@ fn painter_puts_varied_pixels_of_the_rectangle_and_none_beside_it() {
 #[wasm_bindgen_test]
 fn fills_are_repeated_on_the_canvas_and_nothing_else_of_their_region_is_painted() {
     let c = canvas();
-    let painter = Painter::new(c.clone()).expect("painter");
+    let mut painter = Painter::new(c.clone()).expect("painter");
     painter.resize(8, 4);
     let mut fb = Framebuffer::new(8, 4);
     fb.put_rgba(rect(0, 0, 8, 4), &[90, 90, 90, 255].repeat(32));
@@ -131,7 +131,7 @@ fn fills_are_repeated_on_the_canvas_and_nothing_else_of_their_region_is_painted(
 #[wasm_bindgen_test]
 fn layout_sets_the_css_size_and_sharpness() {
     let c = canvas();
-    let painter = Painter::new(c.clone()).expect("painter");
+    let mut painter = Painter::new(c.clone()).expect("painter");
     painter.resize(400, 300);
     // 2× on a 1× screen: a whole-number enlargement, drawn sharp.
     painter.apply(&layout(Scale::Fit, (400, 300), (900.0, 700.0), 1.0));
@@ -188,6 +188,90 @@ async fn cursor_image_becomes_a_css_cursor() {
     assert_eq!(pixel(&c, 1.0, 1.0)[3], 0, "transparent stays transparent");
     // Data that does not match the size is an error, not a panic.
     assert!(viewer_wasm::painter::cursor_css(3, 3, 0, 0, &rgba).is_err());
+}
+
+/// A JPEG made by the browser's own encoder: left half `a`, right half `b` (CSS colours).
+fn jpeg(w: u16, h: u16, a: &str, b: &str) -> Vec<u8> {
+    let c = canvas();
+    c.set_width(w.into());
+    c.set_height(h.into());
+    let x = ctx(&c);
+    let half = f64::from(w / 2);
+    x.set_fill_style_str(a);
+    x.fill_rect(0.0, 0.0, half, h.into());
+    x.set_fill_style_str(b);
+    x.fill_rect(half, 0.0, half, h.into());
+    let url = c
+        .to_data_url_with_type_and_encoder_options("image/jpeg", &0.95.into())
+        .expect("JPEG");
+    let base64 = url.split_once(',').expect("a data URL").1;
+    let binary = web_sys::window()
+        .expect("window")
+        .atob(base64)
+        .expect("base64");
+    binary.chars().map(|c| c as u8).collect()
+}
+
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .expect("window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .expect("timer");
+    });
+    JsFuture::from(promise).await.expect("slept");
+}
+
+/// Whether `got` is within JPEG's loss of `want`.
+fn near(got: &[u8], want: [u8; 4]) -> bool {
+    got.iter().zip(want).all(|(&g, w)| g.abs_diff(w) <= 12)
+}
+
+#[wasm_bindgen_test]
+async fn images_the_browser_decodes_are_drawn_in_order_with_what_changed_around_them() {
+    let c = canvas();
+    let mut painter = Painter::new(c.clone()).expect("painter");
+    let decoded = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = decoded.clone();
+    painter.on_decoded(move || count.set(count.get() + 1));
+    painter.resize(32, 16);
+    let mut fb = Framebuffer::new(32, 16);
+    fb.hand_images_over(1 << 20);
+    fb.fill(rect(0, 0, 32, 16), [90, 90, 90, 255]);
+    let image = jpeg(16, 16, "rgb(0, 200, 0)", "rgb(0, 0, 200)");
+    fb.hand_over_image(rect(0, 0, 16, 16), image);
+    // After the image, over part of it: painted after it.
+    fb.fill(rect(2, 2, 2, 2), [200, 0, 0, 255]);
+    // The image's left half copied to the right: the framebuffer lacks it, the canvas does it.
+    assert!(fb.copy_rect(0, 0, rect(16, 0, 8, 16)));
+    painter.paint_taken(fb.take_paints(), &fb);
+    // What came before the image is painted at once; the rest waits for its decoding.
+    assert_eq!(pixel(&c, 2.0, 2.0), vec![90, 90, 90, 255]);
+    assert_eq!(pixel(&c, 28.0, 8.0), vec![90, 90, 90, 255]);
+    for _ in 0..500 {
+        if decoded.get() > 0 {
+            break;
+        }
+        sleep_ms(10).await;
+    }
+    assert_eq!(decoded.get(), 1, "the browser decoded the image");
+    painter.run(&fb);
+    let green = [0, 200, 0, 255];
+    let blue = [0, 0, 200, 255];
+    for (x, y, want, what) in [
+        (6.0, 8.0, green, "the image's left half"),
+        (12.0, 8.0, blue, "its right half"),
+        (20.0, 8.0, green, "the copy of its left half"),
+        (28.0, 8.0, [90, 90, 90, 255], "beside the copy"),
+    ] {
+        let got = pixel(&c, x, y);
+        assert!(near(&got, want), "{what}: {got:?}");
+    }
+    assert_eq!(
+        pixel(&c, 3.0, 3.0),
+        vec![200, 0, 0, 255],
+        "the fill after it"
+    );
 }
 
 fn key_event(key: &str, code: &str) -> KeyboardEvent {

@@ -25,6 +25,9 @@ pub struct ClientConfig {
     /// Where the TLS engine comes from: built in (feature `tls`, the default) or given by
     /// the application when TLS starts ([`Event::TlsEngineNeeded`]).
     pub tls_source: TlsSource,
+    /// Who decodes JPEG images (Tight JPEG, encoding 21): the built-in decoder (the default),
+    /// or the application, which draws them itself ([`JpegSource::Application`]).
+    pub jpeg_source: JpegSource,
     /// Pause with [`Event::CredentialsRequired`] when the server wants credentials that were
     /// not given, instead of failing.
     pub prompt_for_credentials: bool,
@@ -42,6 +45,7 @@ impl Default for ClientConfig {
             tls_trust: None,
             tls_identity: None,
             tls_source: TlsSource::default(),
+            jpeg_source: JpegSource::default(),
             prompt_for_credentials: false,
             // Best first. Tight (with JPEG at quality 6) and ZRLE are what Xvnc, x11vnc and
             // QEMU compress best; Hextile, Zlib and RRE cover older servers; CopyRect is used
@@ -69,6 +73,19 @@ impl Default for ClientConfig {
             limits: Limits::default(),
         }
     }
+}
+
+/// Who decodes the JPEG images inside rectangles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JpegSource {
+    /// rfb's own decoder (pure Rust), into the framebuffer.
+    #[default]
+    BuiltIn,
+    /// The application, which may have a faster one (a browser's) and draws each image
+    /// straight onto its canvas: the framebuffer does not get its pixels, and
+    /// [`Client::take_paints`] says, in order, what to paint from the framebuffer, which
+    /// images to draw, and which blocks of the canvas to copy.
+    Application,
 }
 
 /// What the application hears from the server.

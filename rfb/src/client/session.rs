@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::{ClientConfig, Event};
+use super::{ClientConfig, Event, JpegSource};
 use crate::decode::{self, DecodeContext};
 use crate::error::{Error, Stall};
 use crate::framebuffer::{ColourMap, Framebuffer, Rect};
@@ -119,9 +119,23 @@ impl Session {
             return Err(Error::UnsupportedEncoding(header.encoding.to_i32()).into());
         }
         let ctx = DecodeContext::new(&self.pixel_format, &self.colour_map, &io.cfg.limits);
+        if io.cfg.jpeg_source == JpegSource::Application {
+            // Again after every resize, which makes a new framebuffer.
+            self.framebuffer
+                .hand_images_over(io.cfg.limits.max_pending_image_bytes);
+        }
         let outcome = self
             .decoders
             .decode(header, r, &mut self.framebuffer, &ctx)?;
+        if let Some(o) = self.framebuffer.paint_overflow() {
+            return Err(Error::PaintsBehind {
+                paints: o.paints,
+                image_bytes: o.image_bytes,
+                max_paints: crate::paint::MAX_PENDING_PAINTS,
+                max_image_bytes: io.cfg.limits.max_pending_image_bytes,
+            }
+            .into());
+        }
         let mut last = false;
         match outcome {
             decode::RectOutcome::Painted => {}

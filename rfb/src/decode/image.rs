@@ -15,7 +15,8 @@ use crate::error::{Error, Stall};
 use crate::framebuffer::{Framebuffer, Rect};
 use crate::limits::Limits;
 
-/// Decodes a whole JFIF image and paints it into `rect` (already checked to lie inside `fb`).
+/// Decodes a whole JFIF image and paints it into `rect` (already checked to lie inside `fb`),
+/// or, when the application draws images itself, checks its header and hands it over.
 pub(crate) fn paint_jpeg(
     encoding: &'static str,
     data: &[u8],
@@ -24,6 +25,18 @@ pub(crate) fn paint_jpeg(
     limits: &Limits,
 ) -> Result<(), Stall> {
     let out_len = pixel_bytes(&rect, 4, limits)?;
+    if fb.hands_images_over() {
+        // The application decodes and draws it: only the size it declares is checked here
+        // (building the decoder's tables just for that cost more than the rest of the rect).
+        let (w, h) = declared_size(data).ok_or(Error::ImageDecode {
+            encoding,
+            format: "JPEG",
+            detail: "no frame header (SOF) before the scan".into(),
+        })?;
+        check_size(encoding, "JPEG", rect, w.into(), h.into())?;
+        fb.hand_over_image(rect, data.to_vec());
+        return Ok(());
+    }
     let fail = |e: zune_jpeg::errors::DecodeErrors| Error::ImageDecode {
         encoding,
         format: "JPEG",
@@ -130,6 +143,43 @@ pub(crate) fn paint_png(
     Ok(())
 }
 
+/// The width and height a JFIF image declares in its frame header (SOF0–SOF15, not DHT, JPG
+/// or DAC), found by walking its segments from SOI; `None` if the scan or the end comes first,
+/// or the data ends.
+pub(crate) fn declared_size(data: &[u8]) -> Option<(u16, u16)> {
+    if data.get(..2)? != [0xff, 0xd8] {
+        return None;
+    }
+    let byte = |i: usize| data.get(i).copied();
+    let word = |i: usize| Some(u16::from_be_bytes([byte(i)?, byte(i + 1)?]));
+    let mut at = 2;
+    loop {
+        if byte(at)? != 0xff {
+            return None;
+        }
+        // Fill bytes before a marker.
+        while byte(at + 1)? == 0xff {
+            at += 1;
+        }
+        let marker = byte(at + 1)?;
+        at += 2;
+        match marker {
+            0x01 | 0xd0..=0xd7 => continue,
+            0xd9 | 0xda => return None,
+            0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
+                // Length, precision, then height and width.
+                return Some((word(at + 5)?, word(at + 3)?));
+            }
+            _ => {}
+        }
+        let len = usize::from(word(at)?);
+        if len < 2 {
+            return None;
+        }
+        at += len;
+    }
+}
+
 fn check_size(
     encoding: &'static str,
     format: &'static str,
@@ -231,6 +281,30 @@ mod tests {
         )
         .expect("grey decodes");
         assert!(close(fb.pixel(5, 5).expect("in"), [128, 128, 128]));
+    }
+
+    #[test]
+    fn the_declared_size_is_the_frame_headers_whatever_comes_before_it() {
+        for (w, h) in [(16, 8), (1, 1), (333, 77)] {
+            let jpeg = samples::jpeg(w, h, [1, 2, 3], [4, 5, 6]);
+            assert_eq!(declared_size(&jpeg), Some((w, h)));
+            assert_eq!(declared_size(&samples::grey_jpeg(w, h, 9)), Some((w, h)));
+            // Cut anywhere before the frame header: no size, never a panic.
+            let sof = jpeg
+                .windows(2)
+                .position(|m| m == [0xff, 0xc0])
+                .expect("baseline");
+            for cut in 0..sof + 9 {
+                assert_eq!(declared_size(&jpeg[..cut]), None, "cut at {cut}");
+            }
+        }
+        assert_eq!(
+            declared_size(b"\xff\xd8\xff\xda\x00\x02"),
+            None,
+            "scan first"
+        );
+        assert_eq!(declared_size(b"\xff\xd8\xff\xe0\x00\x00"), None, "length 0");
+        assert_eq!(declared_size(b"GIF89a"), None);
     }
 
     #[test]

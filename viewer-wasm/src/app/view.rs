@@ -118,6 +118,14 @@ impl App {
         self.painter.paint_changes(&mut s.client);
     }
 
+    /// An image the browser decoded: it is drawn, and what waited behind it painted.
+    pub(super) fn image_decoded(&mut self) {
+        let Some(s) = &self.session else { return };
+        if let Some(fb) = s.client.framebuffer() {
+            self.painter.run(fb);
+        }
+    }
+
     pub(super) fn bell(&mut self) {
         let stage = self.ui.stage.clone();
         let _ = stage.class_list().remove_1("bell");
