@@ -274,9 +274,7 @@ impl Owed {
         }
     }
 
-    /// The browser may still be sending: what it sent after the refusal is read and dropped
-    /// until it has the close, as a connection closed with unread bytes is reset, and a reset
-    /// throws away what was not sent yet, the close frame with it.
+    /// The browser may still be sending (it has not closed).
     fn leaves_bytes_unread(&self) -> bool {
         matches!(self, Self::Error(_) | Self::Refused(_))
     }
@@ -507,10 +505,16 @@ where
             }
         }
         let _ = browser_w.shutdown().await;
-        if let (Some(r), Some(true)) = (
-            &mut browser_r,
-            reply.as_ref().map(Owed::leaves_bytes_unread),
-        ) {
+        // The browser may still be sending when its side ended on an error, a refusal or a
+        // failed write to the VNC server: what it sends is read and dropped until it has the
+        // close, as a connection closed with unread bytes is reset, and a reset throws away
+        // what was not sent yet, the close frame with it.
+        let unread = match (&reply, &end) {
+            (Some(owed), _) => owed.leaves_bytes_unread(),
+            (None, RelayEnd::Failed { side, .. }) => *side == Side::Target,
+            (None, _) => false,
+        };
+        if let (Some(r), true) = (&mut browser_r, unread) {
             browser::discard_until_end(r).await;
         }
     };

@@ -99,17 +99,6 @@ pub enum Error {
         fb_w: u16,
         fb_h: u16,
     },
-    #[error(
-        "the viewer fell behind: {paints} changes ({image_bytes} bytes of images) waited to \
-         be painted, more than it holds ({max_paints} changes, max_pending_image_bytes \
-         {max_image_bytes}); reconnect, or lower the JPEG quality"
-    )]
-    PaintsBehind {
-        paints: usize,
-        image_bytes: usize,
-        max_paints: usize,
-        max_image_bytes: usize,
-    },
     #[error("the server sent {got} bytes where the limit {limit} allows {max}")]
     LimitExceeded {
         limit: LimitKind,

@@ -79,7 +79,8 @@ struct Handed {
     held: Vec<Rect>,
     /// What the painter must do before the dirty region, in order.
     queue: PaintQueue<Vec<u8>>,
-    /// A paint was refused: the client ends the session.
+    /// A paint was refused: every paint waiting was dropped, and the client asks the
+    /// server for the whole picture again.
     overflow: Option<Overflow>,
 }
 
@@ -192,9 +193,10 @@ impl Framebuffer {
         paints
     }
 
-    /// The paint the queue refused, if one was: the session cannot go on.
-    pub fn paint_overflow(&self) -> Option<Overflow> {
-        self.handed.as_ref().and_then(|h| h.overflow)
+    /// The paint the queue refused since the last call, if one was. Every paint waiting was
+    /// dropped then, and nothing is held any more: the whole picture must come again.
+    pub fn take_paint_overflow(&mut self) -> Option<Overflow> {
+        self.handed.as_mut().and_then(|h| h.overflow.take())
     }
 
     /// The JFIF image `image`, exactly `rect`'s size (checked by the caller), for the
@@ -207,15 +209,17 @@ impl Framebuffer {
         hold(h, rect);
     }
 
+    /// Whether `paint` reads this framebuffer's pixels when it is done (a region that is not
+    /// repeatable fills).
+    pub fn reads_pixels<I>(&self, paint: &Paint<I>) -> bool {
+        matches!(paint, Paint::Region(d) if d.repeatable_fills(self).is_none())
+    }
+
     /// A region that reads this framebuffer, as its pixels now (`None` for any other paint,
     /// and for a region of fills that can be repeated, which read nothing).
     pub fn pixels_of<I>(&self, paint: &Paint<I>) -> Option<Vec<u8>> {
-        match paint {
-            Paint::Region(d) if d.repeatable_fills(self).is_none() => {
-                Some(self.rows(d.region).flatten().copied().collect())
-            }
-            _ => None,
-        }
+        self.reads_pixels(paint)
+            .then(|| self.rows(paint.target()).flatten().copied().collect())
     }
 
     /// `paint` as it must be kept when it is not done at once: a region that reads the
@@ -381,7 +385,9 @@ impl Framebuffer {
                 // be these pixels, not what the framebuffer will hold when it is painted.
                 let mut h = self.handed.take();
                 if let Some(h) = &mut h {
-                    h.queue.keep_pixels(self);
+                    if let Err(o) = h.queue.keep_pixels(self) {
+                        start_over(h, o);
+                    }
                 }
                 self.handed = h;
                 if let Some(h) = &mut self.handed {
@@ -427,11 +433,19 @@ impl Framebuffer {
     }
 }
 
-/// Queues `paint`, or notes that the queue refused it.
+/// Queues `paint`, or, when the queue refuses it, starts over.
 fn push(h: &mut Handed, paint: Paint<Vec<u8>>, image_bytes: usize) {
     if let Err(o) = h.queue.push(paint, image_bytes) {
-        h.overflow.get_or_insert(o);
+        start_over(h, o);
     }
+}
+
+/// Drops every paint waiting and forgets what the canvas holds: the whole picture is asked
+/// for again, and it repaints all of it.
+fn start_over(h: &mut Handed, o: Overflow) {
+    h.queue.clear();
+    h.held.clear();
+    h.overflow.get_or_insert(o);
 }
 
 /// `r` is now held by the canvas alone.

@@ -123,7 +123,7 @@ impl<I> PaintQueue<I> {
 
     /// Adds `paint` (whose image counts `image_bytes`), dropping the waiting paints it covers
     /// entirely — unless a copy comes between, which reads what they paint. Over the limits,
-    /// nothing is added.
+    /// `paint` is not added (the covered ones are gone all the same: the caller starts over).
     pub fn push(&mut self, paint: Paint<I>, image_bytes: usize) -> Result<(), Overflow> {
         if let Some(target) = paint.covers().filter(|r| !r.is_empty()) {
             let (fence, mut at, mut freed) = (self.fence, 0, 0);
@@ -167,8 +167,22 @@ impl<I> PaintQueue<I> {
     }
 
     /// Turns every region that reads the framebuffer into its pixels as they are now (before a
-    /// copy on the canvas, which must find them as they were). Their bytes count as images'.
-    pub fn keep_pixels(&mut self, fb: &crate::Framebuffer) {
+    /// copy on the canvas, which must find them as they were). Their bytes count as images';
+    /// over the limit, nothing is taken.
+    pub fn keep_pixels(&mut self, fb: &crate::Framebuffer) -> Result<(), Overflow> {
+        let more: usize = self
+            .paints
+            .iter()
+            .filter(|(p, _)| fb.reads_pixels(p))
+            .map(|(p, _)| usize::from(p.target().w) * usize::from(p.target().h) * 4)
+            .sum();
+        let total = self.image_bytes.saturating_add(more);
+        if total > self.max_image_bytes {
+            return Err(Overflow {
+                paints: self.paints.len(),
+                image_bytes: total,
+            });
+        }
         for (p, bytes) in &mut self.paints {
             if let Some(kept) = fb.pixels_of(p) {
                 *bytes = kept.len();
@@ -179,6 +193,7 @@ impl<I> PaintQueue<I> {
                 };
             }
         }
+        Ok(())
     }
 
     /// Takes every paint, in order.

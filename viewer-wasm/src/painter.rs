@@ -23,6 +23,9 @@ pub struct Painter {
     waiting: PaintQueue<Decoding>,
     /// Called when an image is decoded, to do what waited for it.
     decoded: Rc<dyn Fn()>,
+    /// Paints were lost (an image the browser could not decode, a queue dropped): the whole
+    /// picture must be asked for again.
+    lost: bool,
 }
 
 /// Most bytes of images and kept pixels waiting for the browser's decoder.
@@ -36,6 +39,7 @@ impl Painter {
             ctx,
             waiting: PaintQueue::new(MAX_WAITING_BYTES),
             decoded: Rc::new(|| {}),
+            lost: false,
         })
     }
 
@@ -48,9 +52,12 @@ impl Painter {
         &self.canvas
     }
 
-    /// Sets the canvas's pixel size to the framebuffer's (this clears it, and what waited to
-    /// be painted on it is forgotten).
+    /// Sets the canvas's pixel size to the framebuffer's (a new size clears it, and what
+    /// waited to be painted on it is forgotten; the same size changes nothing).
     pub fn resize(&mut self, width: u16, height: u16) {
+        if (self.canvas.width(), self.canvas.height()) == (width.into(), height.into()) {
+            return;
+        }
         self.waiting.clear();
         self.canvas.set_width(width.into());
         self.canvas.set_height(height.into());
@@ -59,22 +66,39 @@ impl Painter {
     /// Paints what `client` changed since the last call, if anything: at once, in order,
     /// until an image the browser is still decoding; what comes after it waits, with its
     /// pixels as they are now. A failure is told in the console (the next change paints
-    /// again).
+    /// again). When paints were lost, the client asks the server for the whole picture
+    /// (the caller sends what the client queued).
     pub fn paint_changes(&mut self, client: &mut Client) {
         let paints = client.take_paints();
         if let Some(fb) = client.framebuffer() {
+            // A new size can come in the same receive as the end of the update before it,
+            // whose completion is told first: the canvas takes the framebuffer's size first.
+            self.resize(fb.width(), fb.height());
             self.paint_taken(paints, fb);
         }
+        if self.take_lost() {
+            client.refresh();
+        }
+    }
+
+    /// Whether paints were lost since the last call (the whole picture must come again).
+    pub fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
     }
 
     /// Does `paints`, just taken from `fb`, as [`Painter::paint_changes`] does.
     pub fn paint_taken(&mut self, paints: Vec<Paint<Vec<u8>>>, fb: &Framebuffer) {
         for paint in paints {
+            let image_bytes = match &paint {
+                Paint::Image { image, .. } => image.len(),
+                _ => 0,
+            };
             let paint = paint.try_map_image(|jpeg| Decoding::start(&jpeg, self.decoded.clone()));
             let paint = match paint {
                 Ok(p) => p,
                 Err(e) => {
                     warn("an image could not be handed to the browser", &e);
+                    self.lost = true;
                     continue;
                 }
             };
@@ -85,16 +109,16 @@ impl Painter {
                 continue;
             }
             let paint = fb.keep(paint);
-            let bytes = paint.held_bytes(|_| 0);
+            let bytes = paint.held_bytes(|_| image_bytes);
             if self.waiting.push(paint, bytes).is_err() {
-                // The browser decodes far slower than the server sends: start again from
-                // what the framebuffer holds (an image lost here shows again when its
-                // region next changes).
+                // The browser decodes far slower than the server sends: what waited is
+                // dropped, and the whole picture asked for again.
                 warn(
-                    "the browser's image decoder fell behind; paints were dropped",
+                    "the browser's image decoder fell behind; the picture is asked for again",
                     &JsValue::NULL,
                 );
                 self.waiting.clear();
+                self.lost = true;
             }
         }
         self.run(fb);
@@ -109,8 +133,11 @@ impl Painter {
             let Some(paint) = self.waiting.pop() else {
                 return;
             };
+            let image = matches!(paint, Paint::Image { .. });
             if let Err(e) = self.paint_one(fb, paint) {
                 warn("a change could not be painted", &e);
+                // Only the image had those pixels.
+                self.lost |= image;
             }
         }
     }
@@ -122,7 +149,7 @@ impl Painter {
             Paint::Pixels { rect, rgba } => self
                 .put_pixels(&rgba, rect)
                 .or_else(|_| self.put_pixels(&rgba, rect)),
-            Paint::Image { rect, image } => image.draw(&self.ctx, rect.x, rect.y),
+            Paint::Image { rect, image } => image.draw(&self.ctx, rect),
             Paint::Copy { src_x, src_y, dst } => {
                 let (w, h) = (f64::from(dst.w), f64::from(dst.h));
                 self.ctx

@@ -454,6 +454,8 @@ async fn a_failed_write_to_the_server_ends_the_relay_with_1011_and_no_panic() {
         .expect("send");
     let close = close_frame(&mut browser).await;
     assert_eq!(close.code, CloseCode::Error);
+    while browser.next().await.is_some() {}
+    drop(browser);
     let (_, end, _) = relay.await.expect("the relay ends without a panic");
     assert_eq!(end.side(), Some(Side::Target));
     assert!(end.to_string().contains("write"), "{end}");

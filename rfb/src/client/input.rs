@@ -62,6 +62,22 @@ impl Client {
         }
     }
 
+    /// Asks the server for the whole picture again (a non-incremental update request): after
+    /// the application lost paints — an image its decoder refused, a queue it had to drop.
+    pub fn refresh(&mut self) {
+        let Some(fb) = self.framebuffer() else { return };
+        let area = crate::Rect {
+            x: 0,
+            y: 0,
+            w: fb.width(),
+            h: fb.height(),
+        };
+        self.send(ClientMessage::FramebufferUpdateRequest {
+            incremental: false,
+            area,
+        });
+    }
+
     fn send(&mut self, msg: ClientMessage) {
         if self.is_connected() {
             msg.write(&mut self.outbuf);

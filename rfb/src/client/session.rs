@@ -127,14 +127,14 @@ impl Session {
         let outcome = self
             .decoders
             .decode(header, r, &mut self.framebuffer, &ctx)?;
-        if let Some(o) = self.framebuffer.paint_overflow() {
-            return Err(Error::PaintsBehind {
-                paints: o.paints,
-                image_bytes: o.image_bytes,
-                max_paints: crate::paint::MAX_PENDING_PAINTS,
-                max_image_bytes: io.cfg.limits.max_pending_image_bytes,
+        if self.framebuffer.take_paint_overflow().is_some() {
+            // Paints were dropped (the application paints far slower than the server
+            // sends): the whole picture again repaints everything they would have.
+            ClientMessage::FramebufferUpdateRequest {
+                incremental: false,
+                area: full(&self.framebuffer),
             }
-            .into());
+            .write(io.out);
         }
         let mut last = false;
         match outcome {

@@ -26,21 +26,8 @@ pub fn paint_pixels(rect: Rect, data: &[u8], fb: &mut Framebuffer, ctx: &DecodeC
     if row_bytes == 0 {
         return;
     }
-    let rgbx = ctx.is_rgbx();
     for (dy, src) in (0..rect.h).zip(data.chunks_exact(row_bytes)) {
-        let dst = fb.row_mut(rect.x, rect.y.saturating_add(dy), rect.w);
-        if rgbx && dst.len() == src.len() {
-            dst.copy_from_slice(src);
-            for px in dst.chunks_exact_mut(4) {
-                if let [.., alpha] = px {
-                    *alpha = 0xff;
-                }
-            }
-        } else {
-            for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(bpp)) {
-                d.copy_from_slice(&ctx.rgba(s));
-            }
-        }
+        ctx.row_to_rgba(fb.row_mut(rect.x, rect.y.saturating_add(dy), rect.w), src);
     }
     fb.mark_dirty(rect);
 }

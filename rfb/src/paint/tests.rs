@@ -8,8 +8,8 @@ use crate::framebuffer::{Fill, Framebuffer};
 const W: u16 = 24;
 const H: u16 = 16;
 
-/// xorshift64*: the same sequences every run.
-struct Rng(u64);
+/// xorshift64*: the same sequences every run; rectangles at most `.1` pixels a side.
+struct Rng(u64, u16);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -26,8 +26,8 @@ impl Rng {
     fn rect(&mut self) -> Rect {
         let x = self.below(u64::from(W)) as u16;
         let y = self.below(u64::from(H)) as u16;
-        let w = 1 + self.below(u64::from(W - x)) as u16;
-        let h = 1 + self.below(u64::from(H - y)) as u16;
+        let w = 1 + self.below(u64::from((W - x).min(self.1))) as u16;
+        let h = 1 + self.below(u64::from((H - y).min(self.1))) as u16;
         Rect { x, y, w, h }
     }
 
@@ -92,8 +92,8 @@ impl Canvas {
 
 /// One random history: changes, images and copies, with the painter taking and doing paints
 /// at random moments (an image's decoding can hold its queue while more changes come).
-fn history(seed: u64, steps: usize) {
-    let mut rng = Rng(seed | 1);
+fn history(seed: u64, steps: usize, max_side: u16) {
+    let mut rng = Rng(seed | 1, max_side);
     let mut fb = Framebuffer::new(W, H);
     fb.hand_images_over(1 << 20);
     let mut reference = Framebuffer::new(W, H);
@@ -152,7 +152,7 @@ fn history(seed: u64, steps: usize) {
                 }
             }
         }
-        assert_eq!(fb.paint_overflow(), None);
+        assert_eq!(fb.take_paint_overflow(), None);
     }
     for p in fb.take_paints() {
         painter.push(p, 4).expect("room");
@@ -170,7 +170,16 @@ fn history(seed: u64, steps: usize) {
 #[test]
 fn done_in_order_the_paints_always_end_at_the_picture() {
     for seed in 0..4000 {
-        history(seed * 7919, 80);
+        history(seed * 7919, 80, W);
+    }
+}
+
+#[test]
+fn more_images_than_are_told_apart_still_end_at_the_picture() {
+    // Small rectangles, so that more than MAX_HELD images are held at once and counted as
+    // the one rectangle around them.
+    for seed in 0..150 {
+        history(seed * 104_729, 600, 3);
     }
 }
 

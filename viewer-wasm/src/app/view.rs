@@ -92,7 +92,11 @@ impl App {
     /// update after a quiet spell shows without waiting for the next animation frame), else
     /// on the next animation frame, so a stream of updates costs one paint per frame.
     pub(super) fn paint_soon(&mut self) {
-        if self.frame_id.is_none() && dom::now_ms() - self.painted_at >= FRAME_MS {
+        // A hidden page gets no animation frames: it paints as updates complete, so what the
+        // server sends never piles up waiting for one.
+        if dom::document().is_some_and(|d| d.hidden()) {
+            self.paint_now();
+        } else if self.frame_id.is_none() && dom::now_ms() - self.painted_at >= FRAME_MS {
             self.on_frame();
         } else {
             self.request_frame();
@@ -113,16 +117,26 @@ impl App {
 
     pub(super) fn on_frame(&mut self) {
         self.frame_id = None;
+        self.paint_now();
+    }
+
+    fn paint_now(&mut self) {
         self.painted_at = dom::now_ms();
         let Some(s) = &mut self.session else { return };
         self.painter.paint_changes(&mut s.client);
+        // A request for the whole picture, if paints were lost.
+        s.flush();
     }
 
     /// An image the browser decoded: it is drawn, and what waited behind it painted.
     pub(super) fn image_decoded(&mut self) {
-        let Some(s) = &self.session else { return };
+        let Some(s) = &mut self.session else { return };
         if let Some(fb) = s.client.framebuffer() {
             self.painter.run(fb);
+        }
+        if self.painter.take_lost() {
+            s.client.refresh();
+            s.flush();
         }
     }
 

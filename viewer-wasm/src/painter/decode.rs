@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
+use rfb::Rect;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CanvasRenderingContext2d;
@@ -58,7 +59,10 @@ impl Decoding {
         Reflect::set(&init, &"type".into(), &"image/jpeg".into())?;
         Reflect::set(&init, &"data".into(), &js_sys::Uint8Array::from(jpeg))?;
         let decoder = Reflect::construct(&class, &js_sys::Array::of1(&init))?;
-        let promise: js_sys::Promise = call(&decoder, "decode", &[])?.dyn_into()?;
+        let promise = call(&decoder, "decode", &[]).and_then(|p| p.dyn_into::<js_sys::Promise>());
+        let promise = promise.inspect_err(|_| {
+            let _ = call(&decoder, "close", &[]);
+        })?;
         let state = Rc::new(RefCell::new(State::Pending));
         let weak = Rc::downgrade(&state);
         wasm_bindgen_futures::spawn_local(async move {
@@ -86,11 +90,13 @@ impl Decoding {
         matches!(*self.0.borrow(), State::Pending)
     }
 
-    /// Draws the decoded image with its top left corner at (`x`, `y`), and releases it.
-    pub fn draw(&self, ctx: &CanvasRenderingContext2d, x: u16, y: u16) -> Result<(), JsValue> {
+    /// Draws the decoded image into `rect` (its size, as its frame header said; never
+    /// outside it, whatever size the browser made of it), and releases it.
+    pub fn draw(&self, ctx: &CanvasRenderingContext2d, rect: Rect) -> Result<(), JsValue> {
         match std::mem::replace(&mut *self.0.borrow_mut(), State::Taken) {
             State::Ready(frame) => {
-                let drawn = call(ctx, "drawImage", &[&frame, &x.into(), &y.into()]);
+                let at = [rect.x, rect.y, rect.w, rect.h].map(JsValue::from);
+                let drawn = call(ctx, "drawImage", &[&frame, &at[0], &at[1], &at[2], &at[3]]);
                 let _ = call(&frame, "close", &[]);
                 drawn.map(drop)
             }

@@ -321,3 +321,67 @@ fn a_refused_resize_changes_nothing() {
     assert_eq!(c.framebuffer().map(|f| f.width()), Some(32));
     assert!(!c.supports_qemu_key_events());
 }
+
+#[test]
+fn jpeg_handed_to_the_application_is_a_paint_not_pixels_and_a_full_queue_asks_for_the_picture_again(
+) {
+    let jpeg = images::jpeg(16, 16, GREEN, BLUE);
+    let tight_jpeg = [vec![0x90], tight_compact(jpeg.len()), jpeg.clone()].concat();
+    let mut cfg = every_encoding_config();
+    cfg.jpeg_source = crate::client::JpegSource::Application;
+    // Room for one image waiting, not two.
+    cfg.limits.max_pending_image_bytes = jpeg.len() * 3 / 2;
+    let mut c = Client::new(cfg);
+    let mut s = handshake(64, 32);
+    s.extend(
+        Update::default()
+            .rect([0, 0, 64, 32], 7, &[0x80, GREY[0], GREY[1], GREY[2]])
+            .rect([8, 8, 16, 16], 7, &tight_jpeg)
+            .bytes(),
+    );
+    run(&mut c, &s, s.len());
+    let paints = c.take_paints();
+    let rect = crate::Rect {
+        x: 8,
+        y: 8,
+        w: 16,
+        h: 16,
+    };
+    assert!(
+        paints.contains(&crate::Paint::Image {
+            rect,
+            image: jpeg.clone()
+        }),
+        "{:?}",
+        paints.iter().map(|p| p.target()).collect::<Vec<_>>()
+    );
+    let fb = c.framebuffer().expect("connected");
+    assert_eq!(
+        fb.pixel(12, 12),
+        Some([GREY[0], GREY[1], GREY[2], 255]),
+        "not decoded here"
+    );
+    // Two images in one update, both waiting: the second does not fit, every paint is dropped,
+    // and the client asks for the whole picture, without ending the session.
+    let other = crate::Rect { x: 40, ..rect };
+    s = Update::default()
+        .rect([8, 8, 16, 16], 7, &tight_jpeg)
+        .rect([40, 8, 16, 16], 7, &tight_jpeg)
+        .bytes();
+    let (sent, _) = run(&mut c, &s, s.len());
+    // (Only after the first update, the requests are incremental: 3, 1, …)
+    assert!(
+        sent.windows(10)
+            .any(|w| w == [3, 0, 0, 0, 0, 0, 0, 64, 0, 32]),
+        "a non-incremental request for the whole picture: {sent:?}"
+    );
+    assert!(c
+        .take_paints()
+        .iter()
+        .all(|p| p.target() != other && p.target() != rect));
+    // A wrong size is still refused.
+    let small = images::jpeg(8, 8, GREEN, BLUE);
+    let bad = [vec![0x90], tight_compact(small.len()), small].concat();
+    s = Update::default().rect([8, 8, 16, 16], 7, &bad).bytes();
+    assert!(c.receive(&s).is_err());
+}

@@ -100,10 +100,7 @@ impl Cursor {
             let row_len = usize::from(tw) * bpp;
             let data = r.bytes(row_len * usize::from(th))?;
             for (dy, src) in (0..th).zip(data.chunks_exact(row_len)) {
-                let dst = sink.row(tx, ty + dy, tw);
-                for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(bpp)) {
-                    d.copy_from_slice(&ctx.rgba(s));
-                }
+                ctx.row_to_rgba(sink.row(tx, ty + dy, tw), src);
             }
             self.background = None;
             self.foreground = None;
