@@ -273,11 +273,6 @@ impl Owed {
             Self::Refused(why) => ControlFrame::close(code::POLICY, why),
         }
     }
-
-    /// The browser may still be sending (it has not closed).
-    fn leaves_bytes_unread(&self) -> bool {
-        matches!(self, Self::Error(_) | Self::Refused(_))
-    }
 }
 
 async fn tick(ping: &mut Option<tokio::time::Interval>) {
@@ -303,7 +298,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (browser_r, mut browser_w) = tokio::io::split(&mut browser.io);
+    let (mut browser_r, mut browser_w) = tokio::io::split(&mut browser.io);
     let (mut backend_r, mut backend_w) = tokio::io::split(backend);
     let metrics = opts.metrics;
     // Boxed: most sessions are not view-only, and inline the two filters would be most of
@@ -325,200 +320,209 @@ where
     let pong_due = tokio::sync::Notify::new();
 
     let prefix = std::mem::take(&mut opts.client_prefix);
-    // Ends with why, the close frame the browser is owed (an echo of its own, or the
-    // protocol error or refusal that ended it), and the browser's reading half, given back.
-    let browser_to_target = async {
-        let mut browser_r = browser_r;
-        if !prefix.is_empty() {
-            if let Err(end) = write_to_target(
-                &mut backend_w,
-                &prefix,
-                filter.as_deref_mut(),
-                &mut segments,
-                metrics,
-            )
-            .await
-            {
-                let _ = backend_w.shutdown().await;
-                let owed = Owed::refusal(&end);
-                return (end, owed, browser_r);
-            }
-        }
-        let end = loop {
-            let got = match browser::receive(&mut browser_r, &mut browser.deframer).await {
-                Ok(got) => got,
-                Err(e) => break (RelayEnd::failed(Side::Client, e), None),
-            };
-            heard.store(true, Ordering::Relaxed);
-            if let Some(p) = got.ping {
-                *owed_pong.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(p));
-                pong_due.notify_one();
-            }
-            if !got.data.is_empty() {
-                let data = &got.data;
+    // The relay, in a block: its browser→target future borrows the browser's read half until
+    // the block ends, and the drain after it needs that half.
+    let (end, browser_done, deadline) = {
+        // Ends with why, the close frame the browser is owed (an echo of its own, or the
+        // protocol error or refusal that ended it), and whether the browser is done sending (it
+        // closed, or its connection ended).
+        let browser_to_target = async {
+            let browser_r = &mut browser_r;
+            if !prefix.is_empty() {
                 if let Err(end) = write_to_target(
                     &mut backend_w,
-                    data,
+                    &prefix,
                     filter.as_deref_mut(),
                     &mut segments,
                     metrics,
                 )
                 .await
                 {
+                    let _ = backend_w.shutdown().await;
                     let owed = Owed::refusal(&end);
-                    break (end, owed);
+                    return (end, owed, false);
                 }
-                let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
-                counters.to_target.fetch_add(n, Ordering::Relaxed);
-                metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
             }
-            if let Some(e) = got.error {
-                break (RelayEnd::failed(Side::Client, &e), Some(Owed::Error(e)));
-            }
-            if let Some(c) = got.close {
-                break (RelayEnd::ClientClosed, Some(Owed::Echo(c.code)));
-            }
-            if got.eof {
-                break (RelayEnd::ClientClosed, None);
-            }
-        };
-        // Whatever ended the browser side, the target gets a clean end of stream.
-        let _ = backend_w.shutdown().await;
-        (end.0, end.1, browser_r)
-    };
-    tokio::pin!(browser_to_target);
-
-    let every = opts.ping_interval;
-    let mut ping_timer = every.map(|every| {
-        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        i
-    });
-    let mut unanswered = 0u32;
-    // The target is read into the buffer the frame is written from, behind room for its
-    // header: no copy, no zeroing. A read that filled it means more is waiting, so the next
-    // is full size; after a short read the next goes to the stack, so an idle session holds
-    // no buffer for it (the first read after a quiet spell is then at most a 4 KiB message,
-    // copied once, before the full reads resume).
-    let mut frame = FrameBuf::quiet();
-    let mut reply = None;
-    // Given back when the browser→target future ended the loop (it may not be awaited
-    // again).
-    let mut browser_r = None;
-    let end = loop {
-        tokio::select! {
-            (end, owed, r) = &mut browser_to_target => {
-                reply = owed;
-                browser_r = Some(r);
-                break end;
-            }
-            // Cancel safe: when another branch wins, nothing was read.
-            read = frame.read_from(&mut backend_r) => match read {
-                Ok(0) => break RelayEnd::TargetClosed,
-                Ok(_) => {
-                    let n = frame.payload().len();
-                    // Awaiting the send is the backpressure: no read until the browser took it.
-                    // While it waits no ping goes out, so a browser that takes nothing for two
-                    // ping intervals is as gone as one that answers no ping.
-                    let send = async {
-                        match output.as_mut().map(|o| o.apply(frame.payload(), metrics)) {
-                            None | Some(Ok(None)) => {
-                                Ok(browser.sender.frame_buf(&mut browser_w, &mut frame).await)
-                            }
-                            Some(Ok(Some(kept))) if kept.is_empty() => Ok(Ok(())),
-                            Some(Ok(Some(kept))) => Ok(browser.sender.binary(&mut browser_w, &kept).await),
-                            Some(Err(end)) => Err(end),
-                        }
-                    };
-                    match taken_within(every, send).await {
-                        Ok(Ok(Ok(()))) => {}
-                        Ok(Ok(Err(e))) => break RelayEnd::failed(Side::Client, e),
-                        Ok(Err(end)) | Err(end) => break end,
+            let end = loop {
+                let got = match browser::receive(browser_r, &mut browser.deframer).await {
+                    Ok(got) => got,
+                    Err(e) => break (RelayEnd::failed(Side::Client, e), None, true),
+                };
+                heard.store(true, Ordering::Relaxed);
+                if let Some(p) = got.ping {
+                    *owed_pong.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(p));
+                    pong_due.notify_one();
+                }
+                if !got.data.is_empty() {
+                    let data = &got.data;
+                    if let Err(end) = write_to_target(
+                        &mut backend_w,
+                        data,
+                        filter.as_deref_mut(),
+                        &mut segments,
+                        metrics,
+                    )
+                    .await
+                    {
+                        let owed = Owed::refusal(&end);
+                        break (end, owed, false);
                     }
-                    frame.reset(FRAME_PAYLOAD_BYTES);
-                    let n = u64::try_from(n).unwrap_or(u64::MAX);
-                    counters.to_client.fetch_add(n, Ordering::Relaxed);
-                    metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
+                    let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                    counters.to_target.fetch_add(n, Ordering::Relaxed);
+                    metrics.bytes_to_target.fetch_add(n, Ordering::Relaxed);
                 }
-                Err(e) => break RelayEnd::failed(Side::Target, format!("read: {e}")),
-            },
-            () = pong_due.notified() => {
-                let ping = owed_pong.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(ping) = ping {
-                    match taken_within(every, browser.sender.pong(&mut browser_w, &ping)).await {
+                if let Some(e) = got.error {
+                    break (
+                        RelayEnd::failed(Side::Client, &e),
+                        Some(Owed::Error(e)),
+                        false,
+                    );
+                }
+                if let Some(c) = got.close {
+                    break (RelayEnd::ClientClosed, Some(Owed::Echo(c.code)), true);
+                }
+                if got.eof {
+                    break (RelayEnd::ClientClosed, None, true);
+                }
+            };
+            // Whatever ended the browser side, the target gets a clean end of stream.
+            let _ = backend_w.shutdown().await;
+            end
+        };
+        tokio::pin!(browser_to_target);
+
+        let every = opts.ping_interval;
+        let mut ping_timer = every.map(|every| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        let mut unanswered = 0u32;
+        // The target is read into the buffer the frame is written from, behind room for its
+        // header: no copy, no zeroing. A read that filled it means more is waiting, so the next
+        // is full size; after a short read the next goes to the stack, so an idle session holds
+        // no buffer for it (the first read after a quiet spell is then at most a 4 KiB message,
+        // copied once, before the full reads resume).
+        let mut frame = FrameBuf::quiet();
+        let mut reply = None;
+        // Set when the browser→target future ended (it may not be awaited again): whether the
+        // browser is done sending.
+        let mut browser_done = None;
+        let end = loop {
+            tokio::select! {
+                (end, owed, done) = &mut browser_to_target => {
+                    reply = owed;
+                    browser_done = Some(done);
+                    break end;
+                }
+                // Cancel safe: when another branch wins, nothing was read.
+                read = frame.read_from(&mut backend_r) => match read {
+                    Ok(0) => break RelayEnd::TargetClosed,
+                    Ok(_) => {
+                        let n = frame.payload().len();
+                        // Awaiting the send is the backpressure: no read until the browser took it.
+                        // While it waits no ping goes out, so a browser that takes nothing for two
+                        // ping intervals is as gone as one that answers no ping.
+                        let send = async {
+                            match output.as_mut().map(|o| o.apply(frame.payload(), metrics)) {
+                                None | Some(Ok(None)) => {
+                                    Ok(browser.sender.frame_buf(&mut browser_w, &mut frame).await)
+                                }
+                                Some(Ok(Some(kept))) if kept.is_empty() => Ok(Ok(())),
+                                Some(Ok(Some(kept))) => Ok(browser.sender.binary(&mut browser_w, &kept).await),
+                                Some(Err(end)) => Err(end),
+                            }
+                        };
+                        match taken_within(every, send).await {
+                            Ok(Ok(Ok(()))) => {}
+                            Ok(Ok(Err(e))) => break RelayEnd::failed(Side::Client, e),
+                            Ok(Err(end)) | Err(end) => break end,
+                        }
+                        frame.reset(FRAME_PAYLOAD_BYTES);
+                        let n = u64::try_from(n).unwrap_or(u64::MAX);
+                        counters.to_client.fetch_add(n, Ordering::Relaxed);
+                        metrics.bytes_to_client.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => break RelayEnd::failed(Side::Target, format!("read: {e}")),
+                },
+                () = pong_due.notified() => {
+                    let ping = owed_pong.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(ping) = ping {
+                        match taken_within(every, browser.sender.pong(&mut browser_w, &ping)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
+                            Err(end) => break end,
+                        }
+                    }
+                }
+                () = tick(&mut ping_timer) => {
+                    if heard.swap(false, Ordering::Relaxed) {
+                        unanswered = 0;
+                    } else {
+                        unanswered += 1;
+                        if unanswered >= 2 {
+                            break RelayEnd::ClientUnresponsive { after: every.unwrap_or_default() * unanswered };
+                        }
+                    }
+                    let interval = every.unwrap_or_default();
+                    match tokio::time::timeout(interval, browser.sender.ping(&mut browser_w)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
-                        Err(end) => break end,
+                        Err(_) => break RelayEnd::ClientUnresponsive { after: interval * (unanswered + 1) },
+                    }
+                }
+                () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
+                why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
+                why = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Ended(why),
+            }
+        };
+        // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
+        let goodbye = async {
+            let ours = match &end {
+                RelayEnd::TargetClosed => Some((code::NORMAL, true)),
+                RelayEnd::Failed {
+                    side: Side::Target, ..
+                } => Some((code::ERROR, true)),
+                RelayEnd::Shutdown => Some((code::AWAY, true)),
+                RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => Some((code::POLICY, false)),
+                RelayEnd::ClientUnresponsive { .. } => Some((code::AWAY, false)),
+                RelayEnd::ClientClosed
+                | RelayEnd::Failed {
+                    side: Side::Client, ..
+                } => None,
+            };
+            match ours {
+                Some((code, wait)) => {
+                    let frame = ControlFrame::close(code, &end.to_string());
+                    let sent = browser.sender.close(&mut browser_w, &frame).await.is_ok();
+                    if sent && wait && browser_done.is_none() {
+                        // Let the browser acknowledge; its remaining bytes still go to the target.
+                        let (_, _, done) = (&mut browser_to_target).await;
+                        browser_done = Some(done);
+                    }
+                }
+                // The browser's close is echoed, its protocol error or refusal named.
+                None => {
+                    if let Some(reply) = &reply {
+                        let _ = browser.sender.close(&mut browser_w, &reply.frame()).await;
                     }
                 }
             }
-            () = tick(&mut ping_timer) => {
-                if heard.swap(false, Ordering::Relaxed) {
-                    unanswered = 0;
-                } else {
-                    unanswered += 1;
-                    if unanswered >= 2 {
-                        break RelayEnd::ClientUnresponsive { after: every.unwrap_or_default() * unanswered };
-                    }
-                }
-                let interval = every.unwrap_or_default();
-                match tokio::time::timeout(interval, browser.sender.ping(&mut browser_w)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
-                    Err(_) => break RelayEnd::ClientUnresponsive { after: interval * (unanswered + 1) },
-                }
-            }
-            () = opts.shutdown.reached(Phase::Closing) => break RelayEnd::Shutdown,
-            why = CertWatch::ended_opt(&mut opts.cert) => break RelayEnd::CertificateRefused(why),
-            why = KillWatch::killed_opt(&mut opts.killed) => break RelayEnd::Ended(why),
-        }
-    };
-    // The goodbye is bounded: a browser that takes nothing must not hold the relay open.
-    let goodbye = async {
-        let ours = match &end {
-            RelayEnd::TargetClosed => Some((code::NORMAL, true)),
-            RelayEnd::Failed {
-                side: Side::Target, ..
-            } => Some((code::ERROR, true)),
-            RelayEnd::Shutdown => Some((code::AWAY, true)),
-            RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => Some((code::POLICY, false)),
-            RelayEnd::ClientUnresponsive { .. } => Some((code::AWAY, false)),
-            RelayEnd::ClientClosed
-            | RelayEnd::Failed {
-                side: Side::Client, ..
-            } => None,
+            let _ = browser_w.shutdown().await;
         };
-        match ours {
-            Some((code, wait)) => {
-                let frame = ControlFrame::close(code, &end.to_string());
-                let sent = browser.sender.close(&mut browser_w, &frame).await.is_ok();
-                if sent && wait && browser_r.is_none() {
-                    // Let the browser acknowledge; its remaining bytes still go to the target.
-                    let _ = (&mut browser_to_target).await;
-                }
-            }
-            // The browser's close is echoed, its protocol error or refusal named.
-            None => {
-                if let Some(reply) = &reply {
-                    let _ = browser.sender.close(&mut browser_w, &reply.frame()).await;
-                }
-            }
-        }
-        let _ = browser_w.shutdown().await;
-        // The browser may still be sending when its side ended on an error, a refusal or a
-        // failed write to the VNC server: what it sends is read and dropped until it has the
-        // close, as a connection closed with unread bytes is reset, and a reset throws away
-        // what was not sent yet, the close frame with it.
-        let unread = match (&reply, &end) {
-            (Some(owed), _) => owed.leaves_bytes_unread(),
-            (None, RelayEnd::Failed { side, .. }) => *side == Side::Target,
-            (None, _) => false,
-        };
-        if let (Some(r), true) = (&mut browser_r, unread) {
-            browser::discard_until_end(r).await;
-        }
+        // The whole goodbye (close frame, the browser's answer, the drain below) is bounded.
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+        let _ = tokio::time::timeout_at(deadline, goodbye).await;
+        (end, browser_done.unwrap_or(false), deadline)
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
+    // A browser that is not done sending (an error, a refusal, a failed write to the VNC
+    // server, an administrator's end while it moves its pointer) has what it sends read and
+    // dropped until it has the close: a connection closed with unread bytes is reset, and a
+    // reset throws away what was not sent yet, the close frame with it.
+    if !browser_done {
+        let drain = browser::discard_until_end(&mut browser_r);
+        let _ = tokio::time::timeout_at(deadline, drain).await;
+    }
     let stats = RelayStats {
         to_target: counters.to_target.load(Ordering::Relaxed),
         to_client: counters.to_client.load(Ordering::Relaxed),

@@ -28,7 +28,14 @@ async fn start(ping_interval: Option<Duration>) -> Harness {
 async fn start_with_limit(ping_interval: Option<Duration>, max_message: usize) -> Harness {
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
     let (backend_io, server) = tokio::io::duplex(PIPE_BYTES);
-    let relay = spawn_pump(gateway_io, backend_io, max_message, ping_interval, None);
+    let relay = spawn_pump(
+        gateway_io,
+        backend_io,
+        max_message,
+        ping_interval,
+        None,
+        None,
+    );
     let browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
     Harness {
         browser,
@@ -44,6 +51,7 @@ fn spawn_pump<S, B>(
     max_message: usize,
     ping_interval: Option<Duration>,
     view_only: Option<view_only::ViewOnly>,
+    killed: Option<crate::sessions::KillWatch>,
 ) -> tokio::task::JoinHandle<(RelayStats, RelayEnd, Metrics)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -60,7 +68,7 @@ where
             client_prefix: Vec::new(),
             cert: None,
             counters: Default::default(),
-            killed: None,
+            killed,
         };
         let (stats, end) = pump_websocket(&mut ws, backend, &mut opts).await;
         (stats, end, metrics)
@@ -446,7 +454,7 @@ impl tokio::io::AsyncWrite for RefusingServer {
 #[tokio::test]
 async fn a_failed_write_to_the_server_ends_the_relay_with_1011_and_no_panic() {
     let (browser_io, gateway_io) = tokio::io::duplex(PIPE_BYTES);
-    let relay = spawn_pump(gateway_io, RefusingServer, 4 << 20, None, None);
+    let relay = spawn_pump(gateway_io, RefusingServer, 4 << 20, None, None, None);
     let mut browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
     browser
         .send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
@@ -480,7 +488,7 @@ async fn a_view_only_refusal_of_the_browsers_input_is_a_1008_close_that_names_it
         limits: rfb::Limits::default(),
         server_init: server_init(),
     };
-    let relay = spawn_pump(gateway_io, backend_io, 4 << 20, None, Some(view_only));
+    let relay = spawn_pump(gateway_io, backend_io, 4 << 20, None, Some(view_only), None);
     let mut browser = WebSocketStream::from_raw_socket(browser_io, Role::Client, None).await;
     // A key press is dropped; a message of no known type cannot be followed.
     let key = vec![4u8, 1, 0, 0, 0, 0, 0, 0x61];
@@ -541,15 +549,21 @@ fn read_frames(mut got: &[u8]) -> (usize, Option<(u16, String)>) {
     (binary, None)
 }
 
-#[tokio::test]
-async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_frame() {
-    // Real TCP, where a connection closed with unread bytes is reset, and a reset throws
-    // away what the gateway had not sent yet. A browser that has 256 KiB of the desktop to
-    // read starts a message far over the limit and reads only after a pause: the close frame
-    // waits behind the desktop's bytes, so the gateway must read (and drop) what the browser
-    // still sends until the browser has it.
+const DESKTOP: usize = 256 * 1024;
+
+/// A relay on real TCP, where a connection closed with unread bytes is reset, and a reset
+/// throws away what the gateway had not sent yet: a browser with a small receive buffer, and
+/// a VNC server that sends 256 KiB of desktop at once (most of it then waits in the gateway's
+/// send buffer) and stays open until the relay ends.
+async fn behind_the_desktop(
+    max_message: usize,
+    killed: Option<crate::sessions::KillWatch>,
+) -> (
+    tokio::net::TcpStream,
+    tokio::task::JoinHandle<(RelayStats, RelayEnd, Metrics)>,
+    tokio::task::JoinHandle<()>,
+) {
     use tokio::net::TcpSocket;
-    const DESKTOP: usize = 256 * 1024;
     let listener = TcpSocket::new_v4().expect("socket");
     listener.set_send_buffer_size(1 << 20).expect("send buffer");
     listener
@@ -564,7 +578,7 @@ async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_fr
     let (browser, accepted) = tokio::join!(browser.connect(addr), listener.accept());
     let (gateway_io, _) = accepted.expect("accept");
     let (backend_io, mut server) = tokio::io::duplex(PIPE_BYTES);
-    let relay = spawn_pump(gateway_io, backend_io, 1000, None, None);
+    let relay = spawn_pump(gateway_io, backend_io, max_message, None, None, killed);
     let server = tokio::spawn(async move {
         server
             .write_all(&pattern(3, DESKTOP))
@@ -574,7 +588,33 @@ async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_fr
         let mut rest = Vec::new();
         let _ = server.read_to_end(&mut rest).await;
     });
-    let mut browser = browser.expect("connect");
+    (browser.expect("connect"), relay, server)
+}
+
+/// Reads the browser's side until the gateway's close frame, or the end: the binary bytes
+/// before it, and its code and reason.
+async fn read_until_close<R: AsyncRead + Unpin>(browser: &mut R) -> (usize, Option<(u16, String)>) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match browser.read(&mut buf).await {
+            Ok(0) | Err(_) => return read_frames(&got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        if let (binary, Some(close)) = read_frames(&got) {
+            return (binary, Some(close));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_frame() {
+    // Real TCP, where a connection closed with unread bytes is reset, and a reset throws
+    // away what the gateway had not sent yet. A browser that has 256 KiB of the desktop to
+    // read starts a message far over the limit and reads only after a pause: the close frame
+    // waits behind the desktop's bytes, so the gateway must read (and drop) what the browser
+    // still sends until the browser has it.
+    let (mut browser, relay, server) = behind_the_desktop(1000, None).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut head = vec![0x82, 0xff];
     head.extend_from_slice(&(64u64 << 20).to_be_bytes());
@@ -582,17 +622,7 @@ async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_fr
     head.extend_from_slice(&[0x5a; 8192]);
     browser.write_all(&head).await.expect("browser writes");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let (binary, close) = loop {
-        match browser.read(&mut buf).await {
-            Ok(0) | Err(_) => break read_frames(&got),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-        if let (binary, Some(close)) = read_frames(&got) {
-            break (binary, Some(close));
-        }
-    };
+    let (binary, close) = read_until_close(&mut browser).await;
     assert_eq!(binary, DESKTOP, "the desktop's bytes before the close");
     let (code, reason) = close.expect("the close frame arrived");
     assert_eq!(code, 1009);
@@ -600,5 +630,43 @@ async fn a_refused_message_still_arriving_does_not_cost_the_browser_its_close_fr
     drop(browser);
     let (_, end, _) = relay.await.expect("joins");
     assert_eq!(end.side(), Some(Side::Client));
+    server.await.expect("server");
+}
+
+#[tokio::test]
+async fn an_administrators_kill_reaches_a_browser_that_keeps_sending() {
+    // Ended while the browser moves its pointer: what it sends is read and dropped until it
+    // has the close, which waits behind the desktop's bytes.
+    let live = crate::sessions::LiveSessions::new("test".into());
+    let client = "127.0.0.1:4000".parse().expect("address");
+    let registration = live.register(
+        &crate::sessions::tests::route(),
+        client,
+        crate::admission::Via::WebSocket,
+    );
+    let (browser, relay, server) = behind_the_desktop(4 << 20, Some(registration.watch())).await;
+    let (mut r, mut w) = browser.into_split();
+    let pointer = tokio::spawn(async move {
+        // A masked binary frame of a PointerEvent (5, 0, 0, 9, 0, 7), every millisecond.
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x82, 0x86];
+        frame.extend_from_slice(&mask);
+        frame.extend((0..6).map(|i| [5u8, 0, 0, 9, 0, 7][i] ^ mask[i % 4]));
+        while w.write_all(&frame).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(live.kill(registration.id(), "admin"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (binary, close) = read_until_close(&mut r).await;
+    pointer.abort();
+    drop(r);
+    assert_eq!(binary, DESKTOP, "the desktop's bytes before the close");
+    let (code, reason) = close.expect("the close frame arrived");
+    assert_eq!(code, 1008);
+    assert_eq!(reason, "ended by an administrator");
+    let (_, end, _) = relay.await.expect("joins");
+    assert!(matches!(end, RelayEnd::Ended(_)), "{end:?}");
     server.await.expect("server");
 }
