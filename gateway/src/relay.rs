@@ -520,7 +520,7 @@ where
     // dropped until it has the close: a connection closed with unread bytes is reset, and a
     // reset throws away what was not sent yet, the close frame with it.
     if !browser_done {
-        let drain = browser::discard_until_end(&mut browser_r);
+        let drain = browser::discard_until_closed(&mut browser_r, &mut browser.deframer);
         let _ = tokio::time::timeout_at(deadline, drain).await;
     }
     let stats = RelayStats {

@@ -176,9 +176,17 @@ impl Wss {
     }
 
     /// Reads until the gateway closes; the close's reason.
+    /// The reason of the gateway's close frame, answered as a browser answers it (its code
+    /// echoed).
     pub fn close_reason(&mut self) -> anyhow::Result<String> {
         loop {
-            if let Frame::Close(_, reason) = self.next_frame()? {
+            if let Frame::Close(code, reason) = self.next_frame()? {
+                let mask = [0x5au8, 0x11, 0xc3, 0x08];
+                let mut frame = vec![0x88u8, 0x82];
+                frame.extend_from_slice(&mask);
+                frame.extend(code.to_be_bytes().iter().zip(mask).map(|(b, m)| b ^ m));
+                // The gateway may have gone already: the reason is what counts.
+                let _ = self.io.write_all(&frame).and_then(|()| self.io.flush());
                 return Ok(reason);
             }
         }

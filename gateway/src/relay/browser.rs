@@ -71,6 +71,21 @@ where
     .await
 }
 
+/// After the gateway's close: reads and drops what the browser still sends until its close
+/// frame answers ours, or its connection ends. A stream no longer in step with its frames
+/// (after a protocol error) is read to its end.
+pub async fn discard_until_closed<R: AsyncRead + Unpin>(r: &mut R, deframer: &mut Deframer) {
+    loop {
+        match receive(r, deframer).await {
+            Ok(got) if got.close.is_some() || got.eof => return,
+            Ok(got) if got.error.is_some() => break,
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+    discard_until_end(r).await;
+}
+
 /// Reads and drops what the browser sends until its connection ends (or fails).
 pub async fn discard_until_end<R: AsyncRead + Unpin>(r: &mut R) {
     // One read per await, so the runtime's budget lets a bound on the wait fire while a
