@@ -194,6 +194,24 @@ pub struct PumpOptions<'a> {
     pub killed: Option<KillWatch>,
 }
 
+/// Why a client's bytes did not reach the target.
+#[derive(Debug)]
+pub(crate) enum NotWritten {
+    /// View-only: the filter cannot follow what the client sent.
+    Refused(rfb::input_filter::FilterError),
+    /// Writing to the target failed.
+    Target(std::io::Error),
+}
+
+impl From<NotWritten> for RelayEnd {
+    fn from(e: NotWritten) -> Self {
+        match e {
+            NotWritten::Refused(e) => RelayEnd::failed(Side::Client, e),
+            NotWritten::Target(e) => RelayEnd::failed(Side::Target, format!("write: {e}")),
+        }
+    }
+}
+
 /// Writes a client's bytes to the target: all of them, or — view-only — all but its input.
 pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
     w: &mut W,
@@ -201,30 +219,22 @@ pub(crate) async fn write_to_target<W: AsyncWrite + Unpin>(
     filter: Option<&mut InputHalf>,
     segments: &mut Vec<Segment>,
     metrics: &Metrics,
-) -> Result<(), RelayEnd> {
+) -> Result<(), NotWritten> {
     let Some(half) = filter else {
-        return w
-            .write_all(data)
-            .await
-            .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")));
+        return w.write_all(data).await.map_err(NotWritten::Target);
     };
     let f = &mut half.filter;
     let before = f.dropped;
     segments.clear();
-    f.filter(data, segments)
-        .map_err(|e| RelayEnd::failed(Side::Client, e))?;
+    f.filter(data, segments).map_err(NotWritten::Refused)?;
     metrics
         .view_only_dropped
         .fetch_add(f.dropped - before, Ordering::Relaxed);
     half.hand_over_pixel_format();
     for s in segments.iter() {
-        w.write_all(s.of(data))
-            .await
-            .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))?;
+        w.write_all(s.of(data)).await.map_err(NotWritten::Target)?;
     }
-    w.flush()
-        .await
-        .map_err(|e| RelayEnd::failed(Side::Target, format!("write: {e}")))
+    w.flush().await.map_err(NotWritten::Target)
 }
 
 /// What a write to the browser becomes: with pings, a browser that takes nothing for two
@@ -254,16 +264,14 @@ enum Owed {
 }
 
 impl Owed {
-    /// What ended the browser's side, when it is owed a close that says so: a write to the
-    /// target fails on the client's side only when the view-only filter refuses its input.
-    fn refusal(end: &RelayEnd) -> Option<Self> {
-        match end {
-            RelayEnd::Failed {
-                side: Side::Client,
-                detail,
-            } => Some(Self::Refused(detail.clone())),
-            _ => None,
-        }
+    /// Why the browser's bytes did not reach the target, and the close it is owed for that:
+    /// a refusal is named to it; a failed write to the target is the gateway's own close.
+    fn not_written(e: NotWritten) -> (RelayEnd, Option<Self>) {
+        let owed = match &e {
+            NotWritten::Refused(why) => Some(Self::Refused(why.to_string())),
+            NotWritten::Target(_) => None,
+        };
+        (e.into(), owed)
     }
 
     fn frame(&self) -> ControlFrame {
@@ -329,7 +337,7 @@ where
         let browser_to_target = async {
             let browser_r = &mut browser_r;
             if !prefix.is_empty() {
-                if let Err(end) = write_to_target(
+                if let Err(e) = write_to_target(
                     &mut backend_w,
                     &prefix,
                     filter.as_deref_mut(),
@@ -339,7 +347,7 @@ where
                 .await
                 {
                     let _ = backend_w.shutdown().await;
-                    let owed = Owed::refusal(&end);
+                    let (end, owed) = Owed::not_written(e);
                     return (end, owed, false);
                 }
             }
@@ -355,7 +363,7 @@ where
                 }
                 if !got.data.is_empty() {
                     let data = &got.data;
-                    if let Err(end) = write_to_target(
+                    if let Err(e) = write_to_target(
                         &mut backend_w,
                         data,
                         filter.as_deref_mut(),
@@ -364,7 +372,7 @@ where
                     )
                     .await
                     {
-                        let owed = Owed::refusal(&end);
+                        let (end, owed) = Owed::not_written(e);
                         break (end, owed, false);
                     }
                     let n = u64::try_from(data.len()).unwrap_or(u64::MAX);
