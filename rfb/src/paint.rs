@@ -75,19 +75,6 @@ impl<I> Paint<I> {
             Self::Region(_) | Self::Copy { .. } => 0,
         }
     }
-
-    /// The same paint with its image held another way.
-    pub fn map_image<J>(self, f: impl FnOnce(I) -> J) -> Paint<J> {
-        match self {
-            Self::Region(d) => Paint::Region(d),
-            Self::Pixels { rect, rgba } => Paint::Pixels { rect, rgba },
-            Self::Image { rect, image } => Paint::Image {
-                rect,
-                image: f(image),
-            },
-            Self::Copy { src_x, src_y, dst } => Paint::Copy { src_x, src_y, dst },
-        }
-    }
 }
 
 /// More paints, or more image bytes, waited than the queue holds.

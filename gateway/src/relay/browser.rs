@@ -87,7 +87,7 @@ pub async fn discard_until_closed<R: AsyncRead + Unpin>(r: &mut R, deframer: &mu
 }
 
 /// Reads and drops what the browser sends until its connection ends (or fails).
-pub async fn discard_until_end<R: AsyncRead + Unpin>(r: &mut R) {
+async fn discard_until_end<R: AsyncRead + Unpin>(r: &mut R) {
     // One read per await, so the runtime's budget lets a bound on the wait fire while a
     // browser keeps sending; the bytes go to the stack and never into the future.
     while let Ok(1..) = read_and_drop(r).await {}
@@ -322,11 +322,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Browser<S> {
             {
                 return;
             }
-            while let Ok(got) = receive(&mut self.io, &mut self.deframer).await {
-                if got.eof || got.close.is_some() || got.error.is_some() {
-                    break;
-                }
-            }
+            discard_until_closed(&mut self.io, &mut self.deframer).await;
             let _ = self.io.shutdown().await;
         })
         .await;

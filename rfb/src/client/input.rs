@@ -65,17 +65,9 @@ impl Client {
     /// Asks the server for the whole picture again (a non-incremental update request): after
     /// the application lost paints — an image its decoder refused, a queue it had to drop.
     pub fn refresh(&mut self) {
-        let Some(fb) = self.framebuffer() else { return };
-        let area = crate::Rect {
-            x: 0,
-            y: 0,
-            w: fb.width(),
-            h: fb.height(),
-        };
-        self.send(ClientMessage::FramebufferUpdateRequest {
-            incremental: false,
-            area,
-        });
+        if let Phase::Session(s) = &self.phase {
+            s.request_whole_picture(&mut self.outbuf);
+        }
     }
 
     fn send(&mut self, msg: ClientMessage) {

@@ -98,6 +98,11 @@ impl Session {
     pub fn start(&self, cfg: &ClientConfig, out: &mut Vec<u8>) {
         ClientMessage::SetPixelFormat(PixelFormat::RGBX_LE).write(out);
         ClientMessage::SetEncodings(cfg.encodings.clone()).write(out);
+        self.request_whole_picture(out);
+    }
+
+    /// Asks for the whole framebuffer (a non-incremental update request).
+    pub fn request_whole_picture(&self, out: &mut Vec<u8>) {
         ClientMessage::FramebufferUpdateRequest {
             incremental: false,
             area: full(&self.framebuffer),
@@ -130,11 +135,7 @@ impl Session {
         if self.framebuffer.take_paint_overflow().is_some() {
             // Paints were dropped (the application paints far slower than the server
             // sends): the whole picture again repaints everything they would have.
-            ClientMessage::FramebufferUpdateRequest {
-                incremental: false,
-                area: full(&self.framebuffer),
-            }
-            .write(io.out);
+            self.request_whole_picture(io.out);
         }
         let mut last = false;
         match outcome {

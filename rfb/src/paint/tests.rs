@@ -8,6 +8,10 @@ use crate::framebuffer::{Fill, Framebuffer};
 const W: u16 = 24;
 const H: u16 = 16;
 
+fn rect(x: u16, y: u16, w: u16, h: u16) -> Rect {
+    Rect { x, y, w, h }
+}
+
 /// xorshift64*: the same sequences every run; rectangles at most `.1` pixels a side.
 struct Rng(u64, u16);
 
@@ -28,7 +32,7 @@ impl Rng {
         let y = self.below(u64::from(H)) as u16;
         let w = 1 + self.below(u64::from((W - x).min(self.1))) as u16;
         let h = 1 + self.below(u64::from((H - y).min(self.1))) as u16;
-        Rect { x, y, w, h }
+        rect(x, y, w, h)
     }
 
     fn colour(&mut self) -> [u8; 4] {
@@ -139,7 +143,7 @@ fn history(seed: u64, steps: usize, max_side: u16) {
             7 => {
                 // Kept as the painter will keep them: what waits holds its pixels.
                 for p in fb.take_paints() {
-                    log.push(format!("  taken {:?}", p.clone().map_image(|_| ())));
+                    log.push(format!("  taken {:?}", p.target()));
                     painter.push(fb.keep(p), 4).expect("room");
                 }
             }
@@ -188,18 +192,8 @@ fn without_images_a_change_is_one_region_as_before() {
     let mut fb = Framebuffer::new(W, H);
     fb.hand_images_over(1 << 20);
     fb.take_paints();
-    let a = Rect {
-        x: 1,
-        y: 1,
-        w: 2,
-        h: 2,
-    };
-    let b = Rect {
-        x: 10,
-        y: 8,
-        w: 3,
-        h: 1,
-    };
+    let a = rect(1, 1, 2, 2);
+    let b = rect(10, 8, 3, 1);
     fb.mark_dirty(a);
     fb.mark_dirty(b);
     assert_eq!(
@@ -217,24 +211,9 @@ fn a_region_never_spans_an_image_and_a_later_image_drops_the_one_it_covers() {
     let mut fb = Framebuffer::new(W, H);
     fb.hand_images_over(1 << 20);
     fb.take_paints();
-    let video = Rect {
-        x: 4,
-        y: 4,
-        w: 8,
-        h: 8,
-    };
-    let left = Rect {
-        x: 0,
-        y: 0,
-        w: 2,
-        h: 2,
-    };
-    let right = Rect {
-        x: 20,
-        y: 14,
-        w: 2,
-        h: 2,
-    };
+    let video = rect(4, 4, 8, 8);
+    let left = rect(0, 0, 2, 2);
+    let right = rect(20, 14, 2, 2);
     fb.hand_over_image(video, vec![1; 4]);
     fb.hand_over_image(video, vec![2; 4]);
     // Two changes either side of the image: two regions, not one across it.
@@ -259,23 +238,10 @@ fn a_region_never_spans_an_image_and_a_later_image_drops_the_one_it_covers() {
         ]
     );
     // A change that covers the image makes the framebuffer whole again: one region.
-    fb.mark_dirty(Rect {
-        x: 0,
-        y: 0,
-        w: W,
-        h: H,
-    });
+    fb.mark_dirty(rect(0, 0, W, H));
     fb.mark_dirty(left);
     fb.mark_dirty(right);
-    assert_eq!(
-        fb.take_paints(),
-        vec![region(Rect {
-            x: 0,
-            y: 0,
-            w: W,
-            h: H
-        })]
-    );
+    assert_eq!(fb.take_paints(), vec![region(rect(0, 0, W, H))]);
 }
 
 #[test]
@@ -283,18 +249,8 @@ fn a_copy_of_an_image_is_done_on_the_canvas_and_what_it_reads_is_never_dropped()
     let mut fb = Framebuffer::new(W, H);
     fb.hand_images_over(1 << 20);
     fb.take_paints();
-    let image = Rect {
-        x: 0,
-        y: 0,
-        w: 4,
-        h: 4,
-    };
-    let dst = Rect {
-        x: 10,
-        y: 0,
-        w: 4,
-        h: 4,
-    };
+    let image = rect(0, 0, 4, 4);
+    let dst = rect(10, 0, 4, 4);
     fb.hand_over_image(image, vec![1; 4]);
     assert!(fb.copy_rect(0, 0, dst));
     // A later image over the first must not drop it: the copy reads it.
@@ -322,12 +278,7 @@ fn a_copy_of_an_image_is_done_on_the_canvas_and_what_it_reads_is_never_dropped()
 #[test]
 fn the_queue_refuses_more_image_bytes_than_its_limit_and_counts_what_it_drops() {
     let mut q = PaintQueue::<()>::new(100);
-    let r = Rect {
-        x: 0,
-        y: 0,
-        w: 4,
-        h: 4,
-    };
+    let r = rect(0, 0, 4, 4);
     let other = Rect { x: 8, ..r };
     q.push(Paint::Image { rect: r, image: () }, 60)
         .expect("room");
