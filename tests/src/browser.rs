@@ -157,11 +157,38 @@ impl Browser {
     /// pages), read from /proc: the processes with `--type=renderer` descended from this
     /// browser's chromedriver.
     pub fn renderer_cpu_seconds(&self) -> f64 {
+        self.renderer_pids()
+            .iter()
+            .map(|pid| stat_ticks(&format!("/proc/{pid}/stat")).1)
+            .sum::<u64>() as f64
+            / USER_HZ
+    }
+
+    /// The same CPU seconds by thread name (Chromium names its threads: `CrRendererMain` is
+    /// the page's main thread, `Compositor`, `ThreadPoolForeg`, …), summed over the renderer
+    /// processes; threads that ended before the call are not counted.
+    pub fn renderer_cpu_by_thread(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut by_name = std::collections::BTreeMap::new();
+        for pid in self.renderer_pids() {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for t in tasks.filter_map(Result::ok) {
+                let (name, ticks) = stat_ticks(&t.path().join("stat").to_string_lossy());
+                *by_name.entry(name).or_insert(0.0) += ticks as f64 / USER_HZ;
+            }
+        }
+        by_name
+    }
+
+    /// This browser's renderer processes: `--type=renderer` in the command line (Chromium
+    /// rewrites it into one string, its process title), descended from its chromedriver.
+    fn renderer_pids(&self) -> Vec<u32> {
         let driver = self._driver.child.id();
         let Ok(entries) = std::fs::read_dir("/proc") else {
-            return 0.0;
+            return Vec::new();
         };
-        // pid → (parent, user+system ticks, a renderer?)
+        // pid → (parent, a renderer?)
         let mut procs = std::collections::HashMap::new();
         for e in entries.filter_map(Result::ok) {
             let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
@@ -170,41 +197,32 @@ impl Browser {
             let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
                 continue;
             };
-            // After the command name: state, ppid (index 1), …, utime (11), stime (12).
-            let fields: Vec<&str> = stat
+            // After the command name: state, ppid (index 1), ….
+            let parent = stat
                 .rsplit_once(") ")
-                .map(|(_, rest)| rest.split(' ').collect())
-                .unwrap_or_default();
-            let num = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|f| f.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            // Chromium rewrites its command line into one string (its process title).
+                .and_then(|(_, rest)| rest.split(' ').nth(1))
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(0);
             let renderer = std::fs::read(e.path().join("cmdline"))
                 .map(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
                 .unwrap_or(false);
-            let parent = u32::try_from(num(1)).unwrap_or(0);
-            procs.insert(pid, (parent, num(11) + num(12), renderer));
+            procs.insert(pid, (parent, renderer));
         }
         let descends = |mut pid: u32| {
             for _ in 0..64 {
                 match procs.get(&pid) {
-                    Some((parent, _, _)) if *parent == driver => return true,
-                    Some((parent, _, _)) if *parent > 1 => pid = *parent,
+                    Some((parent, _)) if *parent == driver => return true,
+                    Some((parent, _)) if *parent > 1 => pid = *parent,
                     _ => return false,
                 }
             }
             false
         };
-        let ticks: u64 = procs
+        procs
             .iter()
-            .filter(|(pid, (_, _, renderer))| *renderer && descends(**pid))
-            .map(|(_, (_, t, _))| *t)
-            .sum();
-        // The kernel's clock tick for /proc is 100 Hz on Linux (USER_HZ).
-        ticks as f64 / 100.0
+            .filter(|(pid, (_, renderer))| *renderer && descends(**pid))
+            .map(|(pid, _)| *pid)
+            .collect()
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
@@ -404,4 +422,28 @@ fn decode_base64(s: &str) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// The kernel's clock tick for /proc, 100 Hz on Linux (`USER_HZ`).
+const USER_HZ: f64 = 100.0;
+
+/// A process's or thread's name and its user + system ticks, from a `/proc/…/stat` (the name
+/// is in parentheses and may hold spaces; after it: state, ppid, …, utime at 11, stime at 12).
+/// Empty and 0 when it cannot be read (the process ended).
+fn stat_ticks(path: &str) -> (String, u64) {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return (String::new(), 0);
+    };
+    let Some((head, rest)) = stat.rsplit_once(") ") else {
+        return (String::new(), 0);
+    };
+    let name = head.split_once(" (").map_or("", |(_, n)| n).to_owned();
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let num = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (name, num(11) + num(12))
 }

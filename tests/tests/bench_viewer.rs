@@ -11,8 +11,9 @@
 //! - first complete picture: from navigation to both corners of the canvas showing the desktop;
 //! - latency: from changing the X root window's colour (`xsetroot`) to the new colour on the
 //!   canvas, seen by a `requestAnimationFrame` loop in the page (both clocks are this
-//!   machine's wall clock, in milliseconds); and the frames shown while the colour changes as
-//!   fast as `xsetroot` can run;
+//!   machine's wall clock, in milliseconds), 60 changes a round, each started at another phase
+//!   of the page's frame clock; and the frames shown while the colour changes as fast as
+//!   `xsetroot` can run;
 //! - text and video-like content: frames shown per second while three xterms scroll text, and
 //!   while ImageMagick's `animate` plays photo-like 960×540 frames at 25 and 60 per second;
 //!   and the renderer's CPU seconds (its processes in /proc) for the same time;
@@ -31,6 +32,10 @@ use tests::xvnc::Xvnc;
 /// The desktop's size.
 const W: u32 = 1920;
 const H: u32 = 1080;
+/// Update latency samples per round.
+const LATENCY_SAMPLES: u32 = 60;
+/// One frame of the page's 60 Hz frame clock, in ms.
+const FRAME_MS: f64 = 1000.0 / 60.0;
 /// How long each kind of content runs.
 const CONTENT: Duration = Duration::from_secs(5);
 /// Interleaved rounds (ours, noVNC, ours, noVNC, …).
@@ -67,7 +72,7 @@ fn watch(canvas: &str) -> String {
   function check() {{
     const d = ctx.getImageData(4, 4, 1, 1).data;
     const k = d[0] + ',' + d[1] + ',' + d[2];
-    if (k !== last) {{ window.__changes.push([Date.now(), k]); last = k; }}
+    if (k !== last) {{ window.__changes.push([performance.timeOrigin + performance.now(), k]); last = k; }}
   }}
   function tick() {{
     setTimeout(check, 0);
@@ -79,20 +84,33 @@ fn watch(canvas: &str) -> String {
 }
 
 /// Runs in every document before its own scripts: stamps each WebSocket message as it reaches
-/// the page (`window.__ws`, `Date.now()` in ms), before the viewer's own handler sees it.
-/// Only with `BENCH_VIEWER_STAMPS` set: it splits the latency in two, and the plain run keeps
-/// the pages as they are.
+/// the page, before the viewer's handler sees it, and again when that handler (both viewers
+/// set `onmessage`) has returned: `window.__ws`, `[arrived, handled]` in ms of the wall
+/// clock. Only with `BENCH_VIEWER_STAMPS` set: it splits the latency in three, and the plain
+/// run keeps the pages as they are.
 const STAMP_MESSAGES: &str = "
   window.__ws = [];
+  const now = () => performance.timeOrigin + performance.now();
   const Native = window.WebSocket;
   function Stamped(...args) {
     const ws = new Native(...args);
-    ws.addEventListener('message', () => window.__ws.push(Date.now()));
+    ws.addEventListener('message', () => window.__ws.push([now(), null]));
     return ws;
   }
   Stamped.prototype = Native.prototype;
   for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Stamped[k] = Native[k];
-  window.WebSocket = Stamped;";
+  window.WebSocket = Stamped;
+  const set = Object.getOwnPropertyDescriptor(Native.prototype, 'onmessage');
+  Object.defineProperty(Native.prototype, 'onmessage', {
+    configurable: true,
+    get() { return set.get.call(this); },
+    set(handler) {
+      set.set.call(this, handler && function (e) {
+        try { return handler.call(this, e); }
+        finally { const a = window.__ws; if (a.length) a[a.length - 1][1] = now(); }
+      });
+    },
+  });";
 
 /// Whether the pages' WebSocket messages are stamped ([`STAMP_MESSAGES`]).
 fn stamps() -> bool {
@@ -220,8 +238,10 @@ struct Figures {
     latency_p95: f64,
     /// Of the latency, p50: from the change to its first WebSocket message in the page.
     latency_to_page_p50: f64,
-    /// Of the latency, p50: from the update's last message in the page to the canvas.
-    latency_in_page_p50: f64,
+    /// Of the latency, p50: from the update's last message to the viewer's handler returning.
+    latency_handler_p50: f64,
+    /// Of the latency, p50: from that handler returning to the canvas showing the change.
+    latency_to_frame_p50: f64,
     pacing_fps: f64,
     text: Content,
     video25: Content,
@@ -247,6 +267,30 @@ fn play(display: &str, frames: &[String], delay: &str) -> anyhow::Result<tests::
     let mut args = vec!["-delay", delay, "-loop", "0", "-geometry", "+100+100"];
     args.extend(frames.iter().map(String::as_str));
     tests::proc::spawn_x_client(display, "animate", &args)
+}
+
+/// Where the three xterms of [`xterms`] are, and the 960×540 frames of [`play`].
+const TEXT_REGION: (u32, u32, u32, u32) = (100, 100, 1700, 560);
+const VIDEO_REGION: (u32, u32, u32, u32) = (100, 100, 960, 540);
+
+/// Three xterms side by side in [`TEXT_REGION`], scrolling text as fast as they can.
+fn xterms(display: &str) -> anyhow::Result<Vec<tests::proc::Proc>> {
+    (0..3)
+        .map(|i| {
+            tests::proc::spawn_x_client(
+                display,
+                "xterm",
+                &[
+                    "-geometry",
+                    &format!("80x36+{}+100", 100 + i * 580),
+                    "-e",
+                    "sh",
+                    "-c",
+                    "while :; do cat /usr/share/common-licenses/GPL-3; done",
+                ],
+            )
+        })
+        .collect()
 }
 
 /// Runs `content` on the desktop for [`CONTENT`] while the page counts the frames it shows in
@@ -335,15 +379,20 @@ fn measure(
 
     // Latency: one change at a time, waiting for it to show.
     let mut latencies = Vec::new();
-    let (mut to_page, mut in_page) = (Vec::new(), Vec::new());
-    for i in 0..40u32 {
+    let (mut to_page, mut handler, mut to_frame) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..LATENCY_SAMPLES {
+        // Changes spaced by whole frames would all reach the page at one phase of its frame
+        // clock, and a viewer's p50 would be that phase's luck: each change waits a further
+        // fraction of a frame, spread evenly over the samples (golden-ratio steps).
+        let phase = (f64::from(i) * 0.618_034).fract() * FRAME_MS;
+        std::thread::sleep(Duration::from_secs_f64((50.0 + phase) / 1000.0));
         let colour = format!(
             "#{:02x}{:02x}{:02x}",
-            10 + i * 5,
+            10 + i * 4,
             200 - i * 3,
             (i * 37) % 256
         );
-        let rgb = format!("{},{},{}", 10 + i * 5, 200 - i * 3, (i * 37) % 256);
+        let rgb = format!("{},{},{}", 10 + i * 4, 200 - i * 3, (i * 37) % 256);
         let t0 = now_ms();
         xsetroot(&display, &colour)?;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -354,12 +403,21 @@ fn measure(
             if let Some(seen) = seen.as_f64() {
                 latencies.push(seen - t0);
                 let stamps = browser.eval(&format!(
-                    "const a = window.__ws || []; \
-                     return [a.find(t => t >= {t0}) ?? null, a.filter(t => t <= {seen}).pop() ?? null];"
+                    "const a = (window.__ws || []).filter(m => m[0] >= {t0} && m[1] !== null && m[1] <= {seen}); \
+                     return a.length ? [a[0][0], a[a.length - 1][0], a[a.length - 1][1]] : null;"
                 ))?;
-                if let (Some(first), Some(last)) = (stamps[0].as_f64(), stamps[1].as_f64()) {
+                if let Some([first, last, handled]) = stamps
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(serde_json::Value::as_f64)
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .and_then(|a| <[f64; 3]>::try_from(a).ok())
+                {
                     to_page.push(first - t0);
-                    in_page.push(seen - last);
+                    handler.push(handled - last);
+                    to_frame.push(seen - handled);
                 }
                 break;
             }
@@ -370,15 +428,16 @@ fn measure(
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
     latencies.sort_by(f64::total_cmp);
     f.latency_p50 = percentile(&latencies, 0.5);
     f.latency_p95 = percentile(&latencies, 0.95);
-    to_page.sort_by(f64::total_cmp);
-    in_page.sort_by(f64::total_cmp);
+    for v in [&mut to_page, &mut handler, &mut to_frame] {
+        v.sort_by(f64::total_cmp);
+    }
     f.latency_to_page_p50 = percentile(&to_page, 0.5);
-    f.latency_in_page_p50 = percentile(&in_page, 0.5);
+    f.latency_handler_p50 = percentile(&handler, 0.5);
+    f.latency_to_frame_p50 = percentile(&to_frame, 0.5);
 
     // Frame pacing: changes as fast as xsetroot runs.
     if slow.is_none() {
@@ -396,32 +455,14 @@ fn measure(
     }
 
     // Text: three xterms scrolling as fast as they can.
-    let d = display.clone();
-    f.text = content(&browser, v, (100, 100, 1700, 560), &|| {
-        (0..3)
-            .map(|i| {
-                tests::proc::spawn_x_client(
-                    &d,
-                    "xterm",
-                    &[
-                        "-geometry",
-                        &format!("80x36+{}+100", 100 + i * 580),
-                        "-e",
-                        "sh",
-                        "-c",
-                        "while :; do cat /usr/share/common-licenses/GPL-3; done",
-                    ],
-                )
-            })
-            .collect()
-    })?;
+    f.text = content(&browser, v, TEXT_REGION, &|| xterms(&display))?;
     // Video-like: photo-like frames at 25 and at 60 a second.
     if slow.is_some() {
         return Ok(f);
     }
     for (rate, slot) in [("4", &mut f.video25), ("1x60", &mut f.video60)] {
         let d = display.clone();
-        *slot = content(&browser, v, (100, 100, 960, 540), &|| {
+        *slot = content(&browser, v, VIDEO_REGION, &|| {
             Ok(vec![play(&d, frames, rate)?])
         })?;
     }
@@ -508,8 +549,13 @@ fn picture_and_latency_rows(report: &mut String, results: &[Vec<Figures>; 2], st
             1,
         );
         row(
-            "… of p50: last message in the page → canvas (ms)",
-            &|f| f.latency_in_page_p50,
+            "… of p50: last message → the viewer's handler returned (ms)",
+            &|f| f.latency_handler_p50,
+            2,
+        );
+        row(
+            "… of p50: handler returned → canvas, the wait for a frame (ms)",
+            &|f| f.latency_to_frame_p50,
             1,
         );
     }
@@ -665,34 +711,45 @@ fn self_times(profile: &serde_json::Value) -> Vec<(f64, String)> {
     v
 }
 
-/// Where the page's main thread spends its time while 960×540 photo-like frames play at 60 a
-/// second, for each viewer: a CPU profile (Chromium's `Profiler`) summed by function.
+/// Where each viewer's renderer spends its time while 960×540 photo-like frames play at 60 a
+/// second, and while three xterms scroll: CPU by renderer thread (from /proc), and the page's
+/// main thread by function (Chromium's sampling `Profiler`).
 /// `BENCH_PROFILE_WEB_ROOT` serves our viewer from another directory (a build that keeps
 /// function names, as `cargo xtask bench viewer profile` makes); the report goes to
 /// `BENCH_PROFILE_OUT`.
 #[test]
 #[ignore = "a benchmark: run with cargo xtask bench viewer profile"]
-fn where_the_video_time_goes() -> anyhow::Result<()> {
+fn where_the_time_goes() -> anyhow::Result<()> {
     let (_dir, frames, desk) = desktop("bench-viewer-profile")?;
     let display = desk.display_env();
     xsetroot(&display, "#102030")?;
     let root = std::env::var("BENCH_PROFILE_WEB_ROOT").unwrap_or_default();
     let [ours, novnc] = viewers(&desk, Some(root.as_str()).filter(|r| !r.is_empty()))?;
     let mut report = String::new();
-    for v in [&ours, &novnc] {
+    type Start<'a> = &'a dyn Fn() -> anyhow::Result<Vec<tests::proc::Proc>>;
+    let kinds: [(&str, _, Start); 2] = [
+        ("photo-like 960×540 at 60 fps", VIDEO_REGION, &|| {
+            Ok(vec![play(&display, &frames, "1x60")?])
+        }),
+        ("text scrolling in 3 xterms", TEXT_REGION, &|| {
+            xterms(&display)
+        }),
+    ];
+    for ((kind, region, start), v) in kinds.iter().flat_map(|k| [(k, &ours), (k, &novnc)]) {
         let browser = Browser::start()?;
         browser.set_window_size(W + 40, H + 200)?;
         browser.goto(&v.gate.url(v.page))?;
         std::thread::sleep(Duration::from_secs(2));
-        let running = play(&display, &frames, "1x60")?;
+        let running = start()?;
         std::thread::sleep(Duration::from_millis(700));
         browser.cdp("Profiler.enable", serde_json::json!({}))?;
         browser.cdp(
             "Profiler.setSamplingInterval",
             serde_json::json!({"interval": 200}),
         )?;
-        browser.eval(&count_frames(v.canvas, (100, 100, 960, 540)))?;
+        browser.eval(&count_frames(v.canvas, *region))?;
         let cpu0 = browser.renderer_cpu_seconds();
+        let threads0 = browser.renderer_cpu_by_thread();
         let t0 = Instant::now();
         browser.cdp("Profiler.start", serde_json::json!({}))?;
         std::thread::sleep(CONTENT);
@@ -700,18 +757,35 @@ fn where_the_video_time_goes() -> anyhow::Result<()> {
         let frames = browser.eval("window.__counting = false; return window.__frames;")?;
         let secs = t0.elapsed().as_secs_f64();
         let cpu = browser.renderer_cpu_seconds() - cpu0;
+        let mut threads: Vec<(f64, String)> = browser
+            .renderer_cpu_by_thread()
+            .into_iter()
+            .map(|(name, t)| {
+                (
+                    (t - threads0.get(&name).copied().unwrap_or(0.0)) / secs,
+                    name,
+                )
+            })
+            .filter(|(t, _)| *t > 0.0)
+            .collect();
+        threads.sort_by(|a, b| b.0.total_cmp(&a.0));
         drop(running);
         let times = self_times(&profile["profile"]);
         let total: f64 = times.iter().map(|t| t.0).sum();
         anyhow::ensure!(total > 0.0, "{}: the profile has no samples", v.name);
         report.push_str(&format!(
-            "\n## {}: {:.1} frames shown per second, renderer CPU {:.2} s per s, {:.1} frames per CPU second; main-thread samples {:.0} ms\n\n| self ms | share | function |\n|---:|---:|---|\n",
+            "\n## {kind}, {}: {:.1} frames shown per second, renderer CPU {:.2} s per s, {:.1} frames per CPU second; main-thread samples {:.0} ms\n\n",
             v.name,
             frames.as_f64().unwrap_or(0.0) / secs,
             cpu / secs,
             frames.as_f64().unwrap_or(0.0) / cpu.max(0.001),
             total
         ));
+        report.push_str("| renderer thread | CPU s per s |\n|---|---:|\n");
+        for (t, name) in &threads {
+            report.push_str(&format!("| `{name}` | {t:.3} |\n"));
+        }
+        report.push_str("\n| self ms | share | function |\n|---:|---:|---|\n");
         for (t, name) in times.iter().take(30) {
             report.push_str(&format!(
                 "| {t:.0} | {:.1} % | `{name}` |\n",

@@ -42,8 +42,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// `bench viewer`: our viewer beside Debian's noVNC in headless Chromium, against a real Xvnc
 /// through release vncgates (tests/tests/bench_viewer.rs; report in
-/// `target/bench-viewer/report.md`). `bench viewer profile`: where each page's main thread
-/// spends its time on photo-like content, our viewer built with its function names
+/// `target/bench-viewer/report.md`). `bench viewer profile`: where each page's renderer
+/// spends its time on photo-like content and on scrolling text, by thread and by function
+/// on the main thread, our viewer built with its function names
 /// (`target/bench-viewer-profile/report.md`).
 fn viewer(args: &[String]) -> anyhow::Result<()> {
     let profile = match args {
@@ -79,7 +80,7 @@ fn viewer(args: &[String]) -> anyhow::Result<()> {
     crate::tasks::build_module("viewer-wasm", &web.join("pkg"), Some(&out.join("cargo")))?;
     release_bench_only(
         "bench_viewer",
-        Some("where_the_video_time_goes"),
+        Some("where_the_time_goes"),
         "bench-viewer-profile",
         &[
             ("BENCH_PROFILE_WEB_ROOT", web.into_os_string()),

@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
                  dist        the Debian package and a .tar.gz in target/dist (--debug: the debug build)\n  \
                  bench       measure: `bench decoders` (rfb native and wasm vs noVNC),\n              \
                  `bench gateway` (vncgate vs websockify), `bench viewer` (beside noVNC in Chromium),\n              \
-                 `bench viewer profile` (where each page's main thread spends its time on video),\n              \
+                 `bench viewer profile` (where each page's renderer spends its time on video and text),\n              \
                  `bench soak [--minutes N] [--sessions N]` (hardening: memory, descriptors, audit),\n              \
                  `bench fleet [--keys N] [--sessions N]` (SQLite vs Redis keys; idle sessions behind HAProxy)"
             );
