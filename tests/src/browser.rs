@@ -159,26 +159,34 @@ impl Browser {
     pub fn renderer_cpu_seconds(&self) -> f64 {
         self.renderer_pids()
             .iter()
-            .map(|pid| stat_ticks(&format!("/proc/{pid}/stat")).1)
+            .filter_map(|pid| stat_ticks(&format!("/proc/{pid}/stat")))
+            .map(|(_, ticks)| ticks)
             .sum::<u64>() as f64
             / USER_HZ
     }
 
-    /// The same CPU seconds by thread name (Chromium names its threads: `CrRendererMain` is
-    /// the page's main thread, `Compositor`, `ThreadPoolForeg`, …), summed over the renderer
-    /// processes; threads that ended before the call are not counted.
-    pub fn renderer_cpu_by_thread(&self) -> std::collections::BTreeMap<String, f64> {
-        let mut by_name = std::collections::BTreeMap::new();
+    /// The renderer processes' threads now: thread id → (name, CPU seconds so far). A
+    /// process's main thread (the page's, in Chromium) is named `main`; the others keep the
+    /// names Chromium gives them (`Compositor`, `ThreadPoolForeg`, …). See [`thread_cpu`].
+    pub fn renderer_threads(&self) -> Threads {
+        let mut threads = Threads::new();
         for pid in self.renderer_pids() {
             let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
                 continue;
             };
             for t in tasks.filter_map(Result::ok) {
-                let (name, ticks) = stat_ticks(&t.path().join("stat").to_string_lossy());
-                *by_name.entry(name).or_insert(0.0) += ticks as f64 / USER_HZ;
+                let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let Some((name, ticks)) = stat_ticks(&t.path().join("stat").to_string_lossy())
+                else {
+                    continue;
+                };
+                let name = if tid == pid { "main".to_owned() } else { name };
+                threads.insert(tid, (name, ticks as f64 / USER_HZ));
             }
         }
-        by_name
+        threads
     }
 
     /// This browser's renderer processes: `--type=renderer` in the command line (Chromium
@@ -424,26 +432,38 @@ fn decode_base64(s: &str) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Renderer threads at one moment: thread id → (name, CPU seconds so far).
+pub type Threads = std::collections::BTreeMap<u32, (String, f64)>;
+
+/// The CPU seconds each thread name used between two readings, largest first: a thread that
+/// started in between counts from zero; one that ended in between is missing (its time is
+/// still in [`Browser::renderer_cpu_seconds`] while its process lives).
+pub fn thread_cpu(before: &Threads, after: &Threads) -> Vec<(String, f64)> {
+    let mut by_name = std::collections::BTreeMap::<&str, f64>::new();
+    for (tid, (name, secs)) in after {
+        let start = before.get(tid).map_or(0.0, |(_, s)| *s);
+        *by_name.entry(name).or_default() += secs - start;
+    }
+    let mut v: Vec<(String, f64)> = by_name
+        .into_iter()
+        .filter(|(_, s)| *s > 0.0)
+        .map(|(n, s)| (n.to_owned(), s))
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
 /// The kernel's clock tick for /proc, 100 Hz on Linux (`USER_HZ`).
 const USER_HZ: f64 = 100.0;
 
 /// A process's or thread's name and its user + system ticks, from a `/proc/…/stat` (the name
-/// is in parentheses and may hold spaces; after it: state, ppid, …, utime at 11, stime at 12).
-/// Empty and 0 when it cannot be read (the process ended).
-fn stat_ticks(path: &str) -> (String, u64) {
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return (String::new(), 0);
-    };
-    let Some((head, rest)) = stat.rsplit_once(") ") else {
-        return (String::new(), 0);
-    };
-    let name = head.split_once(" (").map_or("", |(_, n)| n).to_owned();
+/// is in parentheses and may hold spaces or parentheses; after it: state, ppid, …, utime at
+/// 11, stime at 12). `None` when it cannot be read (the process or thread ended).
+fn stat_ticks(path: &str) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = stat.rsplit_once(") ")?;
+    let (_, name) = head.split_once(" (")?;
     let fields: Vec<&str> = rest.split(' ').collect();
-    let num = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (name, num(11) + num(12))
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some((name.to_owned(), num(11)? + num(12)?))
 }

@@ -29,6 +29,12 @@ use tests::gateway::Gateway;
 use tests::slow_link::{Line, SlowLink};
 use tests::xvnc::Xvnc;
 
+#[path = "bench_viewer/page.rs"]
+mod page;
+#[path = "bench_viewer/profile.rs"]
+mod profile;
+use page::{count_frames, watch, STAMP_MESSAGES};
+
 /// The desktop's size.
 const W: u32 = 1920;
 const H: u32 = 1080;
@@ -36,6 +42,10 @@ const H: u32 = 1080;
 const LATENCY_SAMPLES: u32 = 60;
 /// One frame of the page's 60 Hz frame clock, in ms.
 const FRAME_MS: f64 = 1000.0 / 60.0;
+/// Steps of this fraction of a frame, modulo one frame, spread the samples' phases evenly.
+const GOLDEN_RATIO_FRACTION: f64 = 0.618_034;
+// Each sample has its own colour, every component within 0..=255 (see the latency loop).
+const _: () = assert!(10 + (LATENCY_SAMPLES - 1) * 4 <= 255 && (LATENCY_SAMPLES - 1) * 3 <= 200);
 /// How long each kind of content runs.
 const CONTENT: Duration = Duration::from_secs(5);
 /// Interleaved rounds (ours, noVNC, ours, noVNC, …).
@@ -58,91 +68,9 @@ fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A loop that records when pixel (4,4) of the canvas changes, as `[time_ms, "r,g,b"]` in
-/// `window.__changes`. It looks once per frame, in a task queued from `requestAnimationFrame`,
-/// so it runs after every frame callback of that frame (the viewers paint in one) and sees a
-/// change in the frame that shows it, not one frame later.
-fn watch(canvas: &str) -> String {
-    format!(
-        "
-  window.__changes = [];
-  const c = {canvas};
-  const ctx = c.getContext('2d', {{ willReadFrequently: true }});
-  let last = '';
-  function check() {{
-    const d = ctx.getImageData(4, 4, 1, 1).data;
-    const k = d[0] + ',' + d[1] + ',' + d[2];
-    if (k !== last) {{ window.__changes.push([performance.timeOrigin + performance.now(), k]); last = k; }}
-  }}
-  function tick() {{
-    setTimeout(check, 0);
-    requestAnimationFrame(tick);
-  }}
-  requestAnimationFrame(tick);
-  return null;"
-    )
-}
-
-/// Runs in every document before its own scripts: stamps each WebSocket message as it reaches
-/// the page, before the viewer's handler sees it, and again when that handler (both viewers
-/// set `onmessage`) has returned: `window.__ws`, `[arrived, handled]` in ms of the wall
-/// clock. Only with `BENCH_VIEWER_STAMPS` set: it splits the latency in three, and the plain
-/// run keeps the pages as they are.
-const STAMP_MESSAGES: &str = "
-  window.__ws = [];
-  const now = () => performance.timeOrigin + performance.now();
-  const Native = window.WebSocket;
-  function Stamped(...args) {
-    const ws = new Native(...args);
-    ws.addEventListener('message', () => window.__ws.push([now(), null]));
-    return ws;
-  }
-  Stamped.prototype = Native.prototype;
-  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Stamped[k] = Native[k];
-  window.WebSocket = Stamped;
-  const set = Object.getOwnPropertyDescriptor(Native.prototype, 'onmessage');
-  Object.defineProperty(Native.prototype, 'onmessage', {
-    configurable: true,
-    get() { return set.get.call(this); },
-    set(handler) {
-      set.set.call(this, handler && function (e) {
-        try { return handler.call(this, e); }
-        finally { const a = window.__ws; if (a.length) a[a.length - 1][1] = now(); }
-      });
-    },
-  });";
-
 /// Whether the pages' WebSocket messages are stamped ([`STAMP_MESSAGES`]).
 fn stamps() -> bool {
     std::env::var_os("BENCH_VIEWER_STAMPS").is_some()
-}
-
-/// A loop that counts the frames in which any of a grid of points inside `(x, y, w, h)` of the
-/// canvas changed (`window.__frames`), the same way for both viewers.
-fn count_frames(canvas: &str, (x, y, w, h): (u32, u32, u32, u32)) -> String {
-    format!(
-        "
-  window.__frames = 0;
-  const c = {canvas};
-  const ctx = c.getContext('2d', {{ willReadFrequently: true }});
-  const points = [];
-  for (let i = 0; i < 8; i++) for (let j = 0; j < 6; j++)
-    points.push([{x} + Math.floor(({w} - 1) * (i + 0.5) / 8), {y} + Math.floor(({h} - 1) * (j + 0.5) / 6)]);
-  let last = '';
-  window.__counting = true;
-  function check() {{
-    let k = '';
-    for (const [px, py] of points) {{ const d = ctx.getImageData(px, py, 1, 1).data; k += d[0] + d[1] * 7 + d[2] * 13 + ','; }}
-    if (k !== last) {{ window.__frames++; last = k; }}
-  }}
-  function tick() {{
-    if (!window.__counting) return;
-    setTimeout(check, 0);
-    requestAnimationFrame(tick);
-  }}
-  requestAnimationFrame(tick);
-  return null;"
-    )
 }
 
 /// The server's part of the latency: a minimal RFB client straight to Xvnc (no gateway, no
@@ -384,15 +312,14 @@ fn measure(
         // Changes spaced by whole frames would all reach the page at one phase of its frame
         // clock, and a viewer's p50 would be that phase's luck: each change waits a further
         // fraction of a frame, spread evenly over the samples (golden-ratio steps).
-        let phase = (f64::from(i) * 0.618_034).fract() * FRAME_MS;
+        let phase = (f64::from(i) * GOLDEN_RATIO_FRACTION).fract() * FRAME_MS;
         std::thread::sleep(Duration::from_secs_f64((50.0 + phase) / 1000.0));
-        let colour = format!(
-            "#{:02x}{:02x}{:02x}",
-            10 + i * 4,
-            200 - i * 3,
-            (i * 37) % 256
-        );
-        let rgb = format!("{},{},{}", 10 + i * 4, 200 - i * 3, (i * 37) % 256);
+        let (r, g, b) = (10 + i * 4, 200 - i * 3, (i * 37) % 256);
+        let colour = format!("#{r:02x}{g:02x}{b:02x}");
+        let rgb = format!("{r},{g},{b}");
+        if stamps() {
+            browser.eval("window.__ws.length = 0; return null;")?;
+        }
         let t0 = now_ms();
         xsetroot(&display, &colour)?;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -402,10 +329,7 @@ fn measure(
             ))?;
             if let Some(seen) = seen.as_f64() {
                 latencies.push(seen - t0);
-                let stamps = browser.eval(&format!(
-                    "const a = (window.__ws || []).filter(m => m[0] >= {t0} && m[1] !== null && m[1] <= {seen}); \
-                     return a.length ? [a[0][0], a[a.length - 1][0], a[a.length - 1][1]] : null;"
-                ))?;
+                let stamps = browser.eval(&page::message_stamps(seen))?;
                 if let Some([first, last, handled]) = stamps
                     .as_array()
                     .and_then(|a| {
@@ -544,17 +468,17 @@ fn picture_and_latency_rows(report: &mut String, results: &[Vec<Figures>; 2], st
     row("update latency p95 (ms)", &|f| f.latency_p95, 1);
     if stamps {
         row(
-            "… of p50: change → its first message in the page (ms)",
+            "p50 of: change → its first message in the page (ms)",
             &|f| f.latency_to_page_p50,
             1,
         );
         row(
-            "… of p50: last message → the viewer's handler returned (ms)",
+            "p50 of: last message → the viewer's handler returned (ms)",
             &|f| f.latency_handler_p50,
             2,
         );
         row(
-            "… of p50: handler returned → canvas, the wait for a frame (ms)",
+            "p50 of: handler returned → canvas: later tasks and the wait for a frame (ms)",
             &|f| f.latency_to_frame_p50,
             1,
         );
@@ -673,129 +597,6 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
     ));
     println!("{report}");
     if let Some(out) = std::env::var_os("BENCH_OUT") {
-        std::fs::write(out, &report)?;
-    }
-    Ok(())
-}
-
-/// Sums a CDP `Profiler.Profile`'s samples by function: `(self ms, name)`, largest first.
-fn self_times(profile: &serde_json::Value) -> Vec<(f64, String)> {
-    let mut by_id = std::collections::HashMap::new();
-    for n in profile["nodes"].as_array().into_iter().flatten() {
-        let f = &n["callFrame"];
-        let url = f["url"].as_str().unwrap_or("");
-        let file = url.rsplit('/').next().unwrap_or(url);
-        let name = match f["functionName"].as_str().unwrap_or("") {
-            "" => format!("(anonymous) {file}"),
-            n => format!("{n} {file}"),
-        };
-        by_id.insert(n["id"].as_u64().unwrap_or(0), name);
-    }
-    let samples = profile["samples"].as_array().cloned().unwrap_or_default();
-    let deltas = profile["timeDeltas"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut sums: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
-    // A sample's time is the delta to the next sample.
-    for (i, s) in samples.iter().enumerate() {
-        let dt = deltas.get(i + 1).and_then(|d| d.as_f64()).unwrap_or(0.0) / 1000.0;
-        let name = by_id
-            .get(&s.as_u64().unwrap_or(0))
-            .cloned()
-            .unwrap_or_default();
-        *sums.entry(name).or_default() += dt;
-    }
-    let mut v: Vec<(f64, String)> = sums.into_iter().map(|(k, t)| (t, k)).collect();
-    v.sort_by(|a, b| b.0.total_cmp(&a.0));
-    v
-}
-
-/// Where each viewer's renderer spends its time while 960×540 photo-like frames play at 60 a
-/// second, and while three xterms scroll: CPU by renderer thread (from /proc), and the page's
-/// main thread by function (Chromium's sampling `Profiler`).
-/// `BENCH_PROFILE_WEB_ROOT` serves our viewer from another directory (a build that keeps
-/// function names, as `cargo xtask bench viewer profile` makes); the report goes to
-/// `BENCH_PROFILE_OUT`.
-#[test]
-#[ignore = "a benchmark: run with cargo xtask bench viewer profile"]
-fn where_the_time_goes() -> anyhow::Result<()> {
-    let (_dir, frames, desk) = desktop("bench-viewer-profile")?;
-    let display = desk.display_env();
-    xsetroot(&display, "#102030")?;
-    let root = std::env::var("BENCH_PROFILE_WEB_ROOT").unwrap_or_default();
-    let [ours, novnc] = viewers(&desk, Some(root.as_str()).filter(|r| !r.is_empty()))?;
-    let mut report = String::new();
-    type Start<'a> = &'a dyn Fn() -> anyhow::Result<Vec<tests::proc::Proc>>;
-    let kinds: [(&str, _, Start); 2] = [
-        ("photo-like 960×540 at 60 fps", VIDEO_REGION, &|| {
-            Ok(vec![play(&display, &frames, "1x60")?])
-        }),
-        ("text scrolling in 3 xterms", TEXT_REGION, &|| {
-            xterms(&display)
-        }),
-    ];
-    for ((kind, region, start), v) in kinds.iter().flat_map(|k| [(k, &ours), (k, &novnc)]) {
-        let browser = Browser::start()?;
-        browser.set_window_size(W + 40, H + 200)?;
-        browser.goto(&v.gate.url(v.page))?;
-        std::thread::sleep(Duration::from_secs(2));
-        let running = start()?;
-        std::thread::sleep(Duration::from_millis(700));
-        browser.cdp("Profiler.enable", serde_json::json!({}))?;
-        browser.cdp(
-            "Profiler.setSamplingInterval",
-            serde_json::json!({"interval": 200}),
-        )?;
-        browser.eval(&count_frames(v.canvas, *region))?;
-        let cpu0 = browser.renderer_cpu_seconds();
-        let threads0 = browser.renderer_cpu_by_thread();
-        let t0 = Instant::now();
-        browser.cdp("Profiler.start", serde_json::json!({}))?;
-        std::thread::sleep(CONTENT);
-        let profile = browser.cdp("Profiler.stop", serde_json::json!({}))?;
-        let frames = browser.eval("window.__counting = false; return window.__frames;")?;
-        let secs = t0.elapsed().as_secs_f64();
-        let cpu = browser.renderer_cpu_seconds() - cpu0;
-        let mut threads: Vec<(f64, String)> = browser
-            .renderer_cpu_by_thread()
-            .into_iter()
-            .map(|(name, t)| {
-                (
-                    (t - threads0.get(&name).copied().unwrap_or(0.0)) / secs,
-                    name,
-                )
-            })
-            .filter(|(t, _)| *t > 0.0)
-            .collect();
-        threads.sort_by(|a, b| b.0.total_cmp(&a.0));
-        drop(running);
-        let times = self_times(&profile["profile"]);
-        let total: f64 = times.iter().map(|t| t.0).sum();
-        anyhow::ensure!(total > 0.0, "{}: the profile has no samples", v.name);
-        report.push_str(&format!(
-            "\n## {kind}, {}: {:.1} frames shown per second, renderer CPU {:.2} s per s, {:.1} frames per CPU second; main-thread samples {:.0} ms\n\n",
-            v.name,
-            frames.as_f64().unwrap_or(0.0) / secs,
-            cpu / secs,
-            frames.as_f64().unwrap_or(0.0) / cpu.max(0.001),
-            total
-        ));
-        report.push_str("| renderer thread | CPU s per s |\n|---|---:|\n");
-        for (t, name) in &threads {
-            report.push_str(&format!("| `{name}` | {t:.3} |\n"));
-        }
-        report.push_str("\n| self ms | share | function |\n|---:|---:|---|\n");
-        for (t, name) in times.iter().take(30) {
-            report.push_str(&format!(
-                "| {t:.0} | {:.1} % | `{name}` |\n",
-                100.0 * t / total.max(1.0)
-            ));
-        }
-    }
-    println!("{report}");
-    // Its own variable: run beside the side-by-side bench, the two must not share a report.
-    if let Some(out) = std::env::var_os("BENCH_PROFILE_OUT") {
         std::fs::write(out, &report)?;
     }
     Ok(())
