@@ -419,6 +419,12 @@ impl Client {
         }
     }
 
+    /// Whether an image handed to the application waits to be taken, maybe in an update that
+    /// has not ended yet (see [`Framebuffer::images_waiting`]).
+    pub fn images_waiting(&self) -> bool {
+        self.framebuffer().is_some_and(Framebuffer::images_waiting)
+    }
+
     /// The region painted since the last call (with [`JpegSource::BuiltIn`]).
     pub fn take_dirty(&mut self) -> Option<Rect> {
         self.take_dirty_fills().map(|d| d.region)

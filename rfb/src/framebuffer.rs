@@ -181,6 +181,12 @@ impl Framebuffer {
         self.handed.is_some()
     }
 
+    /// Whether an image handed over waits to be taken ([`Framebuffer::take_paints`]): the
+    /// application can start decoding it before the rest of its update has come.
+    pub fn images_waiting(&self) -> bool {
+        self.handed.as_ref().is_some_and(|h| h.queue.holds_image())
+    }
+
     /// What the painter must do, in order, to show every change since the last call: with
     /// images handed over, any number of paints; otherwise at most one region.
     pub fn take_paints(&mut self) -> Vec<Paint<Vec<u8>>> {

@@ -194,6 +194,13 @@ impl<I> PaintQueue<I> {
         self.paints.len()
     }
 
+    /// Whether an image waits among the paints.
+    pub fn holds_image(&self) -> bool {
+        self.paints
+            .iter()
+            .any(|(p, _)| matches!(p, Paint::Image { .. }))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.paints.is_empty()
     }

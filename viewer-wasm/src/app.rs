@@ -417,6 +417,7 @@ impl App {
         for e in events {
             self.on_event(e);
         }
+        self.decode_early();
         if let Err(e) = result {
             self.on_rfb_error(&e);
         }

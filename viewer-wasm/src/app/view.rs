@@ -103,6 +103,20 @@ impl App {
         }
     }
 
+    /// Hands the images of an update still arriving to the browser's decoder at once (what
+    /// came before them is painted first, in order), so they decode while the rest of the
+    /// update arrives, as they do in noVNC: waiting for the update's end made a photo-like
+    /// picture show later. The update's end paints the rest as before.
+    pub(super) fn decode_early(&mut self) {
+        let Some(s) = &mut self.session else { return };
+        if !s.client.images_waiting() {
+            return;
+        }
+        self.painter.paint_changes(&mut s.client);
+        // A request for the whole picture, if paints were lost.
+        s.flush();
+    }
+
     pub(super) fn request_frame(&mut self) {
         if self.frame_id.is_some() {
             return;

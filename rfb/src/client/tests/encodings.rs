@@ -385,3 +385,40 @@ fn jpeg_handed_to_the_application_is_a_paint_not_pixels_and_a_full_queue_asks_fo
     s = Update::default().rect([8, 8, 16, 16], 7, &bad).bytes();
     assert!(c.receive(&s).is_err());
 }
+
+#[test]
+fn an_image_handed_over_can_be_taken_before_its_update_ends() {
+    let jpeg = images::jpeg(16, 16, GREEN, BLUE);
+    let tight_jpeg = [vec![0x90], tight_compact(jpeg.len()), jpeg.clone()].concat();
+    let mut cfg = every_encoding_config();
+    cfg.jpeg_source = crate::client::JpegSource::Application;
+    let mut c = Client::new(cfg);
+    run(&mut c, &handshake(64, 32), usize::MAX);
+    let _ = c.take_paints();
+    assert!(!c.images_waiting());
+    let update = Update::default()
+        .rect([8, 8, 16, 16], 7, &tight_jpeg)
+        .rect([40, 8, 16, 16], 7, &[0x80, GREY[0], GREY[1], GREY[2]])
+        .bytes();
+    // Everything up to the second rectangle's header: the image has come, its update not.
+    let (_, events) = run(&mut c, &update[..update.len() - 16], usize::MAX);
+    assert!(!events.contains(&Event::UpdateComplete), "{events:?}");
+    assert!(c.images_waiting(), "the image waits before its update ends");
+    let rect = crate::Rect {
+        x: 8,
+        y: 8,
+        w: 16,
+        h: 16,
+    };
+    assert_eq!(
+        c.take_paints(),
+        vec![crate::Paint::Image { rect, image: jpeg }]
+    );
+    assert!(!c.images_waiting());
+    let (_, events) = run(&mut c, &update[update.len() - 16..], usize::MAX);
+    assert!(events.contains(&Event::UpdateComplete), "{events:?}");
+    assert!(c
+        .take_paints()
+        .iter()
+        .all(|p| !matches!(p, crate::Paint::Image { .. })));
+}
