@@ -17,6 +17,8 @@
 //! - text and video-like content: frames shown per second while three xterms scroll text, and
 //!   while ImageMagick's `animate` plays photo-like 960×540 frames at 25 and 60 per second;
 //!   and the renderer's CPU seconds (its processes in /proc) for the same time;
+//! - photo-like latency: from `display -remote` switching ImageMagick's `display` to the next
+//!   of those frames to the page showing it;
 //! - on a slow link (2 Mbit/s, 50 ms each way, through `tests::slow_link` between the browser
 //!   and the gateway: this kernel has no `netem`, and Chromium's throttling leaves WebSockets
 //!   alone): the first complete picture, the update latency and the text's frames shown.
@@ -42,6 +44,8 @@ const H: u32 = 1080;
 const LATENCY_SAMPLES: u32 = 60;
 /// One frame of the page's 60 Hz frame clock, in ms.
 const FRAME_MS: f64 = 1000.0 / 60.0;
+/// Photo-like update latency samples per round (see `photo_latency`).
+const PHOTO_SAMPLES: usize = 30;
 /// Steps of this fraction of a frame, modulo one frame, spread the samples' phases evenly.
 const GOLDEN_RATIO_FRACTION: f64 = 0.618_034;
 // Each sample has its own colour, every component within 0..=255 (see the latency loop).
@@ -162,18 +166,87 @@ struct Figures {
     download: f64,
     requests: f64,
     first_ms: f64,
-    latency_p50: f64,
-    latency_p95: f64,
-    /// Of the latency, p50: from the change to its first WebSocket message in the page.
-    latency_to_page_p50: f64,
-    /// Of the latency, p50: from the update's last message to the viewer's handler returning.
-    latency_handler_p50: f64,
-    /// Of the latency, p50: from that handler returning to the canvas showing the change.
-    latency_to_frame_p50: f64,
+    /// Update latency: the root window's colour.
+    update: Latency,
     pacing_fps: f64,
     text: Content,
     video25: Content,
     video60: Content,
+    /// Update latency: a new photo-like picture.
+    photo: Latency,
+}
+
+/// One kind of update latency (ms).
+#[derive(Debug, Default, Clone, Copy)]
+struct Latency {
+    p50: f64,
+    p95: f64,
+    /// With stamps, p50 of the part from the change to its first WebSocket message in the page.
+    to_page_p50: f64,
+    /// … of the part from the update's last message to the viewer's handler returning.
+    handler_p50: f64,
+    /// … of the part from that handler returning to the canvas showing the change.
+    to_frame_p50: f64,
+}
+
+/// Latency samples as they are taken, with their parts when the messages are stamped.
+#[derive(Default)]
+struct Samples {
+    total: Vec<f64>,
+    to_page: Vec<f64>,
+    handler: Vec<f64>,
+    to_frame: Vec<f64>,
+}
+
+impl Samples {
+    /// Just before a change: empties the page's message stamps; the change's time (wall ms).
+    fn start(&mut self, browser: &Browser) -> anyhow::Result<f64> {
+        if stamps() {
+            browser.eval("window.__ws.length = 0; return null;")?;
+        }
+        Ok(now_ms())
+    }
+
+    /// The change made at `t0` showed at `seen`.
+    fn seen(&mut self, browser: &Browser, t0: f64, seen: f64) -> anyhow::Result<()> {
+        self.total.push(seen - t0);
+        if !stamps() {
+            return Ok(());
+        }
+        let stamps = browser.eval(&page::message_stamps(seen))?;
+        if let Some([first, last, handled]) = stamps
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(serde_json::Value::as_f64)
+                    .collect::<Option<Vec<_>>>()
+            })
+            .and_then(|a| <[f64; 3]>::try_from(a).ok())
+        {
+            self.to_page.push(first - t0);
+            self.handler.push(handled - last);
+            self.to_frame.push(seen - handled);
+        }
+        Ok(())
+    }
+
+    fn latency(mut self) -> Latency {
+        for v in [
+            &mut self.total,
+            &mut self.to_page,
+            &mut self.handler,
+            &mut self.to_frame,
+        ] {
+            v.sort_by(f64::total_cmp);
+        }
+        Latency {
+            p50: percentile(&self.total, 0.5),
+            p95: percentile(&self.total, 0.95),
+            to_page_p50: percentile(&self.to_page, 0.5),
+            handler_p50: percentile(&self.handler, 0.5),
+            to_frame_p50: percentile(&self.to_frame, 0.5),
+        }
+    }
 }
 
 /// Photo-like frames (ImageMagick's plasma fractal), 960×540, made once.
@@ -303,11 +376,10 @@ fn measure(
     f.download = download[0].as_f64().unwrap_or(0.0);
     f.requests = download[1].as_f64().unwrap_or(0.0);
     std::thread::sleep(Duration::from_millis(500));
-    browser.eval(&watch(v.canvas))?;
+    browser.eval(&watch(v.canvas, "__changes", (4, 4)))?;
 
     // Latency: one change at a time, waiting for it to show.
-    let mut latencies = Vec::new();
-    let (mut to_page, mut handler, mut to_frame) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples = Samples::default();
     for i in 0..LATENCY_SAMPLES {
         // Changes spaced by whole frames would all reach the page at one phase of its frame
         // clock, and a viewer's p50 would be that phase's luck: each change waits a further
@@ -317,10 +389,7 @@ fn measure(
         let (r, g, b) = (10 + i * 4, 200 - i * 3, (i * 37) % 256);
         let colour = format!("#{r:02x}{g:02x}{b:02x}");
         let rgb = format!("{r},{g},{b}");
-        if stamps() {
-            browser.eval("window.__ws.length = 0; return null;")?;
-        }
-        let t0 = now_ms();
+        let t0 = samples.start(&browser)?;
         xsetroot(&display, &colour)?;
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -328,21 +397,7 @@ fn measure(
                 "const f = window.__changes.find(c => c[1] === '{rgb}'); return f ? f[0] : null;"
             ))?;
             if let Some(seen) = seen.as_f64() {
-                latencies.push(seen - t0);
-                let stamps = browser.eval(&page::message_stamps(seen))?;
-                if let Some([first, last, handled]) = stamps
-                    .as_array()
-                    .and_then(|a| {
-                        a.iter()
-                            .map(serde_json::Value::as_f64)
-                            .collect::<Option<Vec<_>>>()
-                    })
-                    .and_then(|a| <[f64; 3]>::try_from(a).ok())
-                {
-                    to_page.push(first - t0);
-                    handler.push(handled - last);
-                    to_frame.push(seen - handled);
-                }
+                samples.seen(&browser, t0, seen)?;
                 break;
             }
             anyhow::ensure!(
@@ -353,15 +408,7 @@ fn measure(
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    f.latency_p50 = percentile(&latencies, 0.5);
-    f.latency_p95 = percentile(&latencies, 0.95);
-    for v in [&mut to_page, &mut handler, &mut to_frame] {
-        v.sort_by(f64::total_cmp);
-    }
-    f.latency_to_page_p50 = percentile(&to_page, 0.5);
-    f.latency_handler_p50 = percentile(&handler, 0.5);
-    f.latency_to_frame_p50 = percentile(&to_frame, 0.5);
+    f.update = samples.latency();
 
     // Frame pacing: changes as fast as xsetroot runs.
     if slow.is_none() {
@@ -390,7 +437,142 @@ fn measure(
             Ok(vec![play(&d, frames, rate)?])
         })?;
     }
+    f.photo = photo_latency(&browser, v, &display, frames)?;
     Ok(f)
+}
+
+/// The colours of the marks [`photo_latency`] puts in the frames' centres, far apart.
+const MARKS: [(u8, u8, u8); 4] = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)];
+
+/// Photo-like update latency, p50 and p95 (ms): ImageMagick's `display` shows one of the
+/// 960×540 frames at a time in [`VIDEO_REGION`], and `display -remote` switches it to the
+/// next; the time runs from that command to the page showing the new picture at the
+/// region's centre. A single pixel of photo-like content comes out of JPEG too far from the
+/// original to tell two frames apart, so each frame carries a mark in its centre: a soft
+/// gradient (JPEG keeps it close, and it is no solid area a server could send as a fill) of
+/// its own colour. The new picture is the first change nearer the new mark than the old.
+fn photo_latency(
+    browser: &Browser,
+    v: &Viewer,
+    display: &str,
+    frames: &[String],
+) -> anyhow::Result<Latency> {
+    let (x, y, w, h) = VIDEO_REGION;
+    let probe = (x + w / 2, y + h / 2);
+    let frames = marked(frames, (w / 2, h / 2))?;
+    let expected = frames
+        .iter()
+        .map(|f| centre_colour(f, (w / 2, h / 2)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let geometry = format!("+{x}+{y}");
+    let _shown =
+        tests::proc::spawn_x_client(display, "display", &["-geometry", &geometry, &frames[0]])?;
+    std::thread::sleep(Duration::from_millis(1500));
+    browser.eval(&watch(v.canvas, "__photo", probe))?;
+    let mut samples = Samples::default();
+    for i in 1..=PHOTO_SAMPLES {
+        let (old, new) = ((i - 1) % frames.len(), i % frames.len());
+        let phase = (i as f64 * GOLDEN_RATIO_FRACTION).fract() * FRAME_MS;
+        std::thread::sleep(Duration::from_secs_f64((150.0 + phase) / 1000.0));
+        let t0 = samples.start(browser)?;
+        // `display -remote` exits with 1 even when the window took the command: its status
+        // says nothing; the picture reaching the page (or the deadline) does.
+        std::process::Command::new("display")
+            .args(["-remote", &frames[new]])
+            .env("DISPLAY", display)
+            .status()
+            .context("cannot run ImageMagick's display")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = browser.eval(&format!(
+                "return window.__photo.filter(c => c[0] >= {t0}).map(c => [c[0], ...c[1].split(',').map(Number)]);"
+            ))?;
+            let nearer_new = seen.as_array().into_iter().flatten().find_map(|c| {
+                let c: Vec<f64> = c.as_array()?.iter().filter_map(|n| n.as_f64()).collect();
+                let rgb = [*c.get(1)?, *c.get(2)?, *c.get(3)?];
+                (distance(rgb, expected[new]) < distance(rgb, expected[old])).then_some(c[0])
+            });
+            if let Some(seen) = nearer_new {
+                samples.seen(browser, t0, seen)?;
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{}: photo-like frame {new} never reached the canvas (at {probe:?} it should be \
+                 near {:?}, was near {:?}; changes since: {seen})",
+                v.name,
+                expected[new],
+                expected[old]
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(samples.latency())
+}
+
+/// The colour of `frame`'s pixel at `(x, y)`, from ImageMagick.
+fn centre_colour(frame: &str, (x, y): (u32, u32)) -> anyhow::Result<[f64; 3]> {
+    let out = std::process::Command::new("convert")
+        .args([
+            frame,
+            "-format",
+            &format!("%[fx:255*p{{{x},{y}}}.r] %[fx:255*p{{{x},{y}}}.g] %[fx:255*p{{{x},{y}}}.b]"),
+            "info:",
+        ])
+        .output()
+        .context("cannot run ImageMagick's convert")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match v[..] {
+        [r, g, b] => Ok([r, g, b]),
+        _ => anyhow::bail!("convert gave no colour for {frame}: {text:?}"),
+    }
+}
+
+/// The first frames, each with a mark of [`MARKS`] centred on `(cx, cy)`, made once beside
+/// them.
+fn marked(frames: &[String], (cx, cy): (u32, u32)) -> anyhow::Result<Vec<String>> {
+    const SIDE: u32 = 96;
+    frames
+        .iter()
+        .zip(MARKS)
+        .enumerate()
+        .map(|(i, (frame, (r, g, b)))| {
+            let out = std::path::Path::new(frame).with_file_name(format!("marked-{i}.png"));
+            if out.exists() {
+                return Ok(out.to_string_lossy().into_owned());
+            }
+            let gradient = format!(
+                "gradient:rgb({r},{g},{b})-rgb({},{},{})",
+                r + 20,
+                g + 20,
+                b + 20
+            );
+            let size = format!("{SIDE}x{SIDE}");
+            let at = format!("+{}+{}", cx - SIDE / 2, cy - SIDE / 2);
+            tests::proc::convert(
+                &[
+                    frame,
+                    "(",
+                    "-size",
+                    &size,
+                    &gradient,
+                    ")",
+                    "-geometry",
+                    &at,
+                    "-composite",
+                ],
+                &out,
+            )
+        })
+        .collect()
+}
+
+fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum()
 }
 
 /// The bench's desktop: the photo-like frames (in a temporary directory, kept as long as the
@@ -453,33 +635,48 @@ fn report_row(
     ));
 }
 
-/// The rows measured on a slow link too: the first picture and the latency (split in two
+/// The rows measured on a slow link too: the first picture and the latency (split in three
 /// when the messages were stamped).
 fn picture_and_latency_rows(report: &mut String, results: &[Vec<Figures>; 2], stamps: bool) {
-    let mut row = |name: &str, pick: &dyn Fn(&Figures) -> f64, digits: usize| {
-        report_row(report, results, name, pick, digits);
-    };
-    row(
+    report_row(
+        report,
+        results,
         "first complete picture, cold browser (ms)",
         &|f| f.first_ms,
         0,
     );
-    row("update latency p50 (ms)", &|f| f.latency_p50, 1);
-    row("update latency p95 (ms)", &|f| f.latency_p95, 1);
+    latency_rows(report, results, "update latency", &|f| f.update, stamps);
+}
+
+/// The rows of one kind of latency, `what`.
+fn latency_rows(
+    report: &mut String,
+    results: &[Vec<Figures>; 2],
+    what: &str,
+    pick: &dyn Fn(&Figures) -> Latency,
+    stamps: bool,
+) {
+    let mut row = |name: &str, part: &dyn Fn(&Latency) -> f64, digits: usize| {
+        report_row(report, results, name, &|f| part(&pick(f)), digits);
+    };
+    row(&format!("{what} p50 (ms)"), &|l| l.p50, 1);
+    row(&format!("{what} p95 (ms)"), &|l| l.p95, 1);
     if stamps {
         row(
-            "p50 of: change → its first message in the page (ms)",
-            &|f| f.latency_to_page_p50,
+            &format!("{what}, p50 of: change → its first message in the page (ms)"),
+            &|l| l.to_page_p50,
             1,
         );
         row(
-            "p50 of: last message → the viewer's handler returned (ms)",
-            &|f| f.latency_handler_p50,
+            &format!("{what}, p50 of: last message → the viewer's handler returned (ms)"),
+            &|l| l.handler_p50,
             2,
         );
         row(
-            "p50 of: handler returned → canvas: later tasks and the wait for a frame (ms)",
-            &|f| f.latency_to_frame_p50,
+            &format!(
+                "{what}, p50 of: handler returned → canvas: later tasks and the wait for a frame (ms)"
+            ),
+            &|l| l.to_frame_p50,
             1,
         );
     }
@@ -575,6 +772,13 @@ fn our_viewer_beside_novnc() -> anyhow::Result<()> {
             1,
         );
     }
+    latency_rows(
+        &mut report,
+        &results,
+        "photo-like 960×540, one new picture at a time: latency",
+        &|f| f.photo,
+        stamps,
+    );
     report.push_str(&format!(
         "\nOn a slow link ({} Mbit/s, {} ms each way, a user-space shaper with a {} KiB queue between the browser and each gateway), the same {ROUNDS} rounds:\n\n\
          | figure | vncgate viewer | noVNC 1.3 | ours ÷ noVNC |\n|---|---:|---:|---:|\n",

@@ -5,28 +5,30 @@
 //! desktop: the page's `performance.now()` (sub-millisecond, monotonic) plus the offset
 //! [`watch`] measures once, at a tick of `Date.now()`.
 
-/// A loop that records when pixel (4,4) of the canvas changes, as `[time_ms, "r,g,b"]` in
-/// `window.__changes`. It looks once per frame, in a task queued from `requestAnimationFrame`,
+/// A loop that records when pixel `(x, y)` of the canvas changes, as `[time_ms, "r,g,b"]` in
+/// `window[list]`. It looks once per frame, in a task queued from `requestAnimationFrame`,
 /// so it runs after every frame callback of that frame (the viewers paint in one) and sees a
-/// change in the frame that shows it, not one frame later. It also sets `window.__offset`,
-/// what turns `performance.now()` into the wall clock.
-pub fn watch(canvas: &str) -> String {
+/// change in the frame that shows it, not one frame later. The first call in a page also
+/// sets `window.__offset`, what turns `performance.now()` into the wall clock.
+pub fn watch(canvas: &str, list: &str, (x, y): (u32, u32)) -> String {
     format!(
         "
-  // Date.now() counts whole ms: just after it ticks, it and performance.now() agree to
-  // within the latter's resolution.
-  const t = Date.now();
-  let p, d;
-  do {{ p = performance.now(); d = Date.now(); }} while (d === t);
-  window.__offset = d - p;
-  window.__changes = [];
+  if (window.__offset === undefined) {{
+    // Date.now() counts whole ms: just after it ticks, it and performance.now() agree to
+    // within the latter's resolution.
+    const t = Date.now();
+    let p, d;
+    do {{ p = performance.now(); d = Date.now(); }} while (d === t);
+    window.__offset = d - p;
+  }}
+  window.{list} = [];
   const c = {canvas};
   const ctx = c.getContext('2d', {{ willReadFrequently: true }});
   let last = '';
   function check() {{
-    const d = ctx.getImageData(4, 4, 1, 1).data;
+    const d = ctx.getImageData({x}, {y}, 1, 1).data;
     const k = d[0] + ',' + d[1] + ',' + d[2];
-    if (k !== last) {{ window.__changes.push([performance.now() + window.__offset, k]); last = k; }}
+    if (k !== last) {{ window.{list}.push([performance.now() + window.__offset, k]); last = k; }}
   }}
   function tick() {{
     setTimeout(check, 0);
