@@ -286,6 +286,7 @@ impl App {
     pub fn connect(&mut self) {
         self.retry_timer = None;
         self.session = None;
+        self.painter.forget();
         self.stop_session_timers();
         let Some(target) = self.settings.target.clone() else {
             self.show_connect_form();
@@ -363,6 +364,7 @@ impl App {
 
     fn shut_down(&mut self) {
         self.session = None;
+        self.painter.forget();
         self.retry_timer = None;
         self.stop_session_timers();
         self.long_press_timer = None;

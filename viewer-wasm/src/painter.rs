@@ -43,6 +43,13 @@ impl Painter {
         })
     }
 
+    /// Forgets what a session left waiting (its images, decoded or not, are released), so a
+    /// next session's paints neither follow them nor ask for a picture they lost.
+    pub fn forget(&mut self) {
+        self.waiting.clear();
+        self.lost = false;
+    }
+
     /// What runs when an image is decoded (the app calls [`Painter::run`] from it).
     pub fn on_decoded(&mut self, f: impl Fn() + 'static) {
         self.decoded = Rc::new(f);
