@@ -85,10 +85,24 @@ impl Server {
     }
 }
 
-/// A port that was free a moment ago.
+/// A loopback port that was free a moment ago, below the kernel's ephemeral range
+/// (32768–60999 by default), so that no outgoing connection takes it before the server it is
+/// meant for binds it (pebble once failed so: "address already in use"). Calls in one process
+/// hand out different ports.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    let start = std::process::id() % COUNT;
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (start + n % COUNT) % COUNT).expect("below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT)
 }
 
 fn local(port: u16) -> SocketAddr {
