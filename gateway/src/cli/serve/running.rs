@@ -107,6 +107,7 @@ pub(super) fn serve(config: Config, reread: Reread) -> anyhow::Result<()> {
         // The store must answer before the gateway says it is listening.
         let gate = Arc::new(gateway::server::open_gate(&config, local).await?);
         spawn_sighup(gate.clone(), reread, on_hup);
+        let stop_requested = shutdown_signal();
         print_banner(&config, &identity, local);
         gateway::notify::notify("READY=1");
         let tls = gateway::tls::TlsServer {
@@ -115,7 +116,7 @@ pub(super) fn serve(config: Config, reread: Reread) -> anyhow::Result<()> {
             clients,
         };
         let stopping = async {
-            shutdown_signal().await;
+            stop_requested.await;
             gateway::notify::notify("STOPPING=1");
         };
         gateway::server::serve_gate(listener, gate, tls, stopping).await?;
@@ -288,21 +289,33 @@ fn print_banner(config: &Config, identity: &Identity, local: SocketAddr) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // The handlers are installed now, before READY=1, so that a stop coming at once (systemd's,
+    // a script's) is a graceful one and not SIGTERM's default death.
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let handlers = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
 }
