@@ -439,6 +439,25 @@ impl Client {
         }
     }
 
+    /// What the client waits for, in words, for an error that says where a connection stood
+    /// when it was given up ("no complete screen within 20 s, waiting for the TLS handshake").
+    pub fn waiting_for(&self) -> &'static str {
+        match &self.transport {
+            Transport::AwaitingEngine { .. } => return "a TLS engine from the application",
+            Transport::Tls(t) if !t.engine.handshake_complete() => return "the TLS handshake",
+            Transport::Tls(t) if t.decision == Decision::Asked => {
+                return "a decision on the server's certificate"
+            }
+            _ => {}
+        }
+        match &self.phase {
+            Phase::Handshake(h) => h.waiting_for(),
+            Phase::Session(_) => "the server's updates",
+            Phase::PassThrough(_) => "nothing: the session was handed over after ServerInit",
+            Phase::Closed => "nothing: the connection is closed",
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Session(_))
     }

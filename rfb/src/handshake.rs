@@ -187,6 +187,23 @@ impl Handshake {
             Self::ServerInit(s) => s.step(r, cfg),
         }
     }
+
+    /// What this step waits for, in words (see `Client::waiting_for`).
+    pub fn waiting_for(&self) -> &'static str {
+        match self {
+            Self::Version(_) => "the server's protocol version",
+            Self::SecurityTypes(_) | Self::SecurityType33(_) => "the server's security types",
+            Self::VncChallenge(_) => "the server's VNC authentication challenge",
+            Self::SecurityResult(_) => "the server's answer to the authentication",
+            Self::FailureReason(_) => "the server's reason for refusing",
+            Self::ServerInit(_) => "the server's ServerInit (size and name of the desktop)",
+            Self::VeNCryptVersion(_) => "the server's VeNCrypt version",
+            Self::VeNCryptVersionAck(_) => "the server's VeNCrypt version acknowledgement",
+            Self::VeNCryptSubtypes(_) => "the server's VeNCrypt subtypes",
+            Self::VeNCryptTlsAck(_) => "the server's go-ahead for TLS",
+            Self::AwaitCredentials(_) => "credentials from the application",
+        }
+    }
 }
 
 macro_rules! into_handshake {

@@ -54,6 +54,13 @@ impl Qemu {
         let dir = TempDir::new("qemu")?;
         let qmp = dir.path().join("qmp.sock");
         let mut vnc = "127.0.0.1:0,to=99,tls-creds=tls0".to_owned();
+        let log = dir.path().join("qemu.log");
+        let alive = |proc: &mut Proc| {
+            proc.check_alive().with_context(|| {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                format!("QEMU said: {}", said.trim())
+            })
+        };
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args([
             "-nodefaults",
@@ -82,20 +89,21 @@ impl Qemu {
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", qmp.display()))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            // To a file, never a pipe nobody reads: QEMU would block once it filled.
+            .stderr(std::fs::File::create(&log)?)
             .spawn()
             .context("cannot start qemu-system-x86_64; run `cargo xtask setup`")?;
         let mut proc = Proc::new("qemu", child);
         // QMP answers from the main loop, which starts after the VNC server is listening.
         let port = wait_until(Duration::from_secs(20), "QEMU's QMP socket", || {
-            proc.check_alive()?;
+            alive(&mut proc)?;
             if !qmp.exists() {
                 return Ok(None);
             }
             vnc_port(&qmp).map(Some)
         })?;
         wait_until(Duration::from_secs(20), "QEMU's VNC server", || {
-            proc.check_alive()?;
+            alive(&mut proc)?;
             Ok(std::net::TcpStream::connect(("127.0.0.1", port))
                 .ok()
                 .map(|_| ()))

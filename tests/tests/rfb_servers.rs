@@ -185,3 +185,21 @@ fn qemu_vencrypt_x509_verifies_the_server() -> anyhow::Result<()> {
     snapshot(q.port, &["--fingerprint", &hex, "--password-file", &pw_s])?;
     Ok(())
 }
+
+/// A snapshot that is given up says where the connection stood: here a port that accepts and
+/// never speaks (a forward to nothing), so the handshake stopped at its first step.
+#[test]
+fn a_snapshot_given_up_says_where_it_stopped() -> anyhow::Result<()> {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = silent.local_addr()?.port();
+    let started = std::time::Instant::now();
+    let err = snapshot(port, &["--timeout", "1"]).expect_err("nothing to capture");
+    let want = format!(
+        "no complete screen from 127.0.0.1:{port} within 1 s: \
+         the handshake stopped, waiting for the server's protocol version"
+    );
+    assert!(format!("{err:#}").contains(&want), "{err:#}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(silent);
+    Ok(())
+}

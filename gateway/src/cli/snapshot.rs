@@ -157,21 +157,56 @@ pub fn run(args: SnapshotArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let image = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(args.timeout), capture(&addr, cfg, tls))
-            .await
-            .with_context(|| format!("no complete screen from {addr} within {} s", args.timeout))?
-    })?;
+    let image = runtime.block_on(capture(&addr, cfg, tls, Duration::from_secs(args.timeout)))?;
     let (w, h, rgba) = image;
     write_png(&args.out, w, h, &rgba)?;
     eprintln!("wrote {}x{} to {}", w, h, args.out.display());
     Ok(())
 }
 
-/// Connects and returns the framebuffer once every pixel has been painted.
-async fn capture(addr: &str, cfg: ClientConfig, tls: bool) -> anyhow::Result<(u16, u16, Vec<u8>)> {
-    let stream = tokio::net::TcpStream::connect(addr)
+/// How far a capture got: what a timeout reports, so that a server which stops answering
+/// is told apart from one that never paints part of its screen.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The framebuffer's size, once connected.
+    size: Option<(u16, u16)>,
+    updates: u32,
+    /// The part of the current framebuffer the server has painted.
+    covered: Rect,
+}
+
+impl Progress {
+    fn describe(&self, client: &Client) -> String {
+        let waiting_for = client.waiting_for();
+        let Some((w, h)) = self.size else {
+            return format!("the handshake stopped, waiting for {waiting_for}");
+        };
+        let c = &self.covered;
+        format!(
+            "{} update(s) painted {}x{} at {},{} of the {w}x{h} screen; still waiting for {waiting_for}",
+            self.updates, c.w, c.h, c.x, c.y
+        )
+    }
+}
+
+/// Connects and returns the framebuffer once every pixel has been painted, within `timeout`
+/// (or says how far it got).
+async fn capture(
+    addr: &str,
+    cfg: ClientConfig,
+    tls: bool,
+    timeout: Duration,
+) -> anyhow::Result<(u16, u16, Vec<u8>)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let given_up = || {
+        format!(
+            "no complete screen from {addr} within {} s",
+            timeout.as_secs()
+        )
+    };
+    let stream = tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr))
         .await
+        .with_context(|| format!("{}: the TCP connection was not accepted", given_up()))?
         .with_context(|| format!("cannot connect to {addr}"))?;
     let client = if tls {
         Client::new_tls_wrapped(cfg)?
@@ -179,26 +214,35 @@ async fn capture(addr: &str, cfg: ClientConfig, tls: bool) -> anyhow::Result<(u1
         Client::new(cfg)
     };
     let mut conn = Connection::with_client(stream, client);
-    let mut covered = Rect::default();
+    let mut progress = Progress::default();
+    match tokio::time::timeout_at(deadline, paint_all(&mut conn, &mut progress)).await {
+        Ok(image) => image.with_context(|| format!("VNC session with {addr}")),
+        Err(_) => bail!("{}: {}", given_up(), progress.describe(conn.client())),
+    }
+}
+
+/// Reads updates until every pixel of the framebuffer has been painted.
+async fn paint_all(
+    conn: &mut Connection<tokio::net::TcpStream>,
+    progress: &mut Progress,
+) -> Result<(u16, u16, Vec<u8>), gateway::vnc_client::VncError> {
     loop {
-        match conn
-            .next_event()
-            .await
-            .with_context(|| format!("VNC session with {addr}"))?
-        {
-            Event::Connected { .. } | Event::Resized { .. } => {
+        match conn.next_event().await? {
+            Event::Connected { width, height, .. } | Event::Resized { width, height } => {
                 // A new framebuffer counts as dirty; only what the server paints counts here.
                 let _ = conn.client_mut().take_dirty();
-                covered = Rect::default();
+                progress.size = Some((width, height));
+                progress.covered = Rect::default();
             }
             Event::UpdateComplete => {
+                progress.updates += 1;
                 if let Some(d) = conn.client_mut().take_dirty() {
-                    covered = covered.union(&d);
+                    progress.covered = progress.covered.union(&d);
                 }
                 let Some(fb) = conn.client().framebuffer() else {
                     continue;
                 };
-                if covered
+                if progress.covered
                     == (Rect {
                         x: 0,
                         y: 0,

@@ -142,7 +142,7 @@ impl Session {
             decode::RectOutcome::Painted => {}
             decode::RectOutcome::LastRect => last = true,
             decode::RectOutcome::DesktopSize { width, height } => {
-                self.resize(width, height, &mut *io.events)
+                self.resize(width, height, &mut *io.out, &mut *io.events)
             }
             decode::RectOutcome::ExtendedDesktopSize(eds) => {
                 // A refused request changes nothing. Otherwise keep the pixels when the size
@@ -151,7 +151,7 @@ impl Session {
                 if !eds.is_refusal() {
                     let size = (self.framebuffer.width(), self.framebuffer.height());
                     if (eds.width, eds.height) != size {
-                        self.resize(eds.width, eds.height, &mut *io.events);
+                        self.resize(eds.width, eds.height, &mut *io.out, &mut *io.events);
                         if self.continuous {
                             // The continuous area follows the framebuffer.
                             ClientMessage::EnableContinuousUpdates {
@@ -349,10 +349,15 @@ impl Session {
         self.fences
     }
 
-    /// Re-creates the framebuffer (the decoder checked the size against the limits).
-    fn resize(&mut self, width: u16, height: u16, events: &mut VecDeque<Event>) {
+    /// Re-creates the framebuffer (the decoder checked the size against the limits) and asks
+    /// for the whole new picture: the server paints what it marked as changed, and a request
+    /// for the old size may have crossed the change (QEMU, as the guest switches video modes),
+    /// so parts of the new picture would stay blank. Once per size change: an answer of the
+    /// same size does not come here, so this cannot loop.
+    fn resize(&mut self, width: u16, height: u16, out: &mut Vec<u8>, events: &mut VecDeque<Event>) {
         self.framebuffer = Framebuffer::new(width, height);
         events.push_back(Event::Resized { width, height });
+        self.request_whole_picture(out);
     }
 
     fn finish_update_if_done(&mut self, out: &mut Vec<u8>, events: &mut VecDeque<Event>) {

@@ -76,6 +76,7 @@ fn none_38_in_any_chunking() {
         assert_eq!(fb.pixel(0, 0), Some([0, 0, 0, 255]));
         // After the update an incremental request for the whole screen goes out.
         assert_eq!(&sent[sent.len() - 10..], &[3, 1, 0, 0, 0, 0, 0, 4, 0, 2]);
+        assert_eq!(c.waiting_for(), "the server's updates");
     }
 }
 
@@ -85,10 +86,12 @@ fn vnc_auth_38_sends_the_des_response() {
         password: Some(Password::new("password")),
         ..ClientConfig::default()
     });
+    assert_eq!(c.waiting_for(), "the server's protocol version");
     let mut s = b"RFB 003.008\n".to_vec();
     s.extend_from_slice(&[2, 2, 1]); // VncAuth preferred by the server
     s.extend((0u8..16).collect::<Vec<_>>());
     let (sent, _) = run(&mut c, &s, 5);
+    assert_eq!(c.waiting_for(), "the server's answer to the authentication");
     assert_eq!(sent[12], 2);
     let want = [
         0xb8, 0x66, 0x92, 0x41, 0x25, 0xc8, 0xee, 0xbb, 0x9d, 0xeb, 0xc1, 0xdb, 0x61, 0xc5, 0x38,
@@ -105,6 +108,7 @@ fn vnc_auth_38_sends_the_des_response() {
         })
     );
     assert_eq!(c.receive(&[0]), Err(Error::Closed));
+    assert_eq!(c.waiting_for(), "nothing: the connection is closed");
 }
 
 #[test]

@@ -400,6 +400,7 @@ fn ask_first_with(p: &Pki, cfg: ClientConfig) -> (Client, rustls::ServerConnecti
         .expect("X509Plain and the ack");
     let mut server = server_conn(p);
     let first = c.poll_transmit().unwrap_or_default();
+    assert_eq!(c.waiting_for(), "the TLS handshake");
     assert_eq!(&first[..4], &262u32.to_be_bytes(), "the subtype, in clear");
     let mut hello = &first[4..];
     while !hello.is_empty() {
@@ -412,6 +413,7 @@ fn ask_first_with(p: &Pki, cfg: ClientConfig) -> (Client, rustls::ServerConnecti
         plain.is_empty(),
         "no credentials before the decision: {plain:?}"
     );
+    assert_eq!(c.waiting_for(), "a decision on the server's certificate");
     (c, server, events)
 }
 

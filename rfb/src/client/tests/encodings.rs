@@ -223,13 +223,15 @@ fn every_encoding_in_any_chunking() {
         );
         assert!(c.supports_qemu_key_events());
         assert_eq!(c.screens(), &[screen(7, 80, 40)]);
-        // One non-incremental request (the first); every later one is incremental, and the
-        // last covers the resized framebuffer.
+        // Two non-incremental requests: the first, and one for the whole picture at the new
+        // size; every other is incremental, and the last covers the resized framebuffer.
         let requests: Vec<&[u8]> = sent
             .windows(10)
             .filter(|w| w[0] == 3 && w[2..6] == [0; 4])
             .collect();
-        assert_eq!(requests.iter().filter(|r| r[1] == 0).count(), 1);
+        let whole: Vec<&[u8]> = requests.iter().copied().filter(|r| r[1] == 0).collect();
+        assert_eq!(whole.len(), 2, "chunk {chunk}");
+        assert_eq!(whole[1], &[3, 0, 0, 0, 0, 0, 0, 80, 0, 40]);
         assert_eq!(&sent[sent.len() - 10..], &[3, 1, 0, 0, 0, 0, 0, 80, 0, 40]);
         // Update D left the resized framebuffer white.
         let fb = c.framebuffer().expect("connected");

@@ -175,3 +175,45 @@ fn scancodes_only_after_the_servers_ack() {
         vec![255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e]
     );
 }
+
+/// An update that only resizes: one rectangle of `encoding` (−223 or −308 with one screen).
+fn resize_update(encoding: i32, w: u16, h: u16) -> Vec<u8> {
+    let mut u = vec![0, 0, 0, 1, 0, 0, 0, 0];
+    u.extend_from_slice(&w.to_be_bytes());
+    u.extend_from_slice(&h.to_be_bytes());
+    u.extend_from_slice(&encoding.to_be_bytes());
+    if encoding == -308 {
+        u.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0]);
+        u.extend_from_slice(&w.to_be_bytes());
+        u.extend_from_slice(&h.to_be_bytes());
+        u.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    u
+}
+
+/// A server that changes size while the client's first request (for the old size) is on its
+/// way — QEMU as the guest's BIOS switches video modes — paints only the part of the new size
+/// that request named, or what changed; the rest of the new picture is asked for at once.
+/// Another answer of the same size is no reason to ask again (that would loop).
+#[test]
+fn a_new_size_asks_for_the_whole_new_picture_once() {
+    for encoding in [-223, -308] {
+        let mut c = connected();
+        c.receive(&resize_update(encoding, 9, 5)).expect("resize");
+        let out = sent(&mut c);
+        let whole = [3, 0, 0, 0, 0, 0, 0, 9, 0, 5];
+        assert!(
+            out.windows(whole.len()).any(|w| w == whole),
+            "encoding {encoding}: a non-incremental request for 9×5 in {out:?}"
+        );
+        if encoding == -308 {
+            c.receive(&resize_update(encoding, 9, 5))
+                .expect("same size");
+            assert_eq!(
+                &sent(&mut c)[..2],
+                &[3, 1],
+                "the same size again: only the usual incremental request"
+            );
+        }
+    }
+}
