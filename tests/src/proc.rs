@@ -89,27 +89,7 @@ fn terminate(child: &mut Child, grace: Duration) -> bool {
     false
 }
 
-/// The ports [`free_port`] hands out: below the kernel's ephemeral range (32768–60999 by
-/// default), from which every outgoing connection takes its source port. A port the kernel
-/// picked for `bind(0)` could be taken that way before the server it was meant for binds it
-/// (pebble once failed so: "address already in use").
-const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
-
-/// A loopback TCP port that was free a moment ago and that no outgoing connection will take;
-/// calls in one process hand out different ports, each process starting at its own place.
-pub fn free_port() -> anyhow::Result<u16> {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let count = TEST_PORTS.end - TEST_PORTS.start;
-    let start = std::process::id() % count;
-    for _ in 0..count {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let port = u16::try_from(TEST_PORTS.start + (start + n % count) % count)?;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no free loopback port in {TEST_PORTS:?}")
-}
+pub use test_ports::free_port;
 
 /// Polls `f` every 100 ms until it returns `Some`, or fails after `timeout` saying `what`.
 pub fn wait_until<T>(

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::{cargo, root, run_cmd, setup};
+use test_ports::free_port;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -157,12 +158,6 @@ impl Drop for Children {
             let _ = c.wait();
         }
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {

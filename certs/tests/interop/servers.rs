@@ -90,14 +90,6 @@ fn qemu_loads_the_exported_credentials() {
     assert!(out.contains("failed validation"), "{out}");
 }
 
-/// A TCP port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn wait_for_port(port: u16, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -129,7 +121,8 @@ fn x11vnc_serves_tls_with_the_exported_bundle() {
 
     // `-displayfd 1`: Xvnc picks a display it can lock (clearing locks of dead servers) and
     // prints its number once clients can connect.
-    let (xvnc_port, tls_port) = (free_port(), free_port());
+    let port = || test_ports::free_port().expect("a free loopback port");
+    let (xvnc_port, tls_port) = (port(), port());
     let mut child = Command::new(xvnc)
         .args(["-displayfd", "1", "-localhost", "-SecurityTypes", "None"])
         .args(["-rfbport".to_owned(), xvnc_port.to_string()])

@@ -2,7 +2,7 @@
 //! dropped: Debian's `pebble` (an ACME CA), `pebble-challtestsrv` (a DNS server with an HTTP
 //! API to set TXT records), and BIND's `named` (RFC 2136 updates with TSIG).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,24 +85,9 @@ impl Server {
     }
 }
 
-/// A loopback port that was free a moment ago, below the kernel's ephemeral range
-/// (32768–60999 by default), so that no outgoing connection takes it before the server it is
-/// meant for binds it (pebble once failed so: "address already in use"). Calls in one process
-/// hand out different ports.
+/// A loopback port below the kernel's ephemeral range (see `test_ports`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    const FIRST: u32 = 20_000;
-    const COUNT: u32 = 12_000;
-    let start = std::process::id() % COUNT;
-    for _ in 0..COUNT {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = u16::try_from(FIRST + (start + n % COUNT) % COUNT).expect("below 32000");
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT)
+    test_ports::free_port().expect("a free loopback port")
 }
 
 fn local(port: u16) -> SocketAddr {

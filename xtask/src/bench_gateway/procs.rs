@@ -1,7 +1,7 @@
 //! The processes of a run: started, watched, and ended with whatever they forked.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -184,6 +184,4 @@ fn descendants(pid: u32) -> Vec<u32> {
     found.split_off(1)
 }
 
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((LOCALHOST, 0))?.local_addr()?.port())
-}
+pub use test_ports::free_port;
