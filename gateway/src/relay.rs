@@ -15,7 +15,7 @@ pub mod session;
 pub mod tcp;
 pub mod view_only;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,9 @@ const FRAME_PAYLOAD_BYTES: usize = 64 * 1024 - 4;
 /// How long a relay waits for its close frame to be taken and answered.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// No write to the target is waiting (see `pump_websocket`).
+const NOT_WAITING: u64 = u64::MAX;
+
 /// Payload bytes moved in each direction.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RelayStats {
@@ -63,6 +66,11 @@ pub enum RelayEnd {
     ClientUnresponsive {
         after: Duration,
     },
+    /// The VNC server took none of the browser's bytes for this long (while it does not, the
+    /// browser's own bytes, its pongs among them, wait unread: the browser is not judged).
+    TargetUnresponsive {
+        after: Duration,
+    },
     /// The gateway is shutting down.
     Shutdown,
     /// The client certificate that authenticated the session no longer passes (revoked,
@@ -76,7 +84,7 @@ pub enum RelayEnd {
 impl RelayEnd {
     pub fn side(&self) -> Option<Side> {
         match self {
-            Self::TargetClosed => Some(Side::Target),
+            Self::TargetClosed | Self::TargetUnresponsive { .. } => Some(Side::Target),
             Self::ClientClosed | Self::ClientUnresponsive { .. } => Some(Side::Client),
             Self::Failed { side, .. } => Some(*side),
             Self::Shutdown | Self::CertificateRefused(_) | Self::Ended(_) => None,
@@ -110,6 +118,9 @@ impl std::fmt::Display for RelayEnd {
             }
             Self::ClientUnresponsive { after } => {
                 write!(f, "the client answered no ping for {} s", after.as_secs())
+            }
+            Self::TargetUnresponsive { after } => {
+                write!(f, "the VNC server took nothing for {} s", after.as_secs())
             }
             Self::Shutdown => f.write_str("the gateway is shutting down"),
             Self::CertificateRefused(why) => write!(f, "ended by the gateway: {}", why.describe()),
@@ -321,6 +332,10 @@ where
     let counters = opts.counters.clone();
     // Shared by reference with the browser→target future (atomic only because it is Send).
     let heard = AtomicBool::new(true);
+    // Since when (ms after `began`) a write to the target has been waiting; `NOT_WAITING`
+    // when none is. Meanwhile the browser is not read: its silence is not its fault.
+    let began = tokio::time::Instant::now();
+    let target_waiting_since = AtomicU64::new(NOT_WAITING);
     // Only the loop below writes to the browser: the browser→target future leaves it the
     // pong it owes (a later ping replaces an unanswered one, as RFC 6455 allows; boxed, as
     // browsers hardly ever ping).
@@ -363,15 +378,18 @@ where
                 }
                 if !got.data.is_empty() {
                     let data = &got.data;
-                    if let Err(e) = write_to_target(
+                    let since = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+                    target_waiting_since.store(since, Ordering::Relaxed);
+                    let written = write_to_target(
                         &mut backend_w,
                         data,
                         filter.as_deref_mut(),
                         &mut segments,
                         metrics,
                     )
-                    .await
-                    {
+                    .await;
+                    target_waiting_since.store(NOT_WAITING, Ordering::Relaxed);
+                    if let Err(e) = written {
                         let (end, owed) = Owed::not_written(e);
                         break (end, owed, false);
                     }
@@ -464,15 +482,24 @@ where
                     }
                 }
                 () = tick(&mut ping_timer) => {
+                    let interval = every.unwrap_or_default();
+                    let waiting = match target_waiting_since.load(Ordering::Relaxed) {
+                        NOT_WAITING => None,
+                        ms => Some(began.elapsed().saturating_sub(Duration::from_millis(ms))),
+                    };
                     if heard.swap(false, Ordering::Relaxed) {
                         unanswered = 0;
+                    } else if let Some(waited) = waiting {
+                        // The browser's pongs may wait behind its bytes for the VNC server.
+                        if waited >= interval * 2 {
+                            break RelayEnd::TargetUnresponsive { after: waited };
+                        }
                     } else {
                         unanswered += 1;
                         if unanswered >= 2 {
-                            break RelayEnd::ClientUnresponsive { after: every.unwrap_or_default() * unanswered };
+                            break RelayEnd::ClientUnresponsive { after: interval * unanswered };
                         }
                     }
-                    let interval = every.unwrap_or_default();
                     match tokio::time::timeout(interval, browser.sender.ping(&mut browser_w)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break RelayEnd::failed(Side::Client, e),
@@ -491,6 +518,8 @@ where
                 RelayEnd::Failed {
                     side: Side::Target, ..
                 } => Some((code::ERROR, true)),
+                // Waiting for the browser's answer would wait on the VNC server again.
+                RelayEnd::TargetUnresponsive { .. } => Some((code::ERROR, false)),
                 RelayEnd::Shutdown => Some((code::AWAY, true)),
                 RelayEnd::CertificateRefused(_) | RelayEnd::Ended(_) => Some((code::POLICY, false)),
                 RelayEnd::ClientUnresponsive { .. } => Some((code::AWAY, false)),

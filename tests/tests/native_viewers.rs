@@ -21,7 +21,7 @@ const ROOT: [u8; 3] = [0x33, 0x66, 0x99];
 /// An X screen for a viewer.
 struct Screen {
     display: String,
-    _x: Proc,
+    x: Proc,
 }
 
 impl Screen {
@@ -32,7 +32,7 @@ impl Screen {
         let (x, n) = start_x_server("Xvfb", &args)?;
         Ok(Self {
             display: format!(":{n}"),
-            _x: x,
+            x,
         })
     }
 
@@ -46,21 +46,25 @@ impl Screen {
         Ok(img.rgba.chunks(4).filter(|p| p[..3] == ROOT).count())
     }
 
-    /// Waits until the viewer shows the desktop (a good part of 640×480 in its colour).
-    fn wait_for_desktop(&self, viewer: &mut Viewer) -> anyhow::Result<()> {
-        wait_until(Duration::from_secs(30), "the desktop in the viewer", || {
+    /// Waits until the viewer shows the desktop (a good part of 640×480 in its colour). If it
+    /// does not, the error has the viewer's log and says whether the X server still runs.
+    fn wait_for_desktop(&mut self, viewer: &mut Viewer) -> anyhow::Result<()> {
+        let shown = wait_until(Duration::from_secs(30), "the desktop in the viewer", || {
             if let Ok(Some(status)) = viewer.proc.child.try_wait() {
                 anyhow::bail!("the viewer exited with {status}:\n{}", viewer.log());
             }
             Ok((self.root_coloured_pixels()? > 100_000).then_some(()))
-        })
-        .with_context(|| {
-            format!(
-                "{} pixels of the desktop's colour; the viewer said:\n{}",
-                self.root_coloured_pixels().unwrap_or(0),
-                viewer.log()
-            )
-        })
+        });
+        let Err(e) = shown else { return Ok(()) };
+        let x = match self.x.check_alive() {
+            Ok(()) => format!("Xvfb on {} still runs", self.display),
+            Err(gone) => format!("{gone:#}"),
+        };
+        Err(e.context(format!(
+            "{} pixels of the desktop's colour; {x}; the viewer said:\n{}",
+            self.root_coloured_pixels().unwrap_or(0),
+            viewer.log()
+        )))
     }
 
     /// Types `text` and Return into the viewer's window (its pointer over the desktop's
@@ -164,7 +168,7 @@ fn tigervnc_reaches_the_desktop_with_a_one_time_key_on_the_single_port() -> anyh
         &d.join("token").display().to_string(),
     ])?;
     let ca = gate.state.path().join("tls/self-signed.crt");
-    let screen = Screen::start()?;
+    let mut screen = Screen::start()?;
 
     // View-only: the desktop shows, typing moves nothing.
     let key = issue(&gate, true)?;
@@ -279,7 +283,7 @@ fn gvncviewer_reaches_the_default_target_with_a_client_certificate() -> anyhow::
         ),
     )?;
     let gate = Gateway::start(&["--config", &config.display().to_string()])?;
-    let screen = Screen::start()?;
+    let mut screen = Screen::start()?;
 
     let mut viewer = gvncviewer(d, &screen, &gate, &pki, "alice")?;
     screen.wait_for_desktop(&mut viewer)?;

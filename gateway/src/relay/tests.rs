@@ -670,3 +670,31 @@ async fn an_administrators_kill_reaches_a_browser_that_keeps_sending() {
     assert!(matches!(end, RelayEnd::Ended(_)), "{end:?}");
     server.await.expect("server");
 }
+
+/// A VNC server that takes nothing stops the relay reading the browser, whose answers to the
+/// pings then wait behind its own bytes: after two intervals the VNC server is named as the
+/// side that stopped, not the browser (which read everything and answered every ping).
+#[tokio::test(start_paused = true)]
+async fn a_server_that_takes_nothing_is_named_not_the_browser_behind_it() {
+    let Harness {
+        browser,
+        server,
+        relay,
+    } = start(Some(Duration::from_secs(30))).await;
+    let (mut sink, mut stream) = browser.split();
+    let reader = tokio::spawn(async move { while stream.next().await.is_some() {} });
+    let writer = tokio::spawn(async move {
+        let chunk = Message::Binary(vec![1u8; 16 * 1024].into());
+        while sink.send(chunk.clone()).await.is_ok() {}
+    });
+    let (_, end, _) = relay.await.expect("joins");
+    assert!(
+        matches!(end, RelayEnd::TargetUnresponsive { after } if after >= Duration::from_secs(60)),
+        "{end:?}"
+    );
+    assert_eq!(end.side(), Some(Side::Target));
+    assert_eq!(end.to_string(), "the VNC server took nothing for 60 s");
+    writer.abort();
+    reader.abort();
+    drop(server);
+}
