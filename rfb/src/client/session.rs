@@ -141,8 +141,11 @@ impl Session {
         match outcome {
             decode::RectOutcome::Painted => {}
             decode::RectOutcome::LastRect => last = true,
+            // The same size again changes nothing: asking again would loop.
             decode::RectOutcome::DesktopSize { width, height } => {
-                self.resize(width, height, &mut *io.out, &mut *io.events)
+                if (width, height) != (self.framebuffer.width(), self.framebuffer.height()) {
+                    self.resize(width, height, &mut *io.out, &mut *io.events)
+                }
             }
             decode::RectOutcome::ExtendedDesktopSize(eds) => {
                 // A refused request changes nothing. Otherwise keep the pixels when the size
