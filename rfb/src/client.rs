@@ -442,6 +442,9 @@ impl Client {
     /// What the client waits for, in words, for an error that says where a connection stood
     /// when it was given up ("no complete screen within 20 s, waiting for the TLS handshake").
     pub fn waiting_for(&self) -> &'static str {
+        if self.is_closed() {
+            return "nothing: the connection is closed";
+        }
         match &self.transport {
             Transport::AwaitingEngine { .. } => return "a TLS engine from the application",
             Transport::Tls(t) if !t.engine.handshake_complete() => return "the TLS handshake",

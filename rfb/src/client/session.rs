@@ -141,29 +141,13 @@ impl Session {
         match outcome {
             decode::RectOutcome::Painted => {}
             decode::RectOutcome::LastRect => last = true,
-            // The same size again changes nothing: asking again would loop.
             decode::RectOutcome::DesktopSize { width, height } => {
-                if (width, height) != (self.framebuffer.width(), self.framebuffer.height()) {
-                    self.resize(width, height, &mut *io.out, &mut *io.events)
-                }
+                self.resize(width, height, &mut *io.out, &mut *io.events)
             }
+            // A refused request changes nothing.
             decode::RectOutcome::ExtendedDesktopSize(eds) => {
-                // A refused request changes nothing. Otherwise keep the pixels when the size
-                // is unchanged (servers send one in reply to every non-incremental request),
-                // and never answer with a non-incremental request (that would loop).
                 if !eds.is_refusal() {
-                    let size = (self.framebuffer.width(), self.framebuffer.height());
-                    if (eds.width, eds.height) != size {
-                        self.resize(eds.width, eds.height, &mut *io.out, &mut *io.events);
-                        if self.continuous {
-                            // The continuous area follows the framebuffer.
-                            ClientMessage::EnableContinuousUpdates {
-                                enable: true,
-                                area: full(&self.framebuffer),
-                            }
-                            .write(io.out);
-                        }
-                    }
+                    self.resize(eds.width, eds.height, &mut *io.out, &mut *io.events);
                     self.screens = eds.screens;
                 }
             }
@@ -352,15 +336,25 @@ impl Session {
         self.fences
     }
 
-    /// Re-creates the framebuffer (the decoder checked the size against the limits) and asks
-    /// for the whole new picture: the server paints what it marked as changed, and a request
-    /// for the old size may have crossed the change (QEMU, as the guest switches video modes),
-    /// so parts of the new picture would stay blank. Once per size change: an answer of the
-    /// same size does not come here, so this cannot loop.
+    /// At a new size (the decoder checked it against the limits): a new framebuffer, and a
+    /// request for the whole new picture, as a request for the old size may have crossed the
+    /// change and left part of the new one unpainted; the continuous area follows. The same
+    /// size again changes nothing and asks for nothing: servers send an ExtendedDesktopSize in
+    /// reply to every non-incremental request, and answering it with another would loop.
     fn resize(&mut self, width: u16, height: u16, out: &mut Vec<u8>, events: &mut VecDeque<Event>) {
+        if (width, height) == (self.framebuffer.width(), self.framebuffer.height()) {
+            return;
+        }
         self.framebuffer = Framebuffer::new(width, height);
         events.push_back(Event::Resized { width, height });
         self.request_whole_picture(out);
+        if self.continuous {
+            ClientMessage::EnableContinuousUpdates {
+                enable: true,
+                area: full(&self.framebuffer),
+            }
+            .write(out);
+        }
     }
 
     fn finish_update_if_done(&mut self, out: &mut Vec<u8>, events: &mut VecDeque<Event>) {
